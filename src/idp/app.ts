@@ -1,0 +1,92 @@
+/** Builds the IdP as a Fastify instance, not listening: the caller (server.ts or a test) listens. */
+import { readFileSync } from 'node:fs'
+import Fastify, { type FastifyInstance } from 'fastify'
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
+import helmet from '@fastify/helmet'
+import view from '@fastify/view'
+import { Eta } from 'eta'
+import type { Redis } from 'ioredis'
+import { loggerOptions } from '../shared/logger.js'
+import { createRedis } from '../shared/redis.js'
+import { SessionStore } from '../shared/session-store.js'
+import { AllowList } from './allow-list.js'
+import type { IdpConfig } from './config.js'
+import type { IdpContext } from './context.js'
+import { idpCookies } from './cookies.js'
+import { installErrorHandlers } from './error-handler.js'
+import { STYLESHEET, VIEWS_DIR } from './paths.js'
+import { homeRoutes } from './routes/home.js'
+import { loginRoutes } from './routes/login.js'
+import { logoutRoutes } from './routes/logout.js'
+
+export interface BuildIdpOptions {
+  /** An ioredis client to use instead of connecting to `config.redisUrl`; the caller closes it. */
+  readonly redis?: Redis
+  /** Fastify's `logger` option; defaults to pino at `config.logLevel` with Tessera's redaction. */
+  readonly logger?: unknown
+}
+
+/**
+ * Registers everything and returns at once; plugins load on `await app.ready()` (or `listen`).
+ */
+export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): FastifyInstance {
+  const app = Fastify({
+    logger: (opts.logger ?? loggerOptions(config.logLevel)) as boolean,
+    trustProxy: config.trustProxy,
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+  })
+  const redis = opts.redis ?? createRedis(config.redisUrl)
+  if (opts.redis === undefined) app.addHook('onClose', async () => { redis.disconnect() })
+  // ioredis reports connection errors as events; without a listener they would be printed as unhandled.
+  redis.on('error', (err: Error) => app.log.warn({ err: { message: err.message } }, 'redis connection error'))
+
+  const https = config.publicUrl.startsWith('https:')
+  const ctx: IdpContext = {
+    config,
+    store: new SessionStore(redis),
+    allowList: new AllowList(config.knownRemoteHosts),
+    cookies: idpCookies(config.publicUrl),
+    audience: config.publicUrl,
+  }
+
+  app.register(cookie)
+  app.register(formbody)
+  app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        scriptSrc: ["'none'"],
+        baseUri: ["'none'"],
+        // Chrome applies form-action to the redirect after a POST, so the allowed apps are listed.
+        formAction: ["'self'", ...config.knownRemoteHosts],
+        frameAncestors: ["'none'"],
+        ...(https ? { upgradeInsecureRequests: [] } : {}),
+      },
+    },
+    referrerPolicy: { policy: 'no-referrer' },
+    hsts: https ? { maxAge: 31_536_000 } : false,
+  })
+  app.register(view, {
+    engine: { eta: new Eta({ cache: true }) },
+    root: VIEWS_DIR,
+    layout: 'layout.eta',
+    production: true,
+  })
+  installErrorHandlers(app)
+
+  const css = readFileSync(STYLESHEET)
+  app.register(async (scope) => {
+    scope.get('/static/tessera.css', async (req, reply) =>
+      reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(css))
+  })
+
+  app.register(homeRoutes, { ctx })
+  app.register(loginRoutes, { ctx })
+  app.register(logoutRoutes, { ctx })
+  return app
+}

@@ -1,0 +1,51 @@
+/** What every IdP route needs, built once in `buildIdp` and passed to each route group. */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { IdpConfig } from './config.js'
+import type { AllowList } from './allow-list.js'
+import type { IdpCookies } from './cookies.js'
+import type { Handle, SessionSnapshot, SessionStore } from '../shared/session-store.js'
+import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
+
+export interface IdpContext {
+  readonly config: IdpConfig
+  readonly store: SessionStore
+  readonly allowList: AllowList
+  readonly cookies: IdpCookies
+  /** The audience the IdP's own handles are bound to: its public origin. */
+  readonly audience: string
+}
+
+export interface CurrentSession {
+  readonly handle: Handle
+  readonly cookieValue: string
+  readonly session: SessionSnapshot
+}
+
+/** The IdP session the request's cookie opens, if any; with `ticket`, records a token id in the same round trip. */
+export async function currentSession(
+  ctx: IdpContext, req: FastifyRequest, ticket?: { jti: string; ttlMs: number },
+): Promise<CurrentSession | undefined> {
+  const cookieValue = req.cookies[ctx.cookies.session]
+  const handle = decodeHandle(cookieValue, ctx.config.sessionSecret, ctx.audience)
+  if (handle === undefined || cookieValue === undefined) return undefined
+  const session = await ctx.store.resolve(handle, ctx.audience, ticket)
+  return session === undefined ? undefined : { handle, cookieValue, session }
+}
+
+export function setSessionCookie(ctx: IdpContext, reply: FastifyReply, handle: Handle): void {
+  reply.setCookie(ctx.cookies.session, encodeHandle(handle, ctx.config.sessionSecret, ctx.audience), ctx.cookies.options)
+}
+
+export function clearSessionCookie(ctx: IdpContext, reply: FastifyReply): void {
+  reply.clearCookie(ctx.cookies.session, ctx.cookies.options)
+}
+
+/** The hand-over state a remote put in its state cookie: 128-1024 bits of base64url. */
+export function parseState(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[A-Za-z0-9_-]{22,171}$/.test(value) ? value : undefined
+}
+
+export function wantsHtml(req: FastifyRequest): boolean {
+  const accept = req.headers.accept
+  return accept === undefined || accept.includes('text/html') || accept.includes('*/*')
+}

@@ -1,0 +1,25 @@
+/** The IdP's cookies: names and attributes follow the public URL (https: Secure and the __Host- prefix). */
+import type { CookieSerializeOptions } from '@fastify/cookie'
+
+export interface IdpCookies {
+  readonly session: string
+  readonly preLogin: string
+  readonly options: CookieSerializeOptions
+  readonly preLoginOptions: CookieSerializeOptions
+}
+
+/** How long a login form stays valid: long enough to find a password manager, short enough to expire. */
+export const PRE_LOGIN_MAX_AGE_S = 30 * 60
+
+export function idpCookies(publicUrl: string): IdpCookies {
+  const secure = publicUrl.startsWith('https:')
+  // __Host- makes the browser refuse the cookie unless Secure, Path=/ and no Domain: no subdomain can plant it.
+  const prefix = secure ? '__Host-' : ''
+  const options: CookieSerializeOptions = { path: '/', httpOnly: true, sameSite: 'lax', secure }
+  return {
+    session: `${prefix}tessera_idp`,
+    preLogin: `${prefix}tessera_pre`,
+    options,
+    preLoginOptions: { ...options, maxAge: PRE_LOGIN_MAX_AGE_S },
+  }
+}

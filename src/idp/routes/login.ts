@@ -1,0 +1,122 @@
+/** GET and POST /login: the form, the credential check, and the hand-over to an allowed callback. */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { randomId } from '../../shared/crypto.js'
+import { encodeCallback } from '../../shared/query.js'
+import { BadCredentialsError, CsrfError } from '../../shared/errors.js'
+import type { CallbackCheck } from '../allow-list.js'
+import { clearSessionCookie, currentSession, parseState, setSessionCookie, type IdpContext } from '../context.js'
+import { csrfToken, isValidCsrf } from '../csrf.js'
+import { mintFor } from '../handover.js'
+import { renderHome } from './home.js'
+
+interface LoginQuery { callback?: unknown; state?: unknown }
+interface LoginBody { username: string; password: string; callback?: string; state?: string; csrf?: string }
+
+// Passwords over 1024 characters are refused before hashing (argon2 on megabytes is a DoS lever).
+const loginBodySchema = {
+  type: 'object',
+  required: ['username', 'password'],
+  properties: {
+    username: { type: 'string', maxLength: 256 },
+    password: { type: 'string', maxLength: 1024 },
+    callback: { type: 'string', maxLength: 8192 },
+    state: { type: 'string', maxLength: 256 },
+    csrf: { type: 'string', maxLength: 128 },
+  },
+} as const
+
+export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, { ctx }) => {
+  app.get<{ Querystring: LoginQuery }>('/login', async (req, reply) => {
+    const callback = ctx.allowList.check(req.query.callback)
+    const state = parseState(req.query.state)
+    const target = callback.kind === 'allowed' && state !== undefined ? callback.url : undefined
+    const sid = decodeSidHint(ctx, req)
+    const minted = target !== undefined && sid !== undefined ? mintFor(ctx, sid, target, state as string) : undefined
+    const current = await currentSession(ctx, req, minted && { jti: minted.jti, ttlMs: minted.ttlMs })
+    if (current !== undefined) {
+      if (minted !== undefined) return handOver(reply, minted.location, 302)
+      return renderHome(ctx, reply, current, noticeFor(callback, state))
+    }
+    return renderLogin(ctx, req, reply, { status: 200, callback, state })
+  })
+
+  app.post<{ Body: LoginBody }>('/login', { schema: { body: loginBodySchema } }, async (req, reply) => {
+    const { username, password, csrf } = req.body
+    const callback = ctx.allowList.check(req.body.callback)
+    const state = parseState(req.body.state)
+    if (!isValidCsrf(ctx.config.sessionSecret, 'login', req.cookies[ctx.cookies.preLogin], csrf)) {
+      const err = new CsrfError('login form without a valid CSRF token')
+      req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
+      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, fresh: true })
+    }
+    const user = await ctx.config.users.verify(username, password)
+    if (user === undefined) {
+      const err = new BadCredentialsError('unknown user, wrong password or disabled account')
+      req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
+      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username })
+    }
+    // A new session id at every sign-in: the pre-login cookie never becomes a session (session fixation).
+    const handle = await ctx.store.create(user, {
+      idleMs: ctx.config.sessionIdleSeconds * 1000,
+      absoluteMs: ctx.config.sessionTtlSeconds * 1000,
+    }, ctx.audience)
+    req.log.info({ user: user.username }, 'signed in')
+    setSessionCookie(ctx, reply, handle)
+    reply.clearCookie(ctx.cookies.preLogin, ctx.cookies.options)
+    if (callback.kind === 'allowed' && state !== undefined) {
+      const minted = mintFor(ctx, handle.sid, callback.url, state)
+      await ctx.store.recordTicket(handle.sid, minted.jti, minted.ttlMs)
+      return handOver(reply, minted.location, 303)
+    }
+    return reply.redirect('/', 303)
+  })
+}
+
+/** The sid the session cookie claims; only used to mint before the store confirms it in the same round trip. */
+function decodeSidHint(ctx: IdpContext, req: FastifyRequest): string | undefined {
+  const value = req.cookies[ctx.cookies.session]
+  const dot = value?.indexOf('.') ?? -1
+  return value !== undefined && dot === 22 ? value.slice(0, dot) : undefined
+}
+
+function handOver(reply: FastifyReply, location: string, status: 302 | 303): FastifyReply {
+  // The token is in the Location: keep it out of any Referer and any cache.
+  return reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').redirect(location, status)
+}
+
+export function noticeFor(callback: CallbackCheck, state: string | undefined): string | undefined {
+  if (callback.kind === 'refused') return 'The application that sent you here is not on this sign-in service\'s list of allowed sites, so you will not be sent back to it.'
+  if (callback.kind === 'allowed' && state === undefined) return 'The application that sent you here did not send a valid request, so you will not be sent back to it. Open the application again to retry.'
+  return undefined
+}
+
+interface LoginView {
+  status: number
+  callback: CallbackCheck
+  state: string | undefined
+  error?: string
+  username?: string
+  /** Issue a new pre-login cookie even if one came with the request. */
+  fresh?: boolean
+}
+
+async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: FastifyReply, view: LoginView): Promise<FastifyReply> {
+  let pre = view.fresh === true ? undefined : req.cookies[ctx.cookies.preLogin]
+  if (pre === undefined || !/^[A-Za-z0-9_-]{43}$/.test(pre)) {
+    pre = randomId(32)
+    reply.setCookie(ctx.cookies.preLogin, pre, ctx.cookies.preLoginOptions)
+  }
+  // An expired or forged session cookie is cleared so the browser stops sending it.
+  if (req.cookies[ctx.cookies.session] !== undefined) clearSessionCookie(ctx, reply)
+  const keep = view.callback.kind === 'allowed' && view.state !== undefined
+  return reply.code(view.status).header('cache-control', 'no-store').view('login.eta', {
+    title: 'Sign in',
+    csrf: csrfToken(ctx.config.sessionSecret, 'login', pre),
+    callback: keep && view.callback.kind === 'allowed' ? encodeCallback(view.callback.url.href) : '',
+    callbackHost: keep && view.callback.kind === 'allowed' ? view.callback.url.host : '',
+    state: keep ? view.state : '',
+    notice: noticeFor(view.callback, view.state),
+    error: view.error,
+    username: view.username ?? '',
+  })
+}

@@ -1,0 +1,101 @@
+/**
+ * The users file, in the form of Authelia's file backend so users can bring theirs:
+ *   users: { alice: { password: "$argon2id$...", displayname: "Alice", email: "...", groups: [..] } }
+ * Passwords are argon2id PHC strings only.
+ */
+import { readFileSync } from 'node:fs'
+import { hash, verify } from '@node-rs/argon2'
+import { parse as parseYaml } from 'yaml'
+import { randomId } from '../shared/crypto.js'
+import type { SessionUser } from '../shared/session-store.js'
+
+interface UserEntry {
+  readonly user: SessionUser
+  readonly passwordHash: string
+  readonly disabled: boolean
+}
+
+const USERNAME = /^[\p{L}\p{N}._@+-]{1,64}$/u
+
+export class UserDirectory {
+  readonly #users: ReadonlyMap<string, UserEntry>
+  // Unknown users are checked against this, so they cost the same argon2 work as known ones.
+  #dummyHash: Promise<string> | undefined
+
+  constructor(users: ReadonlyMap<string, UserEntry>) {
+    this.#users = users
+  }
+
+  get size(): number {
+    return this.#users.size
+  }
+
+  /** The user, when the password is right and the account enabled; undefined otherwise, in the same time. */
+  async verify(username: string, password: string): Promise<SessionUser | undefined> {
+    const entry = this.#users.get(username)
+    const target = entry?.passwordHash ?? (await this.#dummy())
+    let ok = false
+    try {
+      ok = await verify(target, password)
+    } catch {
+      ok = false // a hash argon2 cannot read counts as a wrong password, not a 500
+    }
+    return ok && entry !== undefined && !entry.disabled ? entry.user : undefined
+  }
+
+  #dummy(): Promise<string> {
+    // Same costs as a real user's hash, or the work would tell a known name from an unknown one.
+    this.#dummyHash ??= hash(randomId(32), costsOf(this.#users.values().next().value?.passwordHash))
+    return this.#dummyHash
+  }
+}
+
+/** The m, t, p costs of an argon2id PHC string, or undefined for the library's defaults. */
+function costsOf(phc: string | undefined): { memoryCost: number; timeCost: number; parallelism: number } | undefined {
+  const m = phc === undefined ? null : /\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(phc)
+  return m === null ? undefined : { memoryCost: Number(m[1]), timeCost: Number(m[2]), parallelism: Number(m[3]) }
+}
+
+/** Reads and checks the users file; pushes one message per problem, naming the file's key path. */
+export function loadUsers(path: string, name: string, problems: string[]): UserDirectory | undefined {
+  let doc: unknown
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'))
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    problems.push(`${name}: cannot read ${path}${code === undefined ? ' (not valid YAML)' : ` (${code})`}`)
+    return undefined
+  }
+  const users = (doc as { users?: unknown } | null)?.users
+  if (users === null || typeof users !== 'object' || Array.isArray(users)) {
+    problems.push(`${name}: ${path} must have a top-level "users" map`)
+    return undefined
+  }
+  const before = problems.length
+  const entries = new Map<string, UserEntry>()
+  for (const [username, raw] of Object.entries(users as Record<string, unknown>)) {
+    const at = `${name}: users.${username}`
+    const u = raw as Record<string, unknown> | null
+    if (!USERNAME.test(username)) { problems.push(`${at}: user names are 1-64 letters, digits or . _ @ + -`); continue }
+    if (u === null || typeof u !== 'object') { problems.push(`${at}: must be a map`); continue }
+    if (typeof u.password !== 'string' || !u.password.startsWith('$argon2id$')) {
+      problems.push(`${at}.password: must be an argon2id PHC string (npx tessera hash-password)`)
+      continue
+    }
+    const groups = u.groups ?? []
+    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string')) { problems.push(`${at}.groups: must be a list of strings`); continue }
+    if (u.displayname !== undefined && typeof u.displayname !== 'string') { problems.push(`${at}.displayname: must be a string`); continue }
+    if (u.email !== undefined && typeof u.email !== 'string') { problems.push(`${at}.email: must be a string`); continue }
+    entries.set(username, {
+      user: Object.freeze({
+        username,
+        displayName: (u.displayname as string | undefined) ?? username,
+        email: (u.email as string | undefined) ?? '',
+        groups: Object.freeze([...(groups as string[])]),
+      }),
+      passwordHash: u.password,
+      disabled: u.disabled === true,
+    })
+  }
+  return problems.length > before ? undefined : new UserDirectory(entries)
+}

@@ -1,0 +1,7 @@
+import tesseraRemote from './plugin.js'
+
+export default tesseraRemote
+export { tesseraRemote }
+export type { TesseraRemoteOptions, TesseraCookieOptions } from './options.js'
+export { TesseraSession, type TesseraUser } from './session.js'
+export { TesseraError } from '../shared/errors.js'

@@ -1,0 +1,29 @@
+/** The IdP process: read the environment (and `.env`), build, listen, stop cleanly on SIGTERM/SIGINT. */
+import { buildIdp } from './idp/app.js'
+import { loadConfig, type IdpConfig } from './idp/config.js'
+import { ConfigError } from './shared/errors.js'
+
+let config: IdpConfig
+try {
+  config = loadConfig(process.env, { dotenv: true })
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  // One line naming every bad variable; no stack trace, no secret values.
+  process.stderr.write(`tessera: ${err.message}\n`)
+  process.exit(1)
+}
+
+const app = buildIdp(config)
+try {
+  await app.listen({ port: config.port, host: config.host })
+} catch (err) {
+  process.stderr.write(`tessera: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`)
+  process.exit(1)
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    app.log.info({ signal }, 'shutting down')
+    app.close().then(() => process.exit(0), () => process.exit(1))
+  })
+}

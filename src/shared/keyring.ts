@@ -1,0 +1,46 @@
+/** The sync keys that seal hand-over tokens: `id:key` pairs, the first mints, all open (rotation). */
+
+export interface SyncKey {
+  readonly id: string
+  readonly key: Buffer
+}
+
+export interface Keyring {
+  /** The key that mints new tokens. */
+  readonly current: SyncKey
+  readonly byId: ReadonlyMap<string, SyncKey>
+}
+
+const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/
+const KEY_B64URL = /^[A-Za-z0-9_-]{43}$/ // 32 bytes, unpadded
+
+/**
+ * Parses `id:key,id:key`. Returns the keyring, or pushes one message per problem (naming `name[i]`)
+ * onto `problems` and returns undefined. The key material never appears in a message.
+ */
+export function parseSyncKeys(raw: string, name: string, problems: string[]): Keyring | undefined {
+  const entries = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+  const before = problems.length
+  if (entries.length === 0) problems.push(`${name}: at least one id:key pair is required`)
+  const keys: SyncKey[] = []
+  entries.forEach((entry, i) => {
+    const colon = entry.indexOf(':')
+    const id = colon < 0 ? '' : entry.slice(0, colon)
+    const material = colon < 0 ? entry : entry.slice(colon + 1)
+    if (!KEY_ID.test(id)) {
+      problems.push(`${name}[${i}]: must be id:key with an id of 1-32 letters, digits, '-' or '_'`)
+      return
+    }
+    if (!KEY_B64URL.test(material)) {
+      problems.push(`${name}[${i}] (id ${id}): key must be 32 random bytes in base64url (43 characters, no padding)`)
+      return
+    }
+    if (keys.some((k) => k.id === id)) {
+      problems.push(`${name}[${i}]: key id ${id} appears twice`)
+      return
+    }
+    keys.push({ id, key: Buffer.from(material, 'base64url') })
+  })
+  if (problems.length > before || keys[0] === undefined) return undefined
+  return { current: keys[0], byId: new Map(keys.map((k) => [k.id, k])) }
+}

@@ -1,0 +1,221 @@
+/**
+ * The one place that knows Tessera's Redis keys, encodings and TTLs.
+ *
+ * One shared session is a hash at `<prefix>{sid}:s` with fields
+ *   u  user JSON      x  absolute expiry (epoch ms, Redis clock)
+ *   i  idle timeout ms c  created at (epoch ms)      d:<key>  one JSON value per session-data key
+ * Its TTL is min(idle, time left before x) and every read through a handle refreshes it.
+ *
+ * Each app (and the IdP) holds its own handle to it: `<prefix>{sid}:h:<sha256(audience|secret)>`,
+ * living until the absolute expiry. Only the hash of the secret is stored, so reading Redis yields
+ * no cookie that works, and the audience in the hash means one app's handle is nothing at another.
+ *
+ * A minted token's id is `<prefix>{sid}:t:<jti>` with the token's TTL; redeeming deletes it.
+ *
+ * All keys of one session share the `{sid}` hash tag, so every script touches one Cluster slot.
+ * Every write has a TTL. Times come from Redis's own clock (TIME), never from the hosts'.
+ */
+import type { Redis } from 'ioredis'
+import { randomId, sha256 } from './crypto.js'
+import { StoreUnavailableError } from './errors.js'
+
+export interface SessionUser {
+  readonly username: string
+  readonly displayName: string
+  readonly email: string
+  readonly groups: readonly string[]
+}
+
+export interface SessionSnapshot {
+  readonly sid: string
+  readonly user: SessionUser
+  readonly data: Record<string, unknown>
+  readonly createdAt: number
+  readonly expiresAt: number
+}
+
+export interface SessionLimits {
+  readonly idleMs: number
+  readonly absoluteMs: number
+}
+
+/** A live handle: the sid it opens and the secret only the cookie holds. */
+export interface Handle {
+  readonly sid: string
+  readonly secret: string
+}
+
+const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
+
+// KEYS: session, handle. ARGV: user JSON, idle ms, absolute ms.
+const CREATE = `${NOW}
+local idle = tonumber(ARGV[2]) local abs = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 'x', now + abs, 'i', idle, 'c', now)
+redis.call('PEXPIRE', KEYS[1], math.min(idle, abs))
+redis.call('SET', KEYS[2], '1', 'PX', abs)
+return 1`
+
+// Refreshes the idle TTL and returns the session, if KEYS[2] exists and has not passed its absolute
+// expiry. KEYS: handle, session, [ticket to record]. ARGV: [ticket TTL ms].
+const RESOLVE = `if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local x = tonumber(redis.call('HGET', KEYS[2], 'x'))
+if not x then return false end
+${NOW}
+local left = x - now
+if left <= 0 then redis.call('DEL', KEYS[2]) return false end
+redis.call('PEXPIRE', KEYS[2], math.min(tonumber(redis.call('HGET', KEYS[2], 'i')), left))
+if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[1]) end
+return redis.call('HGETALL', KEYS[2])`
+
+// Consumes a ticket and links a new handle to its session, atomically: of two racing redemptions
+// exactly one sees DEL return 1. KEYS: ticket, session, new handle. Returns -1 replayed or expired,
+// -2 session gone, else the session.
+const REDEEM = `if redis.call('DEL', KEYS[1]) == 0 then return -1 end
+local x = tonumber(redis.call('HGET', KEYS[2], 'x'))
+if not x then return -2 end
+${NOW}
+local left = x - now
+if left <= 0 then redis.call('DEL', KEYS[2]) return -2 end
+redis.call('PEXPIRE', KEYS[2], math.min(tonumber(redis.call('HGET', KEYS[2], 'i')), left))
+redis.call('SET', KEYS[3], '1', 'PX', left)
+return redis.call('HGETALL', KEYS[2])`
+
+// Writes session data only while the session exists: a write racing a logout must not resurrect it
+// (HSET on a missing key would create one with no TTL). KEYS: session. ARGV: key, JSON (''=delete)...
+const SAVE = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], 'd:' .. ARGV[i])
+  else redis.call('HSET', KEYS[1], 'd:' .. ARGV[i], ARGV[i + 1]) end
+end
+return 1`
+
+interface TesseraCommands {
+  tesseraCreate(k1: string, k2: string, user: string, idle: number, abs: number): Promise<number>
+  tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
+  tesseraRedeem(k1: string, k2: string, k3: string): Promise<string[] | number>
+  tesseraSave(...args: (string | number)[]): Promise<number>
+}
+
+const SID = /^[A-Za-z0-9_-]{22}$/
+const SECRET = /^[A-Za-z0-9_-]{43}$/
+
+export class SessionStore {
+  readonly #redis: Redis & TesseraCommands
+  readonly #prefix: string
+
+  constructor(redis: Redis, prefix = 'tessera:') {
+    defineScripts(redis)
+    this.#redis = redis as Redis & TesseraCommands
+    this.#prefix = prefix
+  }
+
+  /** Creates a shared session and the first handle to it, for `audience`. */
+  async create(user: SessionUser, limits: SessionLimits, audience: string): Promise<Handle> {
+    const sid = randomId(16)
+    const secret = randomId(32)
+    await this.#run(() => this.#redis.tesseraCreate(
+      this.#sessionKey(sid), this.#handleKey(sid, secret, audience), JSON.stringify(user),
+      limits.idleMs, limits.absoluteMs))
+    return { sid, secret }
+  }
+
+  /**
+   * Returns the session a handle opens for `audience`, refreshing its idle timeout, or undefined
+   * when the handle or the session is gone. With `ticket`, also records a token id in the same
+   * round trip (the IdP mints while it reads).
+   */
+  async resolve(handle: Handle, audience: string, ticket?: { jti: string; ttlMs: number }): Promise<SessionSnapshot | undefined> {
+    const keys = [this.#handleKey(handle.sid, handle.secret, audience), this.#sessionKey(handle.sid)]
+    const args: (string | number)[] = ticket === undefined
+      ? [2, ...keys]
+      : [3, ...keys, this.#ticketKey(handle.sid, ticket.jti), ticket.ttlMs]
+    const reply = await this.#run(() => this.#redis.tesseraResolve(...args))
+    return reply ? toSnapshot(handle.sid, reply) : undefined
+  }
+
+  /** Records a minted token's id for `ttlMs`. */
+  async recordTicket(sid: string, jti: string, ttlMs: number): Promise<void> {
+    await this.#run(() => this.#redis.set(this.#ticketKey(sid, jti), '1', 'PX', ttlMs))
+  }
+
+  /**
+   * Consumes token `jti` of session `sid` and links a new handle for `audience`.
+   * Resolves to the handle and session, or to 'replayed' (used, expired or never minted) or 'gone'.
+   */
+  async redeem(sid: string, jti: string, audience: string): Promise<{ handle: Handle; session: SessionSnapshot } | 'replayed' | 'gone'> {
+    const secret = randomId(32)
+    const reply = await this.#run(() => this.#redis.tesseraRedeem(
+      this.#ticketKey(sid, jti), this.#sessionKey(sid), this.#handleKey(sid, secret, audience)))
+    if (reply === -1) return 'replayed'
+    if (typeof reply === 'number') return 'gone'
+    return { handle: { sid, secret }, session: toSnapshot(sid, reply) }
+  }
+
+  /** Applies changed data keys (undefined deletes). Resolves false when the session no longer exists. */
+  async save(sid: string, changes: ReadonlyMap<string, unknown>): Promise<boolean> {
+    if (changes.size === 0) return true
+    const args: string[] = []
+    for (const [key, value] of changes) args.push(key, value === undefined ? '' : JSON.stringify(value))
+    return (await this.#run(() => this.#redis.tesseraSave(1, this.#sessionKey(sid), ...args))) === 1
+  }
+
+  /** Ends a session everywhere: every handle to it now opens nothing. */
+  async destroy(sid: string): Promise<void> {
+    await this.#run(() => this.#redis.del(this.#sessionKey(sid)))
+  }
+
+  async ping(): Promise<void> {
+    await this.#run(() => this.#redis.ping())
+  }
+
+  /** Checks a handle's shape; the cookie layer calls this before anything reaches Redis. */
+  static isWellFormed(handle: Handle): boolean {
+    return SID.test(handle.sid) && SECRET.test(handle.secret)
+  }
+
+  #sessionKey(sid: string): string {
+    return `${this.#prefix}{${sid}}:s`
+  }
+
+  #handleKey(sid: string, secret: string, audience: string): string {
+    return `${this.#prefix}{${sid}}:h:${sha256(`${audience}|${secret}`)}`
+  }
+
+  #ticketKey(sid: string, jti: string): string {
+    return `${this.#prefix}{${sid}}:t:${sha256(jti)}`
+  }
+
+  async #run<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op()
+    } catch (cause) {
+      throw new StoreUnavailableError(cause)
+    }
+  }
+}
+
+function defineScripts(redis: Redis): void {
+  const r = redis as Redis & Partial<TesseraCommands>
+  if (typeof r.tesseraCreate === 'function') return // already defined on a shared client
+  redis.defineCommand('tesseraCreate', { numberOfKeys: 2, lua: CREATE })
+  redis.defineCommand('tesseraResolve', { lua: RESOLVE })
+  redis.defineCommand('tesseraRedeem', { numberOfKeys: 3, lua: REDEEM })
+  redis.defineCommand('tesseraSave', { lua: SAVE })
+}
+
+function toSnapshot(sid: string, flat: string[]): SessionSnapshot {
+  let user: SessionUser | undefined
+  let expiresAt = 0
+  let createdAt = 0
+  const data: Record<string, unknown> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const field = flat[i] as string
+    const value = flat[i + 1] as string
+    if (field === 'u') user = JSON.parse(value) as SessionUser
+    else if (field === 'x') expiresAt = Number(value)
+    else if (field === 'c') createdAt = Number(value)
+    else if (field.startsWith('d:')) data[field.slice(2)] = JSON.parse(value)
+  }
+  if (user === undefined) throw new StoreUnavailableError(new Error('session record without a user'))
+  return { sid, user, data, createdAt, expiresAt }
+}

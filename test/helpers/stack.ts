@@ -1,0 +1,90 @@
+/** The whole product on loopback: the IdP on 127.0.0.1, app A on 127.0.0.2, app B on 127.0.0.3, one Redis. */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { buildIdp } from '../../src/idp/app.js'
+import { loadConfig, type IdpConfig } from '../../src/idp/config.js'
+import { buildExampleApp } from '../../examples/remote-app.js'
+import { REDIS_OPTIONS, waitForRedis } from '../../src/shared/redis.js'
+import { freePort } from './net.js'
+import type { TestRedis } from './redis-server.js'
+
+export const PASSWORD = 'correct horse battery staple'
+// argon2id of PASSWORD with small costs so tests stay fast; the format is what matters here.
+export const PASSWORD_HASH = '$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$RAME85Nb8CxpfIy5Ca0XN5R2weN/7wRhxgF0shgwz70'
+
+export const newKey = (id: string): string => `${id}:${randomBytes(32).toString('base64url')}`
+
+export function writeUsersFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-test-'))
+  const file = join(dir, 'users.yml')
+  writeFileSync(file, `users:\n  alice:\n    displayname: Alice Example\n    email: alice@example.com\n    password: "${PASSWORD_HASH}"\n    groups: [admins, staff]\n  bob:\n    displayname: Bob\n    password: "${PASSWORD_HASH}"\n    disabled: true\n`)
+  return file
+}
+
+export interface Stack {
+  readonly idp: FastifyInstance
+  readonly appA: FastifyInstance
+  readonly appB: FastifyInstance
+  readonly idpUrl: string
+  readonly appAUrl: string
+  readonly appBUrl: string
+  readonly config: IdpConfig
+  readonly syncKeys: string
+  close(): Promise<void>
+}
+
+export interface StackOptions {
+  env?: Record<string, string>
+  /** Keys the apps use, when they differ from the IdP's (rotation tests). */
+  appSyncKeys?: string
+  idpLogger?: unknown
+}
+
+export async function startStack(redis: TestRedis, options: StackOptions = {}): Promise<Stack> {
+  const [idpPort, aPort, bPort] = await Promise.all([freePort('127.0.0.1'), freePort('127.0.0.2'), freePort('127.0.0.3')])
+  const idpUrl = `http://127.0.0.1:${idpPort}`
+  const appAUrl = `http://127.0.0.2:${aPort}`
+  const appBUrl = `http://127.0.0.3:${bPort}`
+  const syncKeys = options.env?.SYNC_KEYS ?? newKey('k1')
+  const config = loadConfig({
+    REDIS_URL: redis.url,
+    KNOWN_REMOTE_HOSTS: `${appAUrl},${appBUrl}`,
+    SYNC_KEYS: syncKeys,
+    SESSION_SECRET: randomBytes(32).toString('base64url'),
+    USERS_FILE: writeUsersFile(),
+    PUBLIC_URL: idpUrl,
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  })
+  const clients: Redis[] = []
+  const client = (): Redis => { const c = new Redis(redis.url, REDIS_OPTIONS); c.on('error', () => {}); clients.push(c); return c }
+  const idpRedis = client()
+  const idp = buildIdp(config, { redis: idpRedis, logger: options.idpLogger ?? false })
+  const appOpts = { idpUrl, syncKeys: options.appSyncKeys ?? syncKeys, sessionSecret: randomBytes(32).toString('base64url') }
+  const appA = buildExampleApp({ ...appOpts, name: 'App A', origin: appAUrl, redis: client(), links: [appBUrl] })
+  const appB = buildExampleApp({ ...appOpts, name: 'App B', origin: appBUrl, redis: client(), sessionSecret: randomBytes(32).toString('base64url'), links: [appAUrl] })
+  await Promise.all(clients.map((c) => waitForRedis(c)))
+  await idp.listen({ host: '127.0.0.1', port: idpPort })
+  await appA.listen({ host: '127.0.0.2', port: aPort })
+  await appB.listen({ host: '127.0.0.3', port: bPort })
+  return {
+    idp, appA, appB, idpUrl, appAUrl, appBUrl, config, syncKeys,
+    close: async () => {
+      await Promise.all([idp.close(), appA.close(), appB.close()])
+      for (const c of clients) c.disconnect()
+    },
+  }
+}
+
+/** The hidden inputs of the first form on a page. */
+export function formFields(html: string): Record<string, string> {
+  const fields: Record<string, string> = {}
+  for (const m of html.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) {
+    fields[m[1] as string] = (m[2] as string).replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&amp;/g, '&')
+  }
+  return fields
+}

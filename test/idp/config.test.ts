@@ -1,0 +1,90 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { loadConfig } from '../../src/idp/config.js'
+import { ConfigError } from '../../src/shared/errors.js'
+import { newKey, writeUsersFile } from '../helpers/stack.js'
+
+const good = (): Record<string, string> => ({
+  SYNC_KEYS: `${newKey('new')},${newKey('old')}`,
+  SESSION_SECRET: randomBytes(32).toString('base64url'),
+  USERS_FILE: writeUsersFile(),
+  PUBLIC_URL: 'http://127.0.0.1:3000',
+  KNOWN_REMOTE_HOSTS: 'http://App1.localhost:3001, https://shop.example.com:443',
+})
+
+test('a good environment loads with defaults and normalised origins', () => {
+  const c = loadConfig(good())
+  assert.deepEqual(c.knownRemoteHosts, ['http://app1.localhost:3001', 'https://shop.example.com'])
+  assert.equal(c.keyring.current.id, 'new')
+  assert.equal(c.keyring.byId.size, 2)
+  assert.equal(c.redisUrl, 'redis://127.0.0.1:6379')
+  assert.equal(c.tokenTtlSeconds, 10)
+  assert.equal(c.sessionTtlSeconds, 8 * 3600)
+  assert.equal(c.sessionIdleSeconds, 3600)
+  assert.equal(c.port, 3000)
+  assert.equal(c.host, '127.0.0.1')
+  assert.ok(Object.isFrozen(c))
+})
+
+test('an empty allow-list is valid and allows nothing', () => {
+  const c = loadConfig({ ...good(), KNOWN_REMOTE_HOSTS: '' })
+  assert.deepEqual(c.knownRemoteHosts, [])
+})
+
+const bad: [string, Record<string, string | undefined>, RegExp][] = [
+  ['missing SYNC_KEYS', { SYNC_KEYS: undefined }, /SYNC_KEYS: is required/],
+  ['a short key', { SYNC_KEYS: 'k1:abc' }, /SYNC_KEYS\[0\] \(id k1\): key must be 32 random bytes/],
+  ['a key without id', { SYNC_KEYS: randomBytes(32).toString('base64url') }, /SYNC_KEYS\[0\]: must be id:key/],
+  ['a repeated key id', { SYNC_KEYS: `${newKey('a')},${newKey('a')}` }, /SYNC_KEYS\[1\]: key id a appears twice/],
+  ['a short session secret', { SESSION_SECRET: 'short' }, /SESSION_SECRET: must NOT have fewer than 32 characters/],
+  ['an origin with a path', { KNOWN_REMOTE_HOSTS: 'https://a.example.com/app' }, /KNOWN_REMOTE_HOSTS\[0\]: .* must be an origin/],
+  ['not a URL', { KNOWN_REMOTE_HOSTS: 'https://ok.example.com,app.example.com' }, /KNOWN_REMOTE_HOSTS\[1\]: "app.example.com" is not a URL/],
+  ['a non-http scheme', { KNOWN_REMOTE_HOSTS: 'ftp://a.example.com' }, /KNOWN_REMOTE_HOSTS\[0\]/],
+  ['a TTL above 120', { TOKEN_TTL_SECONDS: '121' }, /TOKEN_TTL_SECONDS: must be <= 120/],
+  ['a port that is not a number', { PORT: 'abc' }, /PORT: must be integer/],
+  ['idle longer than absolute', { SESSION_IDLE_SECONDS: '7200', SESSION_TTL_SECONDS: '3600' }, /SESSION_IDLE_SECONDS: must not exceed/],
+  ['a missing users file', { USERS_FILE: '/nonexistent/users.yml' }, /USERS_FILE: cannot read \/nonexistent\/users.yml \(ENOENT\)/],
+  ['a bad log level', { LOG_LEVEL: 'loud' }, /LOG_LEVEL: must be equal to one of the allowed values/],
+  ['http in production', { NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'http://app.example.com' }, /KNOWN_REMOTE_HOSTS\[0\]: "http:\/\/app.example.com" uses http: in production/],
+]
+
+for (const [name, change, expected] of bad) {
+  test(`start-up refuses ${name}, naming the variable`, () => {
+    const env: Record<string, string | undefined> = { ...good(), ...change }
+    for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
+    assert.throws(() => loadConfig(env), (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      assert.match(err.message, expected)
+      return true
+    })
+  })
+}
+
+test('every problem is reported at once', () => {
+  assert.throws(() => loadConfig({ ...good(), SYNC_KEYS: 'x', PORT: 'abc', KNOWN_REMOTE_HOSTS: 'nope' }), (err: ConfigError) => {
+    assert.equal(err.problems.length, 3)
+    return true
+  })
+})
+
+test('production allows http only for loopback and *.localhost', () => {
+  const c = loadConfig({ ...good(), NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'http://app.localhost:3001,http://127.0.0.2:8080' })
+  assert.equal(c.knownRemoteHosts.length, 2)
+})
+
+test('the server exits non-zero with one line naming the variable, and no secret', () => {
+  const secret = 'do-not-print-this-secret-value-0123456789'
+  const res = spawnSync(process.execPath, ['dist/src/server.js'], {
+    env: { PATH: process.env.PATH, ...good(), SESSION_SECRET: secret, SYNC_KEYS: 'k1:notakey' },
+    encoding: 'utf8',
+    timeout: 10_000,
+  })
+  assert.equal(res.status, 1)
+  const lines = res.stderr.trim().split('\n')
+  assert.equal(lines.length, 1)
+  assert.match(lines[0] as string, /^tessera: Invalid configuration: SYNC_KEYS\[0\] \(id k1\): key must be/)
+  assert.ok(!res.stderr.includes(secret) && !res.stderr.includes('notakey'))
+  assert.equal(res.stdout, '')
+})
