@@ -1,0 +1,32 @@
+/**
+ * Runs one example app from environment variables (used by docker-compose.yml):
+ *   APP_NAME, APP_ORIGIN, IDP_URL, SYNC_KEYS, REDIS_URL, APP_SESSION_SECRET, PORT, HOST, APP_LINKS
+ */
+import { buildExampleApp } from './remote-app.js'
+
+const need = (name: string): string => {
+  const value = process.env[name]
+  if (value === undefined || value === '') {
+    process.stderr.write(`example app: ${name} is required\n`)
+    process.exit(1)
+  }
+  return value
+}
+
+const app = buildExampleApp({
+  name: process.env.APP_NAME ?? 'Example app',
+  origin: need('APP_ORIGIN'),
+  idpUrl: need('IDP_URL'),
+  syncKeys: need('SYNC_KEYS'),
+  redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  sessionSecret: need('APP_SESSION_SECRET'),
+  links: (process.env.APP_LINKS ?? '').split(',').filter((s) => s !== ''),
+  logger: { level: process.env.LOG_LEVEL ?? 'info' },
+})
+try {
+  await app.listen({ port: Number(process.env.PORT ?? 3001), host: process.env.HOST ?? '127.0.0.1' })
+} catch (err) {
+  process.stderr.write(`example app: ${(err as Error).message}\n`)
+  process.exit(1)
+}
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => { void app.close().then(() => process.exit(0)) })

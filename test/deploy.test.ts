@@ -1,0 +1,85 @@
+/** The container files, checked by running what they run: no Docker engine is needed. */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { loadConfig } from '../src/idp/config.js'
+import { freePort } from './helpers/net.js'
+import { startRedis, type TestRedis } from './helpers/redis-server.js'
+
+type Service = { command?: string[]; environment?: Record<string, string>; healthcheck?: { test: string[] }; build?: string; image?: string }
+const compose = parseYaml(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service> }
+const dockerfile = readFileSync('Dockerfile', 'utf8')
+
+let redis: TestRedis
+const children: ChildProcess[] = []
+before(async () => { redis = await startRedis() })
+after(async () => {
+  for (const c of children) c.kill('SIGTERM')
+  await redis.stop()
+})
+
+async function waitForHealth(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(url)).ok) return
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${url} never became healthy`)
+}
+
+function run(cmd: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(cmd[0] as string, cmd.slice(1), { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' })
+  children.push(child)
+  return child
+}
+
+test('the compose file gives the IdP a configuration it accepts', () => {
+  const idp = compose.services.idp as Service
+  const env = { ...idp.environment, NODE_ENV: 'production' } as Record<string, string>
+  const config = loadConfig(env)
+  assert.deepEqual(config.knownRemoteHosts, ['http://app.localhost:3001'])
+  assert.equal(config.publicUrl, 'http://idp.localhost:3000')
+  assert.equal(compose.services.app?.environment?.SYNC_KEYS, env.SYNC_KEYS, 'the app and the IdP share the sync keys')
+  assert.ok(compose.services.app?.environment?.APP_ORIGIN !== undefined && config.knownRemoteHosts.includes(compose.services.app.environment.APP_ORIGIN))
+})
+
+test('the compose Redis keeps an append-only file', () => {
+  assert.ok((compose.services.redis?.command ?? []).join(' ').includes('--appendonly yes'))
+})
+
+test('the image runs as a non-root user, listens on 0.0.0.0 and has a HEALTHCHECK', () => {
+  assert.match(dockerfile, /^USER node$/m)
+  assert.match(dockerfile, /HOST=0\.0\.0\.0/)
+  assert.match(dockerfile, /^FROM node:20-slim AS build$/m)
+  assert.match(dockerfile, /npm ci --omit=dev/)
+  assert.match(dockerfile, /^HEALTHCHECK /m)
+})
+
+test('the image CMD and HEALTHCHECK work against the built IdP, and the example app command runs', async () => {
+  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[]
+  const health = JSON.parse(/^\s*CMD (\[.*\])$/m.exec(dockerfile.slice(dockerfile.indexOf('HEALTHCHECK')))?.[1] ?? '[]') as string[]
+  assert.deepEqual(cmd, ['node', 'dist/src/server.js'])
+  const port = await freePort('127.0.0.1')
+  const idpEnv = { ...(compose.services.idp?.environment as Record<string, string>), REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production', LOG_LEVEL: 'silent' }
+
+  // Nothing listens yet: the health check fails.
+  const down = spawnSync(health[0] as string, health.slice(1), { env: { PATH: process.env.PATH ?? '', PORT: String(port) }, timeout: 10_000 })
+  assert.equal(down.status, 1)
+
+  run(cmd, idpEnv)
+  await waitForHealth(`http://127.0.0.1:${port}/healthz`)
+  const up = spawnSync(health[0] as string, health.slice(1), { env: { PATH: process.env.PATH ?? '', PORT: String(port) }, timeout: 10_000 })
+  assert.equal(up.status, 0)
+  assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200)
+
+  const app = compose.services.app as Service
+  const appPort = await freePort('127.0.0.1')
+  run(app.command as string[], { ...(app.environment as Record<string, string>), REDIS_URL: redis.url, PORT: String(appPort), HOST: '127.0.0.1', LOG_LEVEL: 'silent' })
+  await waitForHealth(`http://127.0.0.1:${appPort}/healthz`)
+  const res = await fetch(`http://127.0.0.1:${appPort}/private`, { redirect: 'manual', headers: { accept: 'text/html' } })
+  assert.equal(res.status, 302)
+  assert.ok(res.headers.get('location')?.startsWith('http://idp.localhost:3000/login?callback='))
+})
