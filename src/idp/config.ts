@@ -7,6 +7,7 @@ import { parseEnv } from 'node:util'
 import { envSchema } from 'env-schema'
 import { ConfigError } from '../shared/errors.js'
 import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
+import type { ThrottlePolicy } from '../shared/session-store.js'
 import { loadUsers, type UserDirectory } from './users.js'
 
 export interface IdpConfig {
@@ -27,6 +28,7 @@ export interface IdpConfig {
   readonly sessionIdleSeconds: number
   readonly logLevel: string
   readonly trustProxy: boolean
+  readonly throttle: ThrottlePolicy
 }
 
 interface Env {
@@ -44,6 +46,9 @@ interface Env {
   SESSION_IDLE_SECONDS: number
   LOG_LEVEL: string
   TRUST_PROXY: boolean
+  LOGIN_MAX_RETRIES: number
+  LOGIN_FIND_TIME_SECONDS: number
+  LOGIN_BAN_TIME_SECONDS: number
 }
 
 const DAY = 86_400
@@ -66,6 +71,11 @@ const schema = {
     SESSION_IDLE_SECONDS: { type: 'integer', default: 3600, minimum: 1, maximum: 30 * DAY },
     LOG_LEVEL: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     TRUST_PROXY: { type: 'boolean', default: false },
+    // Authelia's regulation defaults, per user name and per client address. At most ~26 failures
+    // an hour per account with these, inside ASVS's 100 (V6.3.1).
+    LOGIN_MAX_RETRIES: { type: 'integer', default: 3, minimum: 1, maximum: 100 },
+    LOGIN_FIND_TIME_SECONDS: { type: 'integer', default: 120, minimum: 1, maximum: DAY },
+    LOGIN_BAN_TIME_SECONDS: { type: 'integer', default: 300, minimum: 1, maximum: DAY },
   },
 } as const
 
@@ -110,6 +120,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionIdleSeconds: env.SESSION_IDLE_SECONDS,
     logLevel: env.LOG_LEVEL,
     trustProxy: env.TRUST_PROXY,
+    throttle: Object.freeze({
+      maxRetries: env.LOGIN_MAX_RETRIES,
+      findTimeMs: env.LOGIN_FIND_TIME_SECONDS * 1000,
+      banTimeMs: env.LOGIN_BAN_TIME_SECONDS * 1000,
+    }),
   })
 }
 

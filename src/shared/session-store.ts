@@ -12,6 +12,8 @@
  *
  * A minted token's id is `<prefix>{sid}:t:<jti>` with the token's TTL; redeeming deletes it.
  *
+ * Failed sign-ins are counted under `<prefix>{rl}:count:<sha256(subject)>`, bans under `{rl}:ban:`.
+ *
  * All keys of one session share the `{sid}` hash tag, so every script touches one Cluster slot.
  * Every write has a TTL. Times come from Redis's own clock (TIME), never from the hosts'.
  */
@@ -89,11 +91,31 @@ for i = 1, #ARGV, 2 do
 end
 return 1`
 
+// Counts a failed sign-in per subject; at the limit, bans it for a while. Every subject's keys share
+// the {rl} tag so this is one slot on a Cluster. KEYS: (count, ban) pairs. ARGV: find ms, max, ban ms.
+const FAIL = `for i = 1, #KEYS, 2 do
+  local n = redis.call('INCR', KEYS[i])
+  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+  if n >= tonumber(ARGV[2]) then
+    redis.call('SET', KEYS[i + 1], '1', 'PX', ARGV[3])
+    redis.call('DEL', KEYS[i])
+  end
+end
+return 1`
+
+/** Authelia's regulation defaults: 3 failures within 2 minutes ban for 5 minutes. */
+export interface ThrottlePolicy {
+  readonly maxRetries: number
+  readonly findTimeMs: number
+  readonly banTimeMs: number
+}
+
 interface TesseraCommands {
   tesseraCreate(k1: string, k2: string, user: string, idle: number, abs: number): Promise<number>
   tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
   tesseraRedeem(k1: string, k2: string, k3: string): Promise<string[] | number>
   tesseraSave(...args: (string | number)[]): Promise<number>
+  tesseraFail(...args: (string | number)[]): Promise<number>
 }
 
 const SID = /^[A-Za-z0-9_-]{22}$/
@@ -164,6 +186,18 @@ export class SessionStore {
     await this.#run(() => this.#redis.del(this.#sessionKey(sid)))
   }
 
+  /** True when any subject (e.g. `user:alice`, `ip:192.0.2.1`) is banned from signing in now. */
+  async isThrottled(subjects: readonly string[]): Promise<boolean> {
+    const keys = subjects.map((s) => this.#throttleKey('ban', s))
+    return (await this.#run(() => this.#redis.exists(...keys))) > 0
+  }
+
+  /** Records one failed sign-in for each subject; bans those that reach the policy's limit. */
+  async recordFailure(subjects: readonly string[], policy: ThrottlePolicy): Promise<void> {
+    const keys = subjects.flatMap((s) => [this.#throttleKey('count', s), this.#throttleKey('ban', s)])
+    await this.#run(() => this.#redis.tesseraFail(keys.length, ...keys, policy.findTimeMs, policy.maxRetries, policy.banTimeMs))
+  }
+
   async ping(): Promise<void> {
     await this.#run(() => this.#redis.ping())
   }
@@ -185,6 +219,11 @@ export class SessionStore {
     return `${this.#prefix}{${sid}}:t:${sha256(jti)}`
   }
 
+  #throttleKey(kind: 'count' | 'ban', subject: string): string {
+    // Hashed: user names and addresses are personal data and need not sit in Redis in clear.
+    return `${this.#prefix}{rl}:${kind}:${sha256(subject)}`
+  }
+
   async #run<T>(op: () => Promise<T>): Promise<T> {
     try {
       return await op()
@@ -201,6 +240,7 @@ function defineScripts(redis: Redis): void {
   redis.defineCommand('tesseraResolve', { lua: RESOLVE })
   redis.defineCommand('tesseraRedeem', { numberOfKeys: 3, lua: REDEEM })
   redis.defineCommand('tesseraSave', { lua: SAVE })
+  redis.defineCommand('tesseraFail', { lua: FAIL })
 }
 
 function toSnapshot(sid: string, flat: string[]): SessionSnapshot {

@@ -49,9 +49,15 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
       return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, fresh: true })
     }
-    const user = await ctx.config.users.verify(username, password)
+    // Regulation (ASVS V6.3): a banned attempt still costs the argon2 work and answers exactly like a
+    // wrong password, so it tells an attacker nothing. Redis down: the check throws 503 (fail closed).
+    const subjects = [`user:${username}`, `ip:${req.ip}`]
+    const throttled = await ctx.store.isThrottled(subjects)
+    const verified = await ctx.config.users.verify(username, password)
+    const user = throttled ? undefined : verified
     if (user === undefined) {
-      const err = new BadCredentialsError('unknown user, wrong password or disabled account')
+      const err = new BadCredentialsError(throttled ? 'throttled' : 'unknown user, wrong password or disabled account')
+      if (!throttled) await ctx.store.recordFailure(subjects, ctx.config.throttle)
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
       return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username })
     }

@@ -1,0 +1,63 @@
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { Browser, type Page } from '../helpers/browser.js'
+import { startRedis, type TestRedis } from '../helpers/redis-server.js'
+import { formFields, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
+
+let redis: TestRedis
+let stack: Stack
+before(async () => {
+  redis = await startRedis()
+  stack = await startStack(redis, { env: { LOGIN_MAX_RETRIES: '3', LOGIN_FIND_TIME_SECONDS: '120', LOGIN_BAN_TIME_SECONDS: '2' } })
+})
+after(async () => {
+  await stack.close()
+  await redis.stop()
+})
+
+async function attempt(b: Browser, username: string, password: string, headers: Record<string, string> = {}): Promise<Page> {
+  const form = await b.get(`${stack.idpUrl}/login`)
+  return b.request(`${stack.idpUrl}/login`, {
+    method: 'POST',
+    headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams({ ...formFields(form.body), username, password }).toString(),
+  })
+}
+
+test('three failures ban the user name; a banned attempt with the right password looks like a wrong one; the ban lifts', async () => {
+  await redis.client().flushall()
+  const b = new Browser()
+  for (let i = 0; i < 3; i++) assert.equal((await attempt(b, 'alice', 'wrong')).status, 401)
+  const banned = await attempt(b, 'alice', PASSWORD)
+  const wrong = await attempt(new Browser(), 'nobody', 'wrong')
+  assert.equal(banned.status, 401)
+  assert.match(banned.body, /Incorrect username or password\./)
+  assert.equal(banned.body.replace(/value="[^"]*"/g, ''), wrong.body.replace(/value="[^"]*"/g, '').replace('nobody', 'alice'))
+  assert.equal(b.cookies('127.0.0.1').get('tessera_idp'), undefined)
+  // Redis's TTL lifts the ban (2 s here); then the right password works.
+  await new Promise((r) => setTimeout(r, 2200))
+  assert.equal((await attempt(b, 'alice', PASSWORD)).status, 303)
+})
+
+test('unknown user names answer like known ones: same status and message', async () => {
+  await redis.client().flushall()
+  const known = await attempt(new Browser(), 'alice', 'wrong')
+  const unknown = await attempt(new Browser(), 'zed', 'wrong')
+  assert.equal(known.status, unknown.status)
+  assert.equal(known.body.replace(/value="[^"]*"/g, ''), unknown.body.replace(/value="[^"]*"/g, ''))
+})
+
+test('Redis keeps only hashes of user names in its regulation keys', async () => {
+  await redis.client().flushall()
+  await attempt(new Browser(), 'alice', 'wrong')
+  const keys = await redis.client().keys('*')
+  assert.ok(keys.length > 0)
+  assert.ok(keys.every((k) => !k.includes('alice') && !k.includes('127.0.0.1')), keys.join(' '))
+})
+
+test('a password over 1024 characters is refused before hashing, and 64 characters are fine', async () => {
+  const long = await attempt(new Browser(), 'alice', 'x'.repeat(1025))
+  assert.equal(long.status, 400)
+  const ok64 = await attempt(new Browser(), 'alice', 'y'.repeat(64))
+  assert.equal(ok64.status, 401, 'a 64-character password is checked, not refused')
+})
