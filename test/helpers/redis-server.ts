@@ -1,5 +1,8 @@
 /** A real redis-server per test file, on a free loopback port; stop and start it again to test an outage. */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { freePort } from './net.js'
 
@@ -12,12 +15,16 @@ export interface TestRedis {
   client(): Redis
 }
 
-export async function startRedis(): Promise<TestRedis> {
+/** With `persistent`, an append-only file in a temp dir lets data survive `stop()` + `start()`. */
+export async function startRedis(opts: { persistent?: boolean } = {}): Promise<TestRedis> {
   const port = await freePort('127.0.0.1')
+  const persistence = opts.persistent === true
+    ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync(join(tmpdir(), 'tessera-redis-'))]
+    : ['--appendonly', 'no']
   let child: ChildProcess | undefined
   const clients: Redis[] = []
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' })
     const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
     probe.on('error', () => {}) // refused while the server starts: expected, retried below
     for (let i = 0; i < 100; i++) {
