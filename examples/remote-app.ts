@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import formbody from '@fastify/formbody'
 import type { Redis } from 'ioredis'
-import tesseraRemote from '../src/remote/index.js'
+import tesseraRemote, { tesseraLoggerOptions } from '../src/remote/index.js'
 
 export interface ExampleAppOptions {
   /** Shown on the pages, e.g. "App" or "Shop". */
@@ -29,7 +29,9 @@ const page = (title: string, body: string): string =>
   `button{font:inherit;padding:.5rem 1rem}</style></head><body>${body}</body></html>`
 
 export function buildExampleApp(opts: ExampleAppOptions): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false })
+  // Tessera's logger options log paths without query strings (the token travels in one) and redact
+  // cookies: use them, or your own serializers that do the same.
+  const app = Fastify({ logger: opts.logger === undefined || opts.logger === false ? false : { ...tesseraLoggerOptions('info'), ...(opts.logger as object) } })
   app.register(formbody)
   app.register(tesseraRemote, {
     idpUrl: opts.idpUrl,

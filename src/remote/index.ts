@@ -5,3 +5,4 @@ export { tesseraRemote }
 export type { TesseraRemoteOptions, TesseraCookieOptions } from './options.js'
 export { TesseraSession, type TesseraUser } from './session.js'
 export { TesseraError } from '../shared/errors.js'
+export { loggerOptions as tesseraLoggerOptions } from '../shared/logger.js'

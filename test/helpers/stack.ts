@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { Redis } from 'ioredis'
 import { buildIdp } from '../../src/idp/app.js'
 import { loadConfig, type IdpConfig } from '../../src/idp/config.js'
@@ -42,6 +42,7 @@ export interface StackOptions {
   /** Keys the apps use, when they differ from the IdP's (rotation tests). */
   appSyncKeys?: string
   idpLogger?: unknown
+  appLogger?: FastifyServerOptions['logger']
 }
 
 export async function startStack(redis: TestRedis, options: StackOptions = {}): Promise<Stack> {
@@ -66,7 +67,10 @@ export async function startStack(redis: TestRedis, options: StackOptions = {}): 
   const client = (): Redis => { const c = new Redis(redis.url, REDIS_OPTIONS); c.on('error', () => {}); clients.push(c); return c }
   const idpRedis = client()
   const idp = buildIdp(config, { redis: idpRedis, logger: options.idpLogger ?? false })
-  const appOpts = { idpUrl, syncKeys: options.appSyncKeys ?? syncKeys, sessionSecret: randomBytes(32).toString('base64url') }
+  const appOpts = {
+    idpUrl, syncKeys: options.appSyncKeys ?? syncKeys, sessionSecret: randomBytes(32).toString('base64url'),
+    ...(options.appLogger === undefined ? {} : { logger: options.appLogger }),
+  }
   const appA = buildExampleApp({ ...appOpts, name: 'App A', origin: appAUrl, redis: client(), links: [appBUrl] })
   const appB = buildExampleApp({ ...appOpts, name: 'App B', origin: appBUrl, redis: client(), sessionSecret: randomBytes(32).toString('base64url'), links: [appAUrl] })
   await Promise.all(clients.map((c) => waitForRedis(c)))
