@@ -52,7 +52,14 @@ export class Browser {
     const jar = this.cookies(host)
     const headers: Record<string, string> = { ...init.headers }
     if (jar.size > 0) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' })
+    let res: Response
+    try {
+      res = await fetch(url, { ...init, headers, redirect: 'manual' })
+    } catch (err) {
+      // A kept-alive connection to a server that restarted: browsers retry idempotent requests once.
+      if (init.method !== 'GET') throw err
+      res = await fetch(url, { ...init, headers, redirect: 'manual' })
+    }
     for (const line of res.headers.getSetCookie()) {
       this.setCookies.push(line)
       const [pair, ...attrs] = line.split(';')
