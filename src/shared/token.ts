@@ -73,6 +73,12 @@ export function openToken(keyring: Keyring, token: string, audience: string, now
   }
   const iv = Buffer.from(ivText, 'base64url')
   const tag = Buffer.from(tagText, 'base64url')
+  const body = Buffer.from(bodyText, 'base64url')
+  // Only the canonical encoding is accepted: the last character's spare bits must be zero, so one
+  // token has exactly one spelling (found by the fuzz test: a changed final character decoded the same).
+  if (iv.toString('base64url') !== ivText || tag.toString('base64url') !== tagText || body.toString('base64url') !== bodyText) {
+    throw new InvalidTokenError('not canonical base64url')
+  }
   // GCM accepts short tags unless authTagLength is pinned; check lengths before any crypto.
   if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new InvalidTokenError('bad lengths')
   let plain: string
@@ -80,7 +86,7 @@ export function openToken(keyring: Keyring, token: string, audience: string, now
     const decipher = createDecipheriv('aes-256-gcm', entry.key, iv, { authTagLength: TAG_BYTES })
     decipher.setAAD(aad(kid, audience))
     decipher.setAuthTag(tag)
-    plain = Buffer.concat([decipher.update(Buffer.from(bodyText, 'base64url')), decipher.final()]).toString('utf8')
+    plain = Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8')
   } catch (cause) {
     throw new InvalidTokenError('authentication failed', cause)
   }
