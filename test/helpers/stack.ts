@@ -43,6 +43,8 @@ export interface StackOptions {
   appSyncKeys?: string
   idpLogger?: unknown
   appLogger?: FastifyServerOptions['logger']
+  /** Origins added to KNOWN_REMOTE_HOSTS after the apps' own (ignored when env.KNOWN_REMOTE_HOSTS is given). */
+  extraRemoteHosts?: readonly string[]
 }
 
 export async function startStack(redis: TestRedis, options: StackOptions = {}): Promise<Stack> {
@@ -53,7 +55,7 @@ export async function startStack(redis: TestRedis, options: StackOptions = {}): 
   const syncKeys = options.env?.SYNC_KEYS ?? newKey('k1')
   const config = loadConfig({
     REDIS_URL: redis.url,
-    KNOWN_REMOTE_HOSTS: `${appAUrl},${appBUrl}`,
+    KNOWN_REMOTE_HOSTS: [appAUrl, appBUrl, ...(options.extraRemoteHosts ?? [])].join(','),
     SYNC_KEYS: syncKeys,
     SESSION_SECRET: randomBytes(32).toString('base64url'),
     USERS_FILE: writeUsersFile(),
