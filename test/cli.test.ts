@@ -1,14 +1,51 @@
-import { test } from 'node:test'
+import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
 import { verify } from '@node-rs/argon2'
 import { parseSyncKeys } from '../src/shared/keyring.js'
+import { Browser } from './helpers/browser.js'
+import { startRedis, type TestRedis } from './helpers/redis-server.js'
+import { formFields, newKey, PASSWORD, startStack, writeUsersFile, type Stack } from './helpers/stack.js'
 
-const cli = (args: string[], input = ''): { status: number | null; stdout: string; stderr: string } =>
-  spawnSync(process.execPath, ['dist/src/cli/main.js', ...args], { input, encoding: 'utf8', timeout: 20_000 })
+const MAIN = resolve(new URL('../src/cli/main.js', import.meta.url).pathname)
+// Run in an empty folder so a developer's .env never leaks into these tests.
+const cwd = mkdtempSync(join(tmpdir(), 'tessera-cli-'))
+
+interface Result { status: number | null; stdout: string; stderr: string }
+function cli(args: string[], opts: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<Result> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: opts.cwd ?? cwd, env: { PATH: process.env.PATH ?? '', ...opts.env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.on('close', (status) => done({ status, stdout, stderr }))
+    child.stdin.end(opts.input ?? '')
+  })
+}
+
+let redis: TestRedis
+let stack: Stack
+before(async () => {
+  redis = await startRedis()
+  stack = await startStack(redis)
+})
+after(async () => {
+  await stack.close()
+  await redis.stop()
+})
+
+const goodEnv = (): Record<string, string> => ({
+  REDIS_URL: redis.url, SYNC_KEYS: newKey('k1'), SESSION_SECRET: randomBytes(32).toString('base64url'),
+  USERS_FILE: writeUsersFile(), PUBLIC_URL: 'http://127.0.0.1:3000', KNOWN_REMOTE_HOSTS: 'https://shop.example.com',
+})
 
 test('hash-password prints an argon2id PHC string that verifies the password from standard input', async () => {
-  const res = cli(['hash-password'], 's3cret pass\n')
+  const res = await cli(['hash-password'], { input: 's3cret pass\n' })
   assert.equal(res.status, 0)
   const phc = res.stdout.trim()
   assert.match(phc, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
@@ -16,22 +53,114 @@ test('hash-password prints an argon2id PHC string that verifies the password fro
   assert.ok(!(await verify(phc, 's3cret pass\n')), 'the trailing newline is not part of the password')
 })
 
-test('hash-password refuses an empty password with exit 1', () => {
-  const res = cli(['hash-password'], '')
+test('hash-password refuses an empty password with exit 1', async () => {
+  const res = await cli(['hash-password'], { input: '' })
   assert.equal(res.status, 1)
   assert.match(res.stderr, /1 to 1024 characters/)
 })
 
-test('gen-key prints an id:key pair that SYNC_KEYS accepts', () => {
-  const res = cli(['gen-key'])
+test('gen-key prints an id:key pair that SYNC_KEYS accepts', async () => {
+  const res = await cli(['gen-key'])
   assert.equal(res.status, 0)
   const problems: string[] = []
   assert.ok(parseSyncKeys(res.stdout.trim(), 'SYNC_KEYS', problems))
   assert.deepEqual(problems, [])
 })
 
-test('an unknown command exits 2 with the usage', () => {
-  const res = cli(['frobnicate'])
+test('every command has --help, exit 0; an unknown command exits 2 with the usage', async () => {
+  for (const command of ['hash-password', 'gen-key', 'check-config', 'check-callback', 'sessions']) {
+    const res = await cli([command, '--help'])
+    assert.equal(res.status, 0, command)
+    assert.match(res.stdout, /Usage: /, command)
+    assert.match(res.stdout, /Exit codes/, command)
+  }
+  const res = await cli(['frobnicate'])
   assert.equal(res.status, 2)
   assert.match(res.stderr, /Usage: tessera/)
+})
+
+test('check-config prints what it found, without secrets, and exits 0 when Redis answers', async () => {
+  const env = goodEnv()
+  const res = await cli(['check-config'], { env })
+  assert.equal(res.status, 0, res.stdout + res.stderr)
+  assert.match(res.stdout, /Configuration is valid/)
+  assert.match(res.stdout, /https:\/\/shop\.example\.com/)
+  assert.match(res.stdout, /answers/)
+  assert.ok(!res.stdout.includes(env.SESSION_SECRET as string))
+  assert.ok(!res.stdout.includes((env.SYNC_KEYS as string).split(':')[1] as string))
+})
+
+test('check-config lists every problem at once and exits 1', async () => {
+  const res = await cli(['check-config'], { env: { ...goodEnv(), SYNC_KEYS: 'bad', PORT: 'x', KNOWN_REMOTE_HOSTS: 'ftp://a' } })
+  assert.equal(res.status, 1)
+  assert.match(res.stdout, /3 problems/)
+  assert.match(res.stdout, /SYNC_KEYS\[0\]/)
+  assert.match(res.stdout, /PORT/)
+  assert.match(res.stdout, /KNOWN_REMOTE_HOSTS\[0\]/)
+})
+
+test('check-config exits 3 when the configuration is valid but Redis does not answer', async () => {
+  const res = await cli(['check-config'], { env: { ...goodEnv(), REDIS_URL: 'redis://:hunter2hunter2@127.0.0.1:1' } })
+  assert.equal(res.status, 3)
+  assert.match(res.stdout, /does NOT answer/)
+  assert.ok(!res.stdout.includes('hunter2hunter2'), 'the Redis password is not printed')
+})
+
+test('check-config reads .env in the working directory, real variables winning', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-env-'))
+  const env = goodEnv()
+  writeFileSync(join(dir, '.env'), Object.entries({ ...env, KNOWN_REMOTE_HOSTS: 'https://from-dotenv.example' }).map(([k, v]) => `${k}=${v}`).join('\n'))
+  const fromFile = await cli(['check-config'], { cwd: dir })
+  assert.match(fromFile.stdout, /from-dotenv\.example/)
+  const overridden = await cli(['check-config'], { cwd: dir, env: { KNOWN_REMOTE_HOSTS: 'https://from-env.example' } })
+  assert.match(overridden.stdout, /from-env\.example/)
+})
+
+test('check-callback says allowed, or refused and why', async () => {
+  const env = { KNOWN_REMOTE_HOSTS: 'https://shop.example.com' }
+  const ok = await cli(['check-callback', 'https://SHOP.example.com:443/cart?x=1'], { env })
+  assert.equal(ok.status, 0)
+  assert.match(ok.stdout, /^allowed: /)
+  const encoded = await cli(['check-callback', Buffer.from('https://shop.example.com/').toString('base64url')], { env })
+  assert.equal(encoded.status, 0)
+  for (const [url, reason] of [
+    ['http://shop.example.com/', /origin http:\/\/shop\.example\.com is not in KNOWN_REMOTE_HOSTS/],
+    ['https://shop.example.com@evil.com/', /user-info/],
+    ['https://evil.com\\@shop.example.com/', /backslash/],
+  ] as const) {
+    const res = await cli(['check-callback', url], { env })
+    assert.equal(res.status, 1, url)
+    assert.match(res.stdout, reason, url)
+  }
+  assert.equal((await cli(['check-callback'], { env })).status, 2)
+})
+
+test('sessions list shows a user\'s live sessions and revoke ends them in every app', async () => {
+  const env = { REDIS_URL: redis.url }
+  const browsers: Browser[] = []
+  for (let i = 0; i < 2; i++) {
+    const b = new Browser()
+    const hops = await b.navigate(`${stack.appAUrl}/private`)
+    const posted = await b.post(`${stack.idpUrl}/login`, { ...formFields(hops.at(-1)?.body ?? ''), username: 'alice', password: PASSWORD })
+    await b.navigate(posted.location() as string)
+    browsers.push(b)
+  }
+  const list = await cli(['sessions', 'list', 'alice'], { env })
+  assert.equal(list.status, 0, list.stderr)
+  const rows = list.stdout.trim().split('\n').slice(1)
+  assert.ok(rows.length >= 2, list.stdout)
+  for (const b of browsers) {
+    const sid = (b.cookies('127.0.0.1').get('tessera_idp') as string).split('.')[0] as string
+    assert.ok(!list.stdout.includes(sid), 'the session id itself is never printed')
+  }
+  const revoke = await cli(['sessions', 'revoke', 'alice'], { env })
+  assert.equal(revoke.status, 0)
+  assert.match(revoke.stdout, /revoked \d+ sessions of alice/)
+  for (const b of browsers) {
+    assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401)
+    assert.match((await b.get(`${stack.idpUrl}/`)).body, /You are not signed in/)
+  }
+  const none = await cli(['sessions', 'list', 'alice'], { env })
+  assert.equal(none.status, 1)
+  assert.equal((await cli(['sessions', 'list', 'alice'], { env: { REDIS_URL: 'redis://127.0.0.1:1' } })).status, 3)
 })

@@ -1,17 +1,42 @@
 #!/usr/bin/env node
-/** `tessera`: everyday commands for operators. Prints to stdout/stderr directly: it is a CLI, not the server. */
+/** `tessera`: everyday commands for operators. It writes to stdout/stderr itself: a CLI, not the server. */
 import { hash } from '@node-rs/argon2'
 import { randomBytes } from 'node:crypto'
 import { randomId } from '../shared/crypto.js'
+import { checkCallback, HELP as CHECK_CALLBACK_HELP } from './check-callback.js'
+import { checkConfig, HELP as CHECK_CONFIG_HELP } from './check-config.js'
+import { EXIT } from './environment.js'
+import { sessions, HELP as SESSIONS_HELP } from './sessions.js'
 
-const HELP = `Usage: tessera <command>
+const HELP = `Usage: tessera <command> [--help]
 
 Commands:
-  hash-password   read a password on standard input, print its argon2id PHC string
-  gen-key         print a new id:key pair for SYNC_KEYS
+  hash-password            read a password on standard input, print its argon2id PHC string
+  gen-key                  print a new id:key pair for SYNC_KEYS
+  check-config             load the IdP's configuration as it would, ping Redis, list every problem
+  check-callback <url>     say whether the IdP would redirect to <url>, and why not
+  sessions list <user>     list a user's live sessions
+  sessions revoke <user>   end every session of a user, everywhere
 
-Exit codes: 0 success, 1 bad input, 2 usage error.
+Exit codes: 0 success; 1 a problem found or bad input; 2 usage error; 3 Redis does not answer.
 `
+
+const HASH_HELP = `Usage: echo -n 'password' | tessera hash-password
+
+Reads the password from standard input (one trailing newline is dropped) and prints its argon2id PHC
+string (m=19456 KiB, t=2, p=1: OWASP's recommended minimum) for the users file.
+Exit codes: 0 printed; 1 empty or over 1024 characters.
+`
+
+const GEN_KEY_HELP = `Usage: tessera gen-key
+
+Prints a new random id:key pair (32 random bytes, base64url). Put it FIRST in SYNC_KEYS to rotate:
+it then mints, and the old keys still open tokens until you remove them.
+Exit codes: 0 printed.
+`
+
+const out = (s: string): void => { process.stdout.write(s) }
+const err = (s: string): void => { process.stderr.write(s) }
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = []
@@ -19,29 +44,37 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
 }
 
+const HELPS: Record<string, string> = {
+  'hash-password': HASH_HELP, 'gen-key': GEN_KEY_HELP, 'check-config': CHECK_CONFIG_HELP,
+  'check-callback': CHECK_CALLBACK_HELP, sessions: SESSIONS_HELP,
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
-  if (command === undefined || command === '--help' || command === '-h' || rest.includes('--help')) {
-    process.stdout.write(HELP)
-    return command === undefined ? 2 : 0
-  }
+  if (command === undefined) { err(HELP); return EXIT.usage }
+  if (command === '--help' || command === '-h' || command === 'help') { out(HELP); return EXIT.ok }
+  const help = HELPS[command]
+  if (help === undefined) { err(`tessera: unknown command "${command}"\n\n${HELP}`); return EXIT.usage }
+  if (rest.includes('--help') || rest.includes('-h')) { out(help); return EXIT.ok }
   switch (command) {
     case 'hash-password': {
       const password = await readStdin()
       if (password.length === 0 || password.length > 1024) {
-        process.stderr.write('tessera hash-password: the password on standard input must be 1 to 1024 characters\n')
-        return 1
+        err('tessera hash-password: the password on standard input must be 1 to 1024 characters\n')
+        return EXIT.problem
       }
-      // @node-rs/argon2's defaults are argon2id, m=19456 KiB, t=2, p=1: OWASP's recommended minimum.
-      process.stdout.write(`${await hash(password)}\n`)
-      return 0
+      out(`${await hash(password)}\n`)
+      return EXIT.ok
     }
     case 'gen-key':
-      process.stdout.write(`${randomId(6)}:${randomBytes(32).toString('base64url')}\n`)
-      return 0
+      out(`${randomId(6)}:${randomBytes(32).toString('base64url')}\n`)
+      return EXIT.ok
+    case 'check-config':
+      return checkConfig(out)
+    case 'check-callback':
+      return checkCallback(rest, out, err)
     default:
-      process.stderr.write(`tessera: unknown command "${command}"\n${HELP}`)
-      return 2
+      return sessions(rest, out, err)
   }
 }
 

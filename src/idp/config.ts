@@ -142,7 +142,7 @@ function checkMeaning(env: Partial<Env>, problems: string[]): {
 }
 
 /** The `.env` file's variables when asked for and present (Node's own parser, as env-schema uses). */
-function readDotenv(enabled: boolean | undefined): Record<string, string> {
+export function readDotenv(enabled: boolean | undefined): Record<string, string> {
   if (enabled !== true) return {}
   try {
     return parseEnv(readFileSync('.env', 'utf8')) as Record<string, string>

@@ -12,6 +12,9 @@
  *
  * A minted token's id is `<prefix>{sid}:t:<jti>` with the token's TTL; redeeming deletes it.
  *
+ * Each user's sessions are indexed in a set at `<prefix>{u:<sha256(username)>}:sessions` (for
+ * `tessera sessions list|revoke`), kept as long as the longest session in it.
+ *
  * Failed sign-ins are counted under `<prefix>{rl}:count:<sha256(subject)>`, bans under `{rl}:ban:`.
  *
  * All keys of one session share the `{sid}` hash tag, so every script touches one Cluster slot.
@@ -39,6 +42,14 @@ export interface SessionSnapshot {
 export interface SessionLimits {
   readonly idleMs: number
   readonly absoluteMs: number
+}
+
+/** What an operator may see of a session: never its id, only a fingerprint of it. */
+export interface SessionSummary {
+  readonly id: string
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly idleExpiresAt: number
 }
 
 /** A live handle: the sid it opens and the secret only the cookie holds. */
@@ -110,12 +121,19 @@ export interface ThrottlePolicy {
   readonly banTimeMs: number
 }
 
+// Adds a session to its user's index, which lives as long as the longest session in it.
+// KEYS: index. ARGV: sid, absolute ms.
+const INDEX = `redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`
+
 interface TesseraCommands {
   tesseraCreate(k1: string, k2: string, user: string, idle: number, abs: number): Promise<number>
   tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
   tesseraRedeem(k1: string, k2: string, k3: string): Promise<string[] | number>
   tesseraSave(...args: (string | number)[]): Promise<number>
   tesseraFail(...args: (string | number)[]): Promise<number>
+  tesseraIndex(key: string, sid: string, absMs: number): Promise<number>
 }
 
 const SID = /^[A-Za-z0-9_-]{22}$/
@@ -138,7 +156,36 @@ export class SessionStore {
     await this.#run(() => this.#redis.tesseraCreate(
       this.#sessionKey(sid), this.#handleKey(sid, secret, audience), JSON.stringify(user),
       limits.idleMs, limits.absoluteMs))
+    // The per-user index lives in its own slot (Cluster), so it is a second, separate command.
+    await this.#run(() => this.#redis.tesseraIndex(this.#userKey(user.username), sid, limits.absoluteMs))
     return { sid, secret }
+  }
+
+  /** The live sessions of a user, oldest first; ended ones are pruned from the index as they are found. */
+  async listByUser(username: string): Promise<SessionSummary[]> {
+    const userKey = this.#userKey(username)
+    const sids = await this.#run(() => this.#redis.smembers(userKey))
+    const found: SessionSummary[] = []
+    for (const sid of sids) {
+      const [created, expires] = await this.#run(() => this.#redis.hmget(this.#sessionKey(sid), 'c', 'x'))
+      if (created === null || expires === null) {
+        await this.#run(() => this.#redis.srem(userKey, sid))
+        continue
+      }
+      const idleExpiresAt = Date.now() + (await this.#run(() => this.#redis.pttl(this.#sessionKey(sid))))
+      found.push({ id: sha256(sid).slice(0, 12), createdAt: Number(created), expiresAt: Number(expires), idleExpiresAt })
+    }
+    return found.sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  /** Ends every session of a user, everywhere. Resolves to how many were live. */
+  async revokeUser(username: string): Promise<number> {
+    const userKey = this.#userKey(username)
+    const sids = await this.#run(() => this.#redis.smembers(userKey))
+    let ended = 0
+    for (const sid of sids) ended += await this.#run(() => this.#redis.del(this.#sessionKey(sid)))
+    await this.#run(() => this.#redis.del(userKey))
+    return ended
   }
 
   /**
@@ -219,6 +266,10 @@ export class SessionStore {
     return `${this.#prefix}{${sid}}:t:${sha256(jti)}`
   }
 
+  #userKey(username: string): string {
+    return `${this.#prefix}{u:${sha256(username)}}:sessions`
+  }
+
   #throttleKey(kind: 'count' | 'ban', subject: string): string {
     // Hashed: user names and addresses are personal data and need not sit in Redis in clear.
     return `${this.#prefix}{rl}:${kind}:${sha256(subject)}`
@@ -241,6 +292,7 @@ function defineScripts(redis: Redis): void {
   redis.defineCommand('tesseraRedeem', { numberOfKeys: 3, lua: REDEEM })
   redis.defineCommand('tesseraSave', { lua: SAVE })
   redis.defineCommand('tesseraFail', { lua: FAIL })
+  redis.defineCommand('tesseraIndex', { numberOfKeys: 1, lua: INDEX })
 }
 
 function toSnapshot(sid: string, flat: string[]): SessionSnapshot {

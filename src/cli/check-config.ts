@@ -1,0 +1,56 @@
+/** `tessera check-config`: loads the environment as the IdP would, pings Redis, prints what it found and every problem. */
+import { loadConfig, type IdpConfig } from '../idp/config.js'
+import { ConfigError } from '../shared/errors.js'
+import { createRedis } from '../shared/redis.js'
+import { SessionStore } from '../shared/session-store.js'
+import { environment, EXIT } from './environment.js'
+
+export const HELP = `Usage: tessera check-config
+
+Loads the IdP's configuration from the environment and .env exactly as \`npm start\` does, then pings
+Redis. Prints what it found (never a secret) and every problem at once.
+
+Exit codes: 0 configuration valid and Redis answers; 1 configuration invalid; 3 valid but Redis does not answer.
+`
+
+export async function checkConfig(out: (s: string) => void): Promise<number> {
+  let config: IdpConfig
+  try {
+    config = loadConfig(environment())
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    out(`Configuration is invalid (${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}):\n`)
+    for (const p of err.problems) out(`  - ${p}\n`)
+    return EXIT.problem
+  }
+  out('Configuration is valid:\n')
+  out(`  PUBLIC_URL            ${config.publicUrl}${config.publicUrl.startsWith('https:') ? '' : '  (http: cookies are not Secure; use https in production)'}\n`)
+  out(`  KNOWN_REMOTE_HOSTS    ${config.knownRemoteHosts.length === 0 ? '(none: no callback is allowed)' : config.knownRemoteHosts.join(', ')}\n`)
+  out(`  SYNC_KEYS             ${[...config.keyring.byId.keys()].join(', ')} (mints with ${config.keyring.current.id})\n`)
+  out(`  USERS_FILE            ${config.usersFile} (${config.users.size} user${config.users.size === 1 ? '' : 's'})\n`)
+  out(`  token / idle / absolute  ${config.tokenTtlSeconds} s / ${config.sessionIdleSeconds} s / ${config.sessionTtlSeconds} s\n`)
+  out(`  listen                ${config.host}:${config.port}\n`)
+  const redis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  redis.on('error', () => {}) // reported below, once
+  try {
+    await new SessionStore(redis).ping()
+    out(`  REDIS_URL             ${redactUrl(config.redisUrl)}: answers\n`)
+    return EXIT.ok
+  } catch {
+    out(`  REDIS_URL             ${redactUrl(config.redisUrl)}: does NOT answer\n`)
+    return EXIT.redis
+  } finally {
+    redis.disconnect()
+  }
+}
+
+/** A Redis URL without its password. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '***'
+    return u.href
+  } catch {
+    return '(not a URL)'
+  }
+}
