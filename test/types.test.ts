@@ -1,0 +1,65 @@
+/** The published .d.ts files: an app that imports `tessera/remote` type-checks with no cast. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const root = resolve(new URL('../..', import.meta.url).pathname)
+
+const APP = `import Fastify from 'fastify'
+import tesseraRemote, { type TesseraUser, type TesseraRemoteOptions } from 'tessera/remote'
+import { buildIdp, loadConfig } from 'tessera/idp'
+
+const app = Fastify()
+const options: TesseraRemoteOptions = {
+  idpUrl: 'https://sso.example.com', origin: 'https://shop.example.com', syncKeys: 'k1:x',
+  redis: 'redis://127.0.0.1:6379', sessionSecret: 'x'.repeat(32), publicPaths: ['/'],
+}
+await app.register(tesseraRemote, options)
+app.get('/private', async (req, reply) => {
+  const user: TesseraUser | undefined = req.session.user
+  const name: string | undefined = req.session.user?.displayName
+  const groups: readonly string[] = req.session.user?.groups ?? []
+  const visits: number = (req.session.get<number>('visits') ?? 0) + 1
+  req.session.set('visits', visits)
+  if (req.query === 'logout') return reply.tesseraLogout('/')
+  return { user, name, groups, visits }
+})
+const idp = buildIdp(loadConfig(process.env))
+await idp.ready()
+`
+
+const WRONG = `import Fastify from 'fastify'
+import tesseraRemote from 'tessera/remote'
+const app = Fastify()
+await app.register(tesseraRemote, { idpUrl: 'x', origin: 'y', syncKeys: 'z', redis: 'r', sessionSecret: 's' })
+app.get('/', async (req) => req.session.user?.password)
+`
+
+function compile(source: string): { status: number | null; output: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-types-'))
+  mkdirSync(join(dir, 'node_modules'))
+  symlinkSync(root, join(dir, 'node_modules', 'tessera'), 'dir')
+  for (const dep of ['fastify', '@types']) symlinkSync(join(root, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir')
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }))
+  writeFileSync(join(dir, 'app.ts'), source)
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, types: ['node'] },
+    files: ['app.ts'],
+  }))
+  const res = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8', timeout: 60_000 })
+  return { status: res.status, output: res.stdout + res.stderr }
+}
+
+test('an app using tessera/remote and tessera/idp compiles under strict tsc with no cast', () => {
+  const res = compile(APP)
+  assert.equal(res.status, 0, res.output)
+})
+
+test('the types catch a mistake: a field the session user does not have', () => {
+  const res = compile(WRONG)
+  assert.notEqual(res.status, 0)
+  assert.match(res.output, /Property 'password' does not exist/)
+})
