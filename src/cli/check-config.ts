@@ -30,18 +30,25 @@ export async function checkConfig(out: (s: string) => void): Promise<number> {
   out(`  USERS_FILE            ${config.usersFile} (${config.users.size} user${config.users.size === 1 ? '' : 's'})\n`)
   out(`  token / idle / absolute  ${config.tokenTtlSeconds} s / ${config.sessionIdleSeconds} s / ${config.sessionTtlSeconds} s\n`)
   out(`  listen                ${config.host}:${config.port}\n`)
-  const redis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  const redis = createRedis(config.redis, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   redis.on('error', () => {}) // reported below, once
   try {
     await new SessionStore(redis).ping()
-    out(`  REDIS_URL             ${redactUrl(config.redisUrl)}: answers\n`)
+    out(`  Redis                 ${describe(config)}: answers\n`)
     return EXIT.ok
   } catch {
-    out(`  REDIS_URL             ${redactUrl(config.redisUrl)}: does NOT answer\n`)
+    out(`  Redis                 ${describe(config)}: does NOT answer\n`)
     return EXIT.redis
   } finally {
     redis.disconnect()
   }
+}
+
+function describe(config: IdpConfig): string {
+  const { sentinels, sentinelName, clusterNodes } = config.redis
+  if (clusterNodes !== undefined) return `cluster ${clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`
+  if (sentinels !== undefined) return `sentinels ${sentinels.map((n) => `${n.host}:${n.port}`).join(',')} (${sentinelName ?? ''})`
+  return redactUrl(config.redisUrl)
 }
 
 /** A Redis URL without its password. */

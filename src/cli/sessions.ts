@@ -1,6 +1,7 @@
 /** `tessera sessions list|revoke <user>`: every session of a user, for an admin who must cut one off now. */
 import { createRedis } from '../shared/redis.js'
 import { SessionStore } from '../shared/session-store.js'
+import { parseRedisConnection } from '../idp/config.js'
 import { redactUrl } from './check-config.js'
 import { environment, EXIT } from './environment.js'
 
@@ -10,15 +11,18 @@ export const HELP = `Usage: tessera sessions list <user>
 list    prints the user's live sessions (a fingerprint, created, idle expiry, absolute expiry)
 revoke  ends every session of the user at once, in the IdP and every app
 
-Uses REDIS_URL from the environment or .env (default redis://127.0.0.1:6379).
+Uses REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES) from the environment or .env.
 Exit codes: 0 done; 1 nothing found (list); 2 usage error; 3 Redis does not answer.
 `
 
 export async function sessions(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const [action, user] = args
   if ((action !== 'list' && action !== 'revoke') || user === undefined || args.length !== 2) { err(HELP); return EXIT.usage }
-  const url = environment().REDIS_URL ?? 'redis://127.0.0.1:6379'
-  const redis = createRedis(url, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  const problems: string[] = []
+  const conn = parseRedisConnection(environment(), problems)
+  if (problems.length > 0) { err(`tessera sessions: ${problems.join('; ')}\n`); return EXIT.usage }
+  const url = conn.url ?? ''
+  const redis = createRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   redis.on('error', () => {})
   const store = new SessionStore(redis)
   try {

@@ -6,9 +6,8 @@ import formbody from '@fastify/formbody'
 import helmet from '@fastify/helmet'
 import view from '@fastify/view'
 import { Eta } from 'eta'
-import type { Redis } from 'ioredis'
 import { loggerOptions } from '../shared/logger.js'
-import { createRedis } from '../shared/redis.js'
+import { createRedis, type RedisClient } from '../shared/redis.js'
 import { SessionStore } from '../shared/session-store.js'
 import { AllowList } from './allow-list.js'
 import type { IdpConfig } from './config.js'
@@ -22,7 +21,7 @@ import { logoutRoutes } from './routes/logout.js'
 
 export interface BuildIdpOptions {
   /** An ioredis client to use instead of connecting to `config.redisUrl`; the caller closes it. */
-  readonly redis?: Redis
+  readonly redis?: RedisClient
   /** Fastify's `logger` option; defaults to pino at `config.logLevel` with Tessera's redaction. */
   readonly logger?: unknown
 }
@@ -37,7 +36,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
   })
-  const redis = opts.redis ?? createRedis(config.redisUrl)
+  const redis = opts.redis ?? createRedis(config.redis)
   if (opts.redis === undefined) app.addHook('onClose', async () => { redis.disconnect() })
   // ioredis reports connection errors as events; without a listener they would be printed as unhandled.
   redis.on('error', (err: Error) => app.log.warn({ err: { message: err.message } }, 'redis connection error'))
@@ -45,7 +44,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   const https = config.publicUrl.startsWith('https:')
   const ctx: IdpContext = {
     config,
-    store: new SessionStore(redis),
+    store: new SessionStore(redis, { waitReplicas: config.redisWaitReplicas }),
     allowList: new AllowList(config.knownRemoteHosts),
     cookies: idpCookies(config.publicUrl),
     audience: config.publicUrl,

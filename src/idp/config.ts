@@ -8,11 +8,16 @@ import { envSchema } from 'env-schema'
 import { ConfigError } from '../shared/errors.js'
 import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
 import type { ThrottlePolicy } from '../shared/session-store.js'
+import { parseHostList, type RedisConnection } from '../shared/redis.js'
 import { loadUsers, type UserDirectory } from './users.js'
 
 export interface IdpConfig {
   readonly nodeEnv: string
   readonly redisUrl: string
+  /** Where Redis is: REDIS_URL alone, or with REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
+  readonly redis: RedisConnection
+  /** Replicas that must acknowledge a new session before sign-in completes (Redis WAIT); 0 = none. */
+  readonly redisWaitReplicas: number
   /** Exact origins that may receive a user back (scheme://host[:port], normalised). */
   readonly knownRemoteHosts: readonly string[]
   readonly keyring: Keyring
@@ -34,6 +39,12 @@ export interface IdpConfig {
 interface Env {
   NODE_ENV: string
   REDIS_URL: string
+  REDIS_PASSWORD?: string
+  REDIS_SENTINELS: string
+  REDIS_SENTINEL_NAME: string
+  REDIS_SENTINEL_PASSWORD?: string
+  REDIS_CLUSTER_NODES: string
+  REDIS_WAIT_REPLICAS: number
   KNOWN_REMOTE_HOSTS: string
   SYNC_KEYS: string
   SESSION_SECRET: string
@@ -58,6 +69,12 @@ const schema = {
   properties: {
     NODE_ENV: { type: 'string', default: 'development' },
     REDIS_URL: { type: 'string', default: 'redis://127.0.0.1:6379' },
+    REDIS_PASSWORD: { type: 'string', nullable: true },
+    REDIS_SENTINELS: { type: 'string', default: '' }, // host:port,host:port
+    REDIS_SENTINEL_NAME: { type: 'string', default: 'mymaster' },
+    REDIS_SENTINEL_PASSWORD: { type: 'string', nullable: true },
+    REDIS_CLUSTER_NODES: { type: 'string', default: '' }, // host:port,host:port
+    REDIS_WAIT_REPLICAS: { type: 'integer', default: 0, minimum: 0, maximum: 16 },
     KNOWN_REMOTE_HOSTS: { type: 'string', default: '' }, // empty allows nothing
     SYNC_KEYS: { type: 'string' },
     SESSION_SECRET: { type: 'string', minLength: 32 },
@@ -94,10 +111,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     // Still check the meaning of what is there, so one run lists every problem.
     const problems = describeSchemaErrors(err)
     checkMeaning(merged as Partial<Env>, problems)
+    parseRedisConnection(merged as Partial<Env>, problems)
     throw new ConfigError(problems)
   }
   const problems: string[] = []
   const { keyring, knownRemoteHosts, publicUrl, users } = checkMeaning(env, problems)
+  const redis = parseRedisConnection(env, problems)
   if (env.SESSION_IDLE_SECONDS > env.SESSION_TTL_SECONDS) {
     problems.push('SESSION_IDLE_SECONDS: must not exceed SESSION_TTL_SECONDS')
   }
@@ -107,6 +126,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   return Object.freeze({
     nodeEnv: env.NODE_ENV,
     redisUrl: env.REDIS_URL,
+    redis,
+    redisWaitReplicas: env.REDIS_WAIT_REPLICAS,
     knownRemoteHosts,
     keyring,
     sessionSecret: env.SESSION_SECRET,
@@ -125,6 +146,29 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       findTimeMs: env.LOGIN_FIND_TIME_SECONDS * 1000,
       banTimeMs: env.LOGIN_BAN_TIME_SECONDS * 1000,
     }),
+  })
+}
+
+/** Where Redis is, from REDIS_URL, REDIS_SENTINELS (+ REDIS_SENTINEL_NAME) or REDIS_CLUSTER_NODES. */
+export function parseRedisConnection(env: Partial<Record<keyof Env, unknown>>, problems: string[]): RedisConnection {
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
+  const url = str(env.REDIS_URL) ?? 'redis://127.0.0.1:6379'
+  try {
+    if (!/^rediss?:$/.test(new URL(url).protocol)) throw new Error('scheme')
+  } catch {
+    problems.push('REDIS_URL: must be a redis:// or rediss:// URL')
+  }
+  const sentinels = parseHostList(str(env.REDIS_SENTINELS) ?? '', 'REDIS_SENTINELS', problems)
+  const clusterNodes = parseHostList(str(env.REDIS_CLUSTER_NODES) ?? '', 'REDIS_CLUSTER_NODES', problems)
+  if (sentinels.length > 0 && clusterNodes.length > 0) problems.push('REDIS_SENTINELS and REDIS_CLUSTER_NODES: set one or the other, not both')
+  const password = str(env.REDIS_PASSWORD)
+  const sentinelPassword = str(env.REDIS_SENTINEL_PASSWORD)
+  return Object.freeze({
+    url,
+    ...(sentinels.length > 0 ? { sentinels, sentinelName: str(env.REDIS_SENTINEL_NAME) ?? 'mymaster' } : {}),
+    ...(clusterNodes.length > 0 ? { clusterNodes } : {}),
+    ...(password === undefined ? {} : { password }),
+    ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
   })
 }
 

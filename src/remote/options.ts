@@ -1,5 +1,5 @@
 /** The remote plugin's options, checked at registration so a bad value stops `app.ready()`. */
-import type { Redis } from 'ioredis'
+import type { RedisClient, RedisConnection } from '../shared/redis.js'
 import { OptionsError } from '../shared/errors.js'
 import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
 
@@ -20,8 +20,11 @@ export interface TesseraRemoteOptions {
   origin: string
   /** Same format as the IdP's SYNC_KEYS: `id:key,id:key` (or an array of `id:key`), newest first. */
   syncKeys: string | readonly string[]
-  /** A Redis URL (the plugin connects and disconnects) or an ioredis instance (yours to close). */
-  redis: string | Redis
+  /**
+   * A Redis URL, or `{ url, sentinels, sentinelName, clusterNodes, password }` (the plugin connects
+   * and disconnects), or an ioredis `Redis`/`Cluster` instance (yours to close).
+   */
+  redis: string | RedisConnection | RedisClient
   /** At least 32 characters; signs this app's session cookie. */
   sessionSecret: string
   cookie?: TesseraCookieOptions
@@ -36,7 +39,7 @@ export interface ResolvedOptions {
   readonly idpUrl: string
   readonly origin: string
   readonly keyring: Keyring
-  readonly redis: string | Redis
+  readonly redis: string | RedisConnection | RedisClient
   readonly sessionSecret: string
   readonly cookieName: string
   readonly stateCookieName: string
@@ -73,7 +76,7 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   const cookieName = c.name ?? `${hostPrefix}tessera`
   return {
     idpUrl, origin, keyring,
-    redis: o.redis as string | Redis,
+    redis: o.redis as string | RedisConnection | RedisClient,
     sessionSecret: o.sessionSecret as string,
     cookieName,
     stateCookieName: `${cookieName}_state`,

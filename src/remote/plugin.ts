@@ -5,12 +5,11 @@
 import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import type { Redis } from 'ioredis'
 import { randomId, safeEqual } from '../shared/crypto.js'
 import { InvalidTokenError, TesseraError, UnauthenticatedError } from '../shared/errors.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 import { encodeCallback, replaceQueryParam } from '../shared/query.js'
-import { createRedis } from '../shared/redis.js'
+import { createRedis, type RedisClient, type RedisConnection } from '../shared/redis.js'
 import { SessionStore, type SessionSnapshot } from '../shared/session-store.js'
 import { openToken } from '../shared/token.js'
 import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
@@ -37,8 +36,10 @@ const STATE = /^[A-Za-z0-9_-]{43}$/
 
 const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawOpts) => {
   const opts = resolveOptions(rawOpts)
-  const redis: Redis = typeof opts.redis === 'string' ? createRedis(opts.redis) : opts.redis
-  if (typeof opts.redis === 'string') {
+  // Duck-typed, not instanceof: the app's ioredis may be another copy than ours.
+  const owned = typeof (opts.redis as Partial<RedisClient>).defineCommand !== 'function'
+  const redis: RedisClient = owned ? createRedis(opts.redis as string | RedisConnection) : (opts.redis as RedisClient)
+  if (owned) {
     redis.on('error', (err: Error) => app.log.warn({ err: { message: err.message } }, 'tessera: redis connection error'))
     app.addHook('onClose', async () => { redis.disconnect() })
   }

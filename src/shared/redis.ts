@@ -1,9 +1,32 @@
-/** Creates the ioredis client both sides use, tuned to fail fast rather than queue during an outage. */
-import { Redis, type RedisOptions } from 'ioredis'
+/**
+ * Creates the ioredis client both sides use: one Redis, a Sentinel-managed primary, or a Cluster,
+ * chosen by configuration alone. Tuned to fail fast rather than queue during an outage.
+ */
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
+
+export type RedisClient = Redis | Cluster
+
+/** Where Redis is. `url` alone is the simple case; `sentinels` or `clusterNodes` select a topology. */
+export interface RedisConnection {
+  /** redis:// or rediss:// (TLS); its password and TLS also apply to sentinel-managed and cluster nodes. */
+  readonly url?: string
+  readonly sentinels?: readonly HostPort[]
+  /** The primary's name as the sentinels know it (sentinel `monitor` name). */
+  readonly sentinelName?: string
+  readonly sentinelPassword?: string
+  readonly clusterNodes?: readonly HostPort[]
+  /** Overrides the URL's password. */
+  readonly password?: string
+}
+
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
 
 /**
  * Commands fail at once while disconnected (no offline queue), so a request during a Redis outage
- * gets a 503 in milliseconds instead of hanging, and the client keeps reconnecting by itself.
+ * or a failover gets a 503 in milliseconds instead of hanging, and the client reconnects by itself.
  */
 export const REDIS_OPTIONS: RedisOptions = {
   enableOfflineQueue: false,
@@ -11,14 +34,71 @@ export const REDIS_OPTIONS: RedisOptions = {
   commandTimeout: 2000,
   connectTimeout: 2000,
   retryStrategy: (times) => Math.min(50 * times, 1000),
+  // After a failover a client can still be talking to the demoted primary: READONLY means
+  // "reconnect and ask the sentinels again", and resend the command (2).
+  reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
 }
 
-export function createRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { ...REDIS_OPTIONS, ...options })
+export function createRedis(target: string | RedisConnection, options: RedisOptions = {}): RedisClient {
+  const conn: RedisConnection = typeof target === 'string' ? { url: target } : target
+  const fromUrl = urlOptions(conn.url)
+  const auth = { ...fromUrl, ...(conn.password === undefined ? {} : { password: conn.password }) }
+  if (conn.clusterNodes !== undefined && conn.clusterNodes.length > 0) {
+    const { enableOfflineQueue, retryStrategy, ...nodeOptions } = { ...REDIS_OPTIONS, ...options }
+    return new Cluster(conn.clusterNodes as ClusterNode[], {
+      enableOfflineQueue,
+      clusterRetryStrategy: retryStrategy as (times: number) => number,
+      redisOptions: { ...nodeOptions, ...auth },
+      // Every read goes to primaries: a replica may lag, and a session must never look logged-in after a logout.
+      scaleReads: 'master',
+      slotsRefreshTimeout: 2000,
+    })
+  }
+  if (conn.sentinels !== undefined && conn.sentinels.length > 0) {
+    return new Redis({
+      ...REDIS_OPTIONS, ...options, ...auth,
+      sentinels: conn.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      name: conn.sentinelName ?? 'mymaster',
+      ...(conn.sentinelPassword === undefined ? {} : { sentinelPassword: conn.sentinelPassword }),
+      // Sentinel lookups fail fast too, and are retried like connections.
+      sentinelRetryStrategy: (times: number) => Math.min(50 * times, 1000),
+    })
+  }
+  return new Redis(conn.url ?? 'redis://127.0.0.1:6379', { ...REDIS_OPTIONS, ...options, ...auth })
+}
+
+/** Password, TLS and db from a redis:// or rediss:// URL, for topologies whose nodes come from elsewhere. */
+function urlOptions(url: string | undefined): RedisOptions {
+  if (url === undefined) return {}
+  try {
+    const u = new URL(url)
+    return {
+      ...(u.password === '' ? {} : { password: decodeURIComponent(u.password) }),
+      ...(u.username === '' ? {} : { username: decodeURIComponent(u.username) }),
+      ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    }
+  } catch {
+    return {}
+  }
+}
+
+/** Parses `host:port,host:port`; pushes one problem per bad entry, naming `name[i]`. */
+export function parseHostList(raw: string, name: string, problems: string[]): HostPort[] {
+  const list: HostPort[] = []
+  raw.split(',').map((s) => s.trim()).filter((s) => s !== '').forEach((entry, i) => {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry)
+    const port = Number(m?.[2])
+    if (m === null || port < 1 || port > 65535) {
+      problems.push(`${name}[${i}]: "${entry}" must be host:port`)
+      return
+    }
+    list.push({ host: (m[1] as string).replace(/^\[|\]$/g, ''), port })
+  })
+  return list
 }
 
 /** Resolves once the client is ready, or after `timeoutMs` (the caller carries on, answering 503). */
-export async function waitForRedis(redis: Redis, timeoutMs = 2000): Promise<boolean> {
+export async function waitForRedis(redis: RedisClient, timeoutMs = 2000): Promise<boolean> {
   if (redis.status === 'ready') return true
   return new Promise((resolve) => {
     const timer = setTimeout(() => { redis.off('ready', onReady); resolve(false) }, timeoutMs)

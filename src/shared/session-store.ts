@@ -20,7 +20,8 @@
  * All keys of one session share the `{sid}` hash tag, so every script touches one Cluster slot.
  * Every write has a TTL. Times come from Redis's own clock (TIME), never from the hosts'.
  */
-import type { Redis } from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
+import type { RedisClient } from './redis.js'
 import { randomId, sha256 } from './crypto.js'
 import { StoreUnavailableError } from './errors.js'
 
@@ -140,13 +141,20 @@ const SID = /^[A-Za-z0-9_-]{22}$/
 const SECRET = /^[A-Za-z0-9_-]{43}$/
 
 export class SessionStore {
-  readonly #redis: Redis & TesseraCommands
+  readonly #redis: RedisClient & TesseraCommands
   readonly #prefix: string
+  readonly #waitReplicas: number
 
-  constructor(redis: Redis, prefix = 'tessera:') {
+  /**
+   * @param opts.waitReplicas replicas that must acknowledge a new session (Redis WAIT) before
+   *   sign-in completes, so a failover right after it cannot lose it. Ignored on a Cluster, whose
+   *   WAIT would go to a random node rather than the session's.
+   */
+  constructor(redis: RedisClient, opts: { prefix?: string; waitReplicas?: number } = {}) {
     defineScripts(redis)
-    this.#redis = redis as Redis & TesseraCommands
-    this.#prefix = prefix
+    this.#redis = redis as RedisClient & TesseraCommands
+    this.#prefix = opts.prefix ?? 'tessera:'
+    this.#waitReplicas = redis instanceof Cluster ? 0 : (opts.waitReplicas ?? 0)
   }
 
   /** Creates a shared session and the first handle to it, for `audience`. */
@@ -158,6 +166,10 @@ export class SessionStore {
       limits.idleMs, limits.absoluteMs))
     // The per-user index lives in its own slot (Cluster), so it is a second, separate command.
     await this.#run(() => this.#redis.tesseraIndex(this.#userKey(user.username), sid, limits.absoluteMs))
+    if (this.#waitReplicas > 0) {
+      const acked = await this.#run(() => (this.#redis as Redis).wait(this.#waitReplicas, 1000))
+      if (acked < this.#waitReplicas) throw new StoreUnavailableError(new Error(`WAIT: ${acked} of ${this.#waitReplicas} replicas acknowledged`))
+    }
     return { sid, secret }
   }
 
@@ -284,8 +296,8 @@ export class SessionStore {
   }
 }
 
-function defineScripts(redis: Redis): void {
-  const r = redis as Redis & Partial<TesseraCommands>
+function defineScripts(redis: RedisClient): void {
+  const r = redis as RedisClient & Partial<TesseraCommands>
   if (typeof r.tesseraCreate === 'function') return // already defined on a shared client
   redis.defineCommand('tesseraCreate', { numberOfKeys: 2, lua: CREATE })
   redis.defineCommand('tesseraResolve', { lua: RESOLVE })

@@ -61,7 +61,8 @@ test('Redis holds TTLs on every session key and no cookie value', async () => {
   for (const k of keys) {
     for (const secret of cookieValues) assert.ok(!k.includes(secret))
     const type = await client.type(k)
-    const dump = type === 'hash' ? JSON.stringify(await client.hgetall(k)) : String(await client.get(k))
+    const dump = type === 'hash' ? JSON.stringify(await client.hgetall(k))
+      : type === 'set' ? JSON.stringify(await client.smembers(k)) : String(await client.get(k))
     for (const secret of cookieValues) assert.ok(!dump.includes(secret))
   }
 })
