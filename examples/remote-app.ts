@@ -4,8 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import formbody from '@fastify/formbody'
-import type { Redis } from 'ioredis'
-import tesseraRemote, { tesseraLoggerOptions } from '../src/remote/index.js'
+import tesseraRemote, { tesseraLoggerOptions, type TesseraRemoteOptions } from '../src/remote/index.js'
 
 export interface ExampleAppOptions {
   /** Shown on the pages, e.g. "App" or "Shop". */
@@ -14,21 +13,35 @@ export interface ExampleAppOptions {
   origin: string
   idpUrl: string
   syncKeys: string
-  redis: string | Redis
+  /** A redis:// URL, a `{ sentinels, sentinelName }` or `{ clusterNodes }` object, or an ioredis client. */
+  redis: TesseraRemoteOptions['redis']
   sessionSecret: string
   /** Other apps to link to from the private page. */
   links?: readonly string[]
+  /** A CSS hex colour, so each app looks like its own site. */
+  accent?: string
   logger?: FastifyServerOptions['logger']
 }
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-const page = (title: string, body: string): string =>
+/** Self-contained pages (an app on another origin cannot share the IdP's stylesheet): one small inline style. */
+const STYLE = ':root{color-scheme:light dark;--fg:#1d232a;--muted:#5b6570;--bg:#f4f5f7;--card:#fff;--line:#d9dde3;--ink:var(--accent)}' +
+  '@media (prefers-color-scheme:dark){:root{--fg:#e6e8eb;--muted:#9aa4af;--bg:#14171b;--card:#1d2127;--line:#333a43;--ink:color-mix(in srgb,var(--accent) 45%,#fff)}}' +
+  '*{box-sizing:border-box}body{margin:0;min-height:100vh;display:grid;place-items:center;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,sans-serif}' +
+  'main{width:min(28rem,92vw);background:var(--card);border:1px solid var(--line);border-top:6px solid var(--accent);border-radius:12px;padding:2rem}' +
+  '.brand{margin:0 0 1rem;font-weight:700;letter-spacing:.08em;text-transform:uppercase;font-size:.8rem;color:var(--ink)}' +
+  'h1{margin:0 0 1rem;font-size:1.5rem}.muted{color:var(--muted)}a{color:var(--ink)}ul{padding-left:1.2rem}' +
+  'button,.button{display:inline-block;margin-top:1rem;padding:.6rem 1rem;border:1px solid var(--accent);border-radius:8px;background:var(--accent);color:#fff;font:inherit;font-weight:600;text-decoration:none;cursor:pointer}' +
+  'button{background:transparent;color:var(--ink);border-color:var(--ink)}'
+
+const page = (name: string, accent: string, title: string, body: string): string =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-  `<title>${esc(title)}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}` +
-  `button{font:inherit;padding:.5rem 1rem}</style></head><body>${body}</body></html>`
+  `<title>${esc(title)}</title><style>${STYLE}:root{--accent:${accent}}</style></head>` +
+  `<body><main><p class="brand">${esc(name)}</p>${body}</main></body></html>`
 
 export function buildExampleApp(opts: ExampleAppOptions): FastifyInstance {
+  const accent = /^#[0-9a-f]{3,8}$/i.test(opts.accent ?? '') ? opts.accent as string : '#2a5bd7'
   // Tessera's logger options log paths without query strings (the token travels in one) and redact
   // cookies: use them, or your own serializers that do the same.
   const app = Fastify({ logger: opts.logger === undefined || opts.logger === false ? false : { ...tesseraLoggerOptions('info'), ...(opts.logger as object) } })
@@ -44,9 +57,10 @@ export function buildExampleApp(opts: ExampleAppOptions): FastifyInstance {
 
   app.get('/', async (req, reply) => {
     const user = req.session.user
-    return reply.type('text/html').send(page(opts.name, `<h1>${esc(opts.name)}</h1>` +
+    return reply.type('text/html').send(page(opts.name, accent, opts.name, '<h1>Home</h1>' +
+      '<p class="muted">An example app on its own site, signed in through Tessera.</p>' +
       (user ? `<p>Signed in as <strong>${esc(user.displayName)}</strong>.</p>` : '<p>You are not signed in.</p>') +
-      '<p><a href="/private">Open the private page</a></p>'))
+      '<p><a class="button" href="/private">Open the private page</a></p>'))
   })
 
   app.get('/healthz', async () => ({ status: 'ok' }))
@@ -56,11 +70,12 @@ export function buildExampleApp(opts: ExampleAppOptions): FastifyInstance {
     if (user === undefined) throw new Error('unreachable: the plugin guards this path') // narrows the type
     const visits = (req.session.get<number>('visits') ?? 0) + 1
     req.session.set('visits', visits) // shared: every app of this session sees the same counter
-    const links = (opts.links ?? []).map((l) => `<li><a href="${esc(l)}/private">${esc(l)}</a></li>`).join('')
-    return reply.type('text/html').send(page(`${opts.name}: private`,
-      `<h1>${esc(opts.name)}: private page</h1><p id="who">Signed in as <strong>${esc(user.displayName)}</strong> (${esc(user.username)}).</p>` +
+    const links = (opts.links ?? []).map((l) => `<li><a href="${esc(l)}/private">${esc(l.replace(/^https?:\/\//, ''))}</a></li>`).join('')
+    return reply.type('text/html').send(page(opts.name, accent, `${opts.name}: private`,
+      '<h1>Private page</h1>' +
+      `<p id="who">Signed in as <strong>${esc(user.displayName)}</strong> (${esc(user.username)}).</p>` +
       `<p>Visits across all apps in this session: <strong id="visits">${visits}</strong></p>` +
-      (links ? `<p>Your other apps:</p><ul>${links}</ul>` : '') +
+      (links ? `<p>Your other apps, no second sign-in:</p><ul>${links}</ul>` : '') +
       '<form method="post" action="/logout"><button type="submit">Sign out everywhere</button></form>'))
   })
 

@@ -53,10 +53,12 @@ test('hash-password prints an argon2id PHC string that verifies the password fro
   assert.ok(!(await verify(phc, 's3cret pass\n')), 'the trailing newline is not part of the password')
 })
 
-test('hash-password refuses an empty password with exit 1', async () => {
-  const res = await cli(['hash-password'], { input: '' })
-  assert.equal(res.status, 1)
-  assert.match(res.stderr, /1 to 1024 characters/)
+test('hash-password refuses a password under 8 characters with exit 1', async () => {
+  for (const input of ['', 'short12\n']) {
+    const res = await cli(['hash-password'], { input })
+    assert.equal(res.status, 1)
+    assert.match(res.stderr, /8 to 1024 characters/)
+  }
 })
 
 test('gen-key prints an id:key pair that SYNC_KEYS accepts', async () => {

@@ -38,12 +38,17 @@ function run(cmd: string[], env: Record<string, string>): ChildProcess {
 
 test('the compose file gives the IdP a configuration it accepts', () => {
   const idp = compose.services.idp as Service
-  const env = { ...idp.environment, NODE_ENV: 'production' } as Record<string, string>
+  const env = { ...idp.environment } as Record<string, string>
   const config = loadConfig(env)
   assert.deepEqual(config.knownRemoteHosts, ['http://app.localhost:3001'])
   assert.equal(config.publicUrl, 'http://idp.localhost:3000')
   assert.equal(compose.services.app?.environment?.SYNC_KEYS, env.SYNC_KEYS, 'the app and the IdP share the sync keys')
   assert.ok(compose.services.app?.environment?.APP_ORIGIN !== undefined && config.knownRemoteHosts.includes(compose.services.app.environment.APP_ORIGIN))
+})
+
+test('production refuses the demo secrets the compose file and .env.example publish', () => {
+  const env = { ...(compose.services.idp?.environment as Record<string, string>), NODE_ENV: 'production' }
+  assert.throws(() => loadConfig(env), /SESSION_SECRET: is the published demo value.*SYNC_KEYS: holds the published demo key/)
 })
 
 test('the compose Redis keeps an append-only file', () => {
@@ -63,7 +68,7 @@ test('the image CMD and HEALTHCHECK work against the built IdP, and the example 
   const health = JSON.parse(/^\s*CMD (\[.*\])$/m.exec(dockerfile.slice(dockerfile.indexOf('HEALTHCHECK')))?.[1] ?? '[]') as string[]
   assert.deepEqual(cmd, ['node', 'dist/src/server.js'])
   const port = await freePort('127.0.0.1')
-  const idpEnv = { ...(compose.services.idp?.environment as Record<string, string>), REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'production', LOG_LEVEL: 'silent' }
+  const idpEnv = { ...(compose.services.idp?.environment as Record<string, string>), REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent' }
 
   // Nothing listens yet: the health check fails.
   const down = spawnSync(health[0] as string, health.slice(1), { env: { PATH: process.env.PATH ?? '', PORT: String(port) }, timeout: 10_000 })

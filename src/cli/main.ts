@@ -25,7 +25,7 @@ const HASH_HELP = `Usage: echo -n 'password' | tessera hash-password
 
 Reads the password from standard input (one trailing newline is dropped) and prints its argon2id PHC
 string (m=19456 KiB, t=2, p=1: OWASP's recommended minimum) for the users file.
-Exit codes: 0 printed; 1 empty or over 1024 characters.
+Exit codes: 0 printed; 1 shorter than 8 or longer than 1024 characters.
 `
 
 const GEN_KEY_HELP = `Usage: tessera gen-key
@@ -59,8 +59,9 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'hash-password': {
       const password = await readStdin()
-      if (password.length === 0 || password.length > 1024) {
-        err('tessera hash-password: the password on standard input must be 1 to 1024 characters\n')
+      // ASVS 5.0 V6.2.1: at least 8 characters; over 1024 the IdP refuses before hashing anyway.
+      if (password.length < 8 || password.length > 1024) {
+        err('tessera hash-password: the password on standard input must be 8 to 1024 characters\n')
         return EXIT.problem
       }
       out(`${await hash(password)}\n`)

@@ -32,7 +32,8 @@ export interface BuildIdpOptions {
 export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): FastifyInstance {
   const app = Fastify({
     logger: (opts.logger ?? loggerOptions(config.logLevel)) as boolean,
-    trustProxy: config.trustProxy,
+    // boolean | number | string[] are all valid here; Fastify's overloads only reject the union type.
+    trustProxy: config.trustProxy as boolean,
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
   })

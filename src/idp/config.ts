@@ -32,7 +32,8 @@ export interface IdpConfig {
   readonly sessionTtlSeconds: number
   readonly sessionIdleSeconds: number
   readonly logLevel: string
-  readonly trustProxy: boolean
+  /** Fastify's trustProxy: false, true, a hop count, or the proxies' addresses/CIDRs. */
+  readonly trustProxy: boolean | number | string[]
   readonly throttle: ThrottlePolicy
 }
 
@@ -56,7 +57,7 @@ interface Env {
   SESSION_TTL_SECONDS: number
   SESSION_IDLE_SECONDS: number
   LOG_LEVEL: string
-  TRUST_PROXY: boolean
+  TRUST_PROXY: string
   LOGIN_MAX_RETRIES: number
   LOGIN_FIND_TIME_SECONDS: number
   LOGIN_BAN_TIME_SECONDS: number
@@ -87,9 +88,9 @@ const schema = {
     SESSION_TTL_SECONDS: { type: 'integer', default: 8 * 3600, minimum: 1, maximum: 30 * DAY }, // absolute
     SESSION_IDLE_SECONDS: { type: 'integer', default: 3600, minimum: 1, maximum: 30 * DAY },
     LOG_LEVEL: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
-    TRUST_PROXY: { type: 'boolean', default: false },
-    // Authelia's regulation defaults, per user name and per client address. At most ~26 failures
-    // an hour per account with these, inside ASVS's 100 (V6.3.1).
+    TRUST_PROXY: { type: 'string', default: 'false' },
+    // Authelia's regulation defaults, per user name and per client address: at most 36 guesses an
+    // hour per account (3 every 5-minute ban), well inside the 100 an hour of ASVS 4.0.3 V2.2.1.
     LOGIN_MAX_RETRIES: { type: 'integer', default: 3, minimum: 1, maximum: 100 },
     LOGIN_FIND_TIME_SECONDS: { type: 'integer', default: 120, minimum: 1, maximum: DAY },
     LOGIN_BAN_TIME_SECONDS: { type: 'integer', default: 300, minimum: 1, maximum: DAY },
@@ -117,6 +118,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const problems: string[] = []
   const { keyring, knownRemoteHosts, publicUrl, users } = checkMeaning(env, problems)
   const redis = parseRedisConnection(env, problems)
+  if (env.NODE_ENV === 'production') refuseDemoSecrets(env, problems)
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems)
   if (env.SESSION_IDLE_SECONDS > env.SESSION_TTL_SECONDS) {
     problems.push('SESSION_IDLE_SECONDS: must not exceed SESSION_TTL_SECONDS')
   }
@@ -140,13 +143,37 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
     sessionIdleSeconds: env.SESSION_IDLE_SECONDS,
     logLevel: env.LOG_LEVEL,
-    trustProxy: env.TRUST_PROXY,
+    trustProxy,
     throttle: Object.freeze({
       maxRetries: env.LOGIN_MAX_RETRIES,
       findTimeMs: env.LOGIN_FIND_TIME_SECONDS * 1000,
       banTimeMs: env.LOGIN_BAN_TIME_SECONDS * 1000,
     }),
   })
+}
+
+// The secrets published in .env.example and docker-compose.yml: fine for a demo, never in production.
+const DEMO_SECRETS = ['demo-only-session-secret-change-me-0123456789', 'ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q']
+
+function refuseDemoSecrets(env: Env, problems: string[]): void {
+  if (DEMO_SECRETS.some((d) => env.SESSION_SECRET.includes(d))) problems.push('SESSION_SECRET: is the published demo value; generate your own (openssl rand -base64 48)')
+  if (DEMO_SECRETS.some((d) => env.SYNC_KEYS.includes(d))) problems.push('SYNC_KEYS: holds the published demo key; generate your own (npx tessera gen-key)')
+}
+
+/**
+ * TRUST_PROXY: `false` (default: the socket's address is the client's), `true` (trust every
+ * X-Forwarded-For hop: only when nothing but your proxy can reach the IdP), a hop count, or the
+ * proxies' addresses/CIDRs, comma-separated (the safe choice behind a known proxy).
+ */
+function parseTrustProxy(raw: string, problems: string[]): boolean | number | string[] {
+  const value = raw.trim()
+  if (value === 'false' || value === '') return false
+  if (value === 'true') return true
+  if (/^\d{1,2}$/.test(value)) return Number(value)
+  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  if (list.every((a) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(a))) return list
+  problems.push('TRUST_PROXY: must be true, false, a hop count, or comma-separated proxy addresses/CIDRs')
+  return false
 }
 
 /** Where Redis is, from REDIS_URL, REDIS_SENTINELS (+ REDIS_SENTINEL_NAME) or REDIS_CLUSTER_NODES. */
@@ -181,7 +208,7 @@ function checkMeaning(env: Partial<Env>, problems: string[]): {
     keyring: typeof env.SYNC_KEYS === 'string' ? parseSyncKeys(env.SYNC_KEYS, 'SYNC_KEYS', problems) : undefined,
     knownRemoteHosts: typeof env.KNOWN_REMOTE_HOSTS === 'string' ? parseOrigins(env.KNOWN_REMOTE_HOSTS, production, problems) : [],
     publicUrl: typeof env.PUBLIC_URL === 'string' && env.PUBLIC_URL !== '' ? parseOrigin(env.PUBLIC_URL, 'PUBLIC_URL', production, problems) : undefined,
-    users: typeof env.USERS_FILE === 'string' && env.USERS_FILE !== '' ? loadUsers(env.USERS_FILE, 'USERS_FILE', problems) : undefined,
+    users: typeof env.USERS_FILE === 'string' && env.USERS_FILE !== '' ? loadUsers(env.USERS_FILE, 'USERS_FILE', problems, { production }) : undefined,
   }
 }
 

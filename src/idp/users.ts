@@ -56,8 +56,17 @@ function costsOf(phc: string | undefined): { memoryCost: number; timeCost: numbe
   return m === null ? undefined : { memoryCost: Number(m[1]), timeCost: Number(m[2]), parallelism: Number(m[3]) }
 }
 
+/**
+ * OWASP's Password Storage Cheat Sheet lists equivalent argon2id settings from m=47104 KiB, t=1 to
+ * m=7168 KiB, t=5; all spend about m·t ≥ 36 MiB·passes. Weaker hashes are refused in production.
+ */
+function meetsOwaspCosts(phc: string): boolean {
+  const c = costsOf(phc)
+  return c !== undefined && c.memoryCost >= 7168 && c.memoryCost * c.timeCost >= 35_840
+}
+
 /** Reads and checks the users file; pushes one message per problem, naming the file's key path. */
-export function loadUsers(path: string, name: string, problems: string[]): UserDirectory | undefined {
+export function loadUsers(path: string, name: string, problems: string[], opts: { production?: boolean } = {}): UserDirectory | undefined {
   let doc: unknown
   try {
     doc = parseYaml(readFileSync(path, 'utf8'))
@@ -80,6 +89,10 @@ export function loadUsers(path: string, name: string, problems: string[]): UserD
     if (u === null || typeof u !== 'object') { problems.push(`${at}: must be a map`); continue }
     if (typeof u.password !== 'string' || !u.password.startsWith('$argon2id$')) {
       problems.push(`${at}.password: must be an argon2id PHC string (npx tessera hash-password)`)
+      continue
+    }
+    if (opts.production === true && !meetsOwaspCosts(u.password)) {
+      problems.push(`${at}.password: argon2id costs below OWASP's minimum (e.g. m=19456,t=2,p=1); re-hash with npx tessera hash-password`)
       continue
     }
     const groups = u.groups ?? []

@@ -103,15 +103,27 @@ for i = 1, #ARGV, 2 do
 end
 return 1`
 
-// Counts a failed sign-in per subject; at the limit, bans it for a while. Every subject's keys share
-// the {rl} tag so this is one slot on a Cluster. KEYS: (count, ban) pairs. ARGV: find ms, max, ban ms.
-const FAIL = `for i = 1, #KEYS, 2 do
+// Counts a sign-in attempt per subject BEFORE the password is checked, in one atomic step: a burst
+// of parallel attempts cannot all pass a check made before any of them is counted. Past the limit the
+// subject is banned. KEYS: (count, ban) pairs. ARGV: find ms, max, ban ms. Returns 1 when banned.
+const ATTEMPT = `for i = 2, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return 1 end
+end
+local banned = 0
+for i = 1, #KEYS, 2 do
   local n = redis.call('INCR', KEYS[i])
   if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-  if n >= tonumber(ARGV[2]) then
+  if n > tonumber(ARGV[2]) then
     redis.call('SET', KEYS[i + 1], '1', 'PX', ARGV[3])
     redis.call('DEL', KEYS[i])
+    banned = 1
   end
+end
+return banned`
+
+// A successful sign-in takes its own attempt back off each count. KEYS: counts.
+const SUCCEEDED = `for i = 1, #KEYS do
+  if redis.call('DECR', KEYS[i]) <= 0 then redis.call('DEL', KEYS[i]) end
 end
 return 1`
 
@@ -133,7 +145,8 @@ interface TesseraCommands {
   tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
   tesseraRedeem(k1: string, k2: string, k3: string): Promise<string[] | number>
   tesseraSave(...args: (string | number)[]): Promise<number>
-  tesseraFail(...args: (string | number)[]): Promise<number>
+  tesseraAttempt(...args: (string | number)[]): Promise<number>
+  tesseraSucceeded(...args: (string | number)[]): Promise<number>
   tesseraIndex(key: string, sid: string, absMs: number): Promise<number>
 }
 
@@ -245,16 +258,19 @@ export class SessionStore {
     await this.#run(() => this.#redis.del(this.#sessionKey(sid)))
   }
 
-  /** True when any subject (e.g. `user:alice`, `ip:192.0.2.1`) is banned from signing in now. */
-  async isThrottled(subjects: readonly string[]): Promise<boolean> {
-    const keys = subjects.map((s) => this.#throttleKey('ban', s))
-    return (await this.#run(() => this.#redis.exists(...keys))) > 0
+  /**
+   * Counts a sign-in attempt for each subject (e.g. `user:alice`, `ip:192.0.2.1`) before the
+   * password is checked. Resolves true when any subject is banned now (this attempt included).
+   */
+  async countAttempt(subjects: readonly string[], policy: ThrottlePolicy): Promise<boolean> {
+    const keys = subjects.flatMap((s) => [this.#throttleKey('count', s), this.#throttleKey('ban', s)])
+    return (await this.#run(() => this.#redis.tesseraAttempt(keys.length, ...keys, policy.findTimeMs, policy.maxRetries, policy.banTimeMs))) === 1
   }
 
-  /** Records one failed sign-in for each subject; bans those that reach the policy's limit. */
-  async recordFailure(subjects: readonly string[], policy: ThrottlePolicy): Promise<void> {
-    const keys = subjects.flatMap((s) => [this.#throttleKey('count', s), this.#throttleKey('ban', s)])
-    await this.#run(() => this.#redis.tesseraFail(keys.length, ...keys, policy.findTimeMs, policy.maxRetries, policy.banTimeMs))
+  /** A successful sign-in: its attempt no longer counts against its subjects. */
+  async forgiveAttempt(subjects: readonly string[]): Promise<void> {
+    const keys = subjects.map((s) => this.#throttleKey('count', s))
+    await this.#run(() => this.#redis.tesseraSucceeded(keys.length, ...keys))
   }
 
   async ping(): Promise<void> {
@@ -303,7 +319,8 @@ function defineScripts(redis: RedisClient): void {
   redis.defineCommand('tesseraResolve', { lua: RESOLVE })
   redis.defineCommand('tesseraRedeem', { numberOfKeys: 3, lua: REDEEM })
   redis.defineCommand('tesseraSave', { lua: SAVE })
-  redis.defineCommand('tesseraFail', { lua: FAIL })
+  redis.defineCommand('tesseraAttempt', { lua: ATTEMPT })
+  redis.defineCommand('tesseraSucceeded', { lua: SUCCEEDED })
   redis.defineCommand('tesseraIndex', { numberOfKeys: 1, lua: INDEX })
 }
 

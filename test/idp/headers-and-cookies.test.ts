@@ -6,7 +6,7 @@ import { buildIdp } from '../../src/idp/app.js'
 import { loadConfig } from '../../src/idp/config.js'
 import { buildExampleApp } from '../../examples/remote-app.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { newKey, writeUsersFile } from '../helpers/stack.js'
+import { newKey } from '../helpers/stack.js'
 
 let redis: TestRedis
 let idp: FastifyInstance
@@ -16,13 +16,13 @@ before(async () => {
   redis = await startRedis()
   idp = buildIdp(loadConfig({
     REDIS_URL: redis.url, KNOWN_REMOTE_HOSTS: 'https://shop.example.com', SYNC_KEYS: keys, NODE_ENV: 'production',
-    SESSION_SECRET: randomBytes(32).toString('base64url'), USERS_FILE: writeUsersFile(), PUBLIC_URL: 'https://sso.example.com',
+    SESSION_SECRET: randomBytes(32).toString('base64url'), USERS_FILE: 'examples/users.yml', PUBLIC_URL: 'https://sso.example.com',
   }), { logger: false })
   app = buildExampleApp({ name: 'Shop', origin: 'https://shop.example.com', idpUrl: 'https://sso.example.com', syncKeys: keys, redis: redis.url, sessionSecret: randomBytes(32).toString('base64url') })
   await Promise.all([idp.ready(), app.ready()])
 })
 after(async () => {
-  await Promise.all([idp.close(), app.close()])
+  await Promise.all([idp?.close(), app?.close()])
   await redis.stop()
 })
 

@@ -4,6 +4,7 @@ import { randomId } from '../../shared/crypto.js'
 import { encodeCallback } from '../../shared/query.js'
 import { BadCredentialsError, CsrfError } from '../../shared/errors.js'
 import type { CallbackCheck } from '../allow-list.js'
+import { decodeHandle } from '../../shared/handle-cookie.js'
 import { clearSessionCookie, currentSession, parseState, setSessionCookie, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { mintFor } from '../handover.js'
@@ -49,18 +50,22 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
       return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, fresh: true })
     }
-    // Regulation (ASVS V6.3): a banned attempt still costs the argon2 work and answers exactly like a
-    // wrong password, so it tells an attacker nothing. Redis down: the check throws 503 (fail closed).
+    // Regulation (ASVS V6.3.1): the attempt is counted before the password is checked, atomically,
+    // so parallel guesses cannot slip past the limit. A banned attempt still costs the argon2 work
+    // and answers exactly like a wrong password. Redis down: 503, never an unchecked sign-in.
     const subjects = [`user:${username}`, `ip:${req.ip}`]
-    const throttled = await ctx.store.isThrottled(subjects)
+    const banned = await ctx.store.countAttempt(subjects, ctx.config.throttle)
     const verified = await ctx.config.users.verify(username, password)
-    const user = throttled ? undefined : verified
+    const user = banned ? undefined : verified
     if (user === undefined) {
-      const err = new BadCredentialsError(throttled ? 'throttled' : 'unknown user, wrong password or disabled account')
-      if (!throttled) await ctx.store.recordFailure(subjects, ctx.config.throttle)
+      const err = new BadCredentialsError(banned ? 'throttled' : 'unknown user, wrong password or disabled account')
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
       return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username })
     }
+    await ctx.store.forgiveAttempt(subjects)
+    // A browser signing in again leaves no orphan behind: its earlier session ends everywhere.
+    const previous = decodeHandle(req.cookies[ctx.cookies.session], ctx.config.sessionSecret, ctx.audience)
+    if (previous !== undefined) await ctx.store.destroy(previous.sid)
     // A new session id at every sign-in: the pre-login cookie never becomes a session (session fixation).
     const handle = await ctx.store.create(user, {
       idleMs: ctx.config.sessionIdleSeconds * 1000,

@@ -1,0 +1,162 @@
+/**
+ * `npm run test:e2e`: the demo (examples/demo.ts) driven by a real Chromium, Debian's /usr/bin/chromium
+ * through playwright-core (no browser download). Free ports, a fresh redis-server, a fresh profile.
+ * Leaves screenshots of the login form and the signed-in page in docs/img/ for README.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
+import { DEMO_USER, startDemo, type Demo } from '../../examples/demo.js'
+import { VIEWS_DIR } from '../../src/idp/paths.js'
+import { parseSyncKeys } from '../../src/shared/keyring.js'
+import { mintToken } from '../../src/shared/token.js'
+import { startRedis, type TestRedis } from '../helpers/redis-server.js'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-quic',
+]
+const SCREENSHOTS = join(dirname(VIEWS_DIR), 'docs', 'img')
+
+let redis: TestRedis
+let demo: Demo
+let browser: Browser
+let context: BrowserContext
+let page: Page
+
+before(async () => {
+  redis = await startRedis()
+  // Port 0: free ports, so a running `npm run demo` on 3000-3002 is left alone.
+  demo = await startDemo({ idpPort: 0, appPort: 0, shopPort: 0, quiet: true, redisUrl: redis.url })
+  assert.equal(demo.redis.url, redis.url, 'the test redis-server is the one in use')
+  // Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
+  context = await browser.newContext({ viewport: { width: 800, height: 600 }, colorScheme: 'light', locale: 'en-GB' })
+  context.setDefaultTimeout(10_000)
+  page = await context.newPage()
+})
+
+after(async () => {
+  await browser?.close()
+  await demo?.close()
+  await redis?.stop()
+})
+
+/** Runs `action` and returns every response (redirects included) the page received meanwhile. */
+async function responsesDuring(action: () => Promise<unknown>): Promise<Response[]> {
+  const seen: Response[] = []
+  const onResponse = (r: Response): void => { seen.push(r) }
+  page.on('response', onResponse)
+  try {
+    await action()
+  } finally {
+    page.off('response', onResponse)
+  }
+  return seen
+}
+
+const at = (url: string): string => { const u = new URL(url); return `${u.origin}${u.pathname}` }
+
+test('the shop\'s private page sends the browser to the IdP\'s form; signing in brings it back', async () => {
+  await page.goto(`${demo.urls.shop}/private`)
+  assert.equal(at(page.url()), `${demo.urls.idp}/login`)
+  await assert.doesNotReject(page.getByRole('heading', { name: 'Sign in' }).waitFor())
+  assert.match(await page.locator('main').innerText(), new RegExp(`to continue to\\s+${new URL(demo.urls.shop).host}`))
+  const username = page.getByLabel('Username')
+  const password = page.getByLabel('Password')
+  assert.equal(await username.getAttribute('autocomplete'), 'username')
+  assert.equal(await password.getAttribute('autocomplete'), 'current-password')
+
+  // A wrong password: the form again, with a visible error tied to the fields.
+  await username.fill(DEMO_USER.username)
+  await password.fill('not-the-password')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('alert').waitFor()
+  assert.equal((await page.getByRole('alert').innerText()).trim(), 'Incorrect username or password.')
+  assert.equal(await page.getByLabel('Password').getAttribute('aria-invalid'), 'true')
+  assert.equal(await page.getByLabel('Username').inputValue(), DEMO_USER.username, 'the user name is kept')
+
+  await page.getByLabel('Password').fill(DEMO_USER.password)
+  await Promise.all([
+    page.waitForURL(`${demo.urls.shop}/private`),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ])
+  assert.equal(page.url(), `${demo.urls.shop}/private`, 'back at the shop, token gone from the URL')
+  assert.match(await page.locator('#who').innerText(), /Signed in as Alice Example \(alice\)/)
+})
+
+test('the login form, for README', async () => {
+  // A fresh context: the empty form a first visit sees.
+  const fresh = await browser.newContext({ viewport: { width: 800, height: 600 }, colorScheme: 'light', locale: 'en-GB' })
+  try {
+    const p = await fresh.newPage()
+    await p.goto(`${demo.urls.shop}/private`)
+    await p.getByLabel('Username').waitFor()
+    mkdirSync(SCREENSHOTS, { recursive: true })
+    await p.screenshot({ path: join(SCREENSHOTS, 'login.png') })
+  } finally {
+    await fresh.close()
+  }
+})
+
+test('the app\'s private page opens with no form: the IdP session is reused', async () => {
+  const responses = await responsesDuring(() => page.goto(`${demo.urls.app}/private`))
+  assert.equal(page.url(), `${demo.urls.app}/private`)
+  const hops = responses.map((r) => `${r.status()} ${at(r.url())}`)
+  assert.ok(hops.includes(`302 ${demo.urls.idp}/login`), `went through the IdP: ${hops.join(', ')}`)
+  assert.ok(!hops.includes(`200 ${demo.urls.idp}/login`), `no login form: ${hops.join(', ')}`)
+  assert.equal(await page.locator('form[action="/login"]').count(), 0)
+  assert.match(await page.locator('#who').innerText(), /Alice Example/)
+  assert.equal(await page.locator('#visits').innerText(), '2', 'one visit counter across both apps')
+})
+
+test('the IdP\'s signed-in page shows who and where', async () => {
+  await page.goto(`${demo.urls.idp}/`)
+  assert.equal(await page.locator('#display-name').innerText(), 'Alice Example')
+  assert.equal(await page.locator('#username').innerText(), 'alice')
+  const apps = await page.locator('.apps a').evaluateAll((links) => links.map((a) => (a as unknown as { href: string }).href))
+  assert.deepEqual(apps, [`${demo.urls.app}/`, `${demo.urls.shop}/`])
+  await page.getByRole('button', { name: 'Sign out everywhere' }).waitFor()
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  await page.screenshot({ path: join(SCREENSHOTS, 'signed-in.png') })
+})
+
+test('logging out in the app ends the session at the shop too', async () => {
+  await page.goto(`${demo.urls.app}/private`)
+  await Promise.all([
+    page.waitForURL(`${demo.urls.app}/`),
+    page.getByRole('button', { name: 'Sign out everywhere' }).click(),
+  ])
+  assert.match(await page.locator('body').innerText(), /You are not signed in/)
+
+  await page.goto(`${demo.urls.shop}/private`)
+  assert.equal(at(page.url()), `${demo.urls.idp}/login`, 'the shop asks to sign in again')
+  await page.getByLabel('Password').waitFor()
+  await page.goto(`${demo.urls.idp}/`)
+  assert.match(await page.locator('body').innerText(), /You are not signed in/)
+})
+
+test('a forged ?token= gets the 403 page, not a session', async () => {
+  // The browser's real state cookie for the shop, a well-formed token for the shop, the demo's key
+  // id, but a key nobody has: everything right except the one thing that matters.
+  await page.goto(`${demo.urls.shop}/private`) // sets the state cookie, lands on the form
+  const state = (await context.cookies(demo.urls.shop)).find((c) => c.name === 'tessera_state')?.value
+  assert.ok(state, 'the shop set its state cookie')
+  const problems: string[] = []
+  const keyring = parseSyncKeys(`demo:${randomBytes(32).toString('base64url')}`, 'forged', problems)
+  assert.ok(keyring)
+  const { token } = mintToken(keyring, { sid: randomBytes(32).toString('base64url'), aud: demo.urls.shop, st: state, ttlSeconds: 10 })
+
+  const response = await page.goto(`${demo.urls.shop}/private?token=${token}`)
+  assert.equal(response?.status(), 403)
+  assert.equal(page.url(), `${demo.urls.shop}/private?token=${token}`, 'no redirect, no loop')
+  const text = await page.locator('body').innerText()
+  assert.match(text, /This sign-in link is invalid or has expired\./)
+  assert.match(text, /TESSERA_ERR_INVALID_TOKEN/)
+  const cookies = await context.cookies(demo.urls.shop)
+  assert.ok(!cookies.some((c) => c.name === 'tessera'), 'no session cookie at the shop')
+})
