@@ -21,6 +21,17 @@ try {
   process.exit(1)
 }
 
+// Last resort (ASVS V16.5.4): log what escaped every handler, then exit so the supervisor restarts
+// a clean process rather than one in an unknown state.
+process.on('uncaughtException', (err) => {
+  app.log.fatal({ err }, 'uncaught exception')
+  process.exit(1)
+})
+process.on('unhandledRejection', (reason) => {
+  app.log.fatal({ err: reason }, 'unhandled rejection')
+  process.exit(1)
+})
+
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     app.log.info({ signal }, 'shutting down')

@@ -61,6 +61,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
         styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
         scriptSrc: ["'none'"],
+        objectSrc: ["'none'"],
         baseUri: ["'none'"],
         // Chrome applies form-action to the redirect after a POST, so the allowed apps are listed.
         formAction: ["'self'", ...config.knownRemoteHosts],

@@ -32,6 +32,8 @@ test('every IdP page sends a CSP with no script, no framing, and no Referer', as
     const csp = res.headers['content-security-policy'] as string
     assert.match(csp, /script-src 'none'/, url)
     assert.match(csp, /frame-ancestors 'none'/, url)
+    assert.match(csp, /object-src 'none'/, url)
+    assert.match(csp, /base-uri 'none'/, url)
     assert.match(csp, /form-action 'self' https:\/\/shop\.example\.com/, url)
     assert.doesNotMatch(csp, /unsafe-inline/, url)
     assert.equal(res.headers['referrer-policy'], 'no-referrer', url)
