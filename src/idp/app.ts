@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs'
 import Fastify, { type FastifyInstance } from 'fastify'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
-import helmet from '@fastify/helmet'
 import view from '@fastify/view'
 import { Eta } from 'eta'
 import { loggerOptions } from '../shared/logger.js'
@@ -15,6 +14,7 @@ import type { IdpContext } from './context.js'
 import { idpCookies } from './cookies.js'
 import { installErrorHandlers } from './error-handler.js'
 import { STYLESHEET, VIEWS_DIR } from './paths.js'
+import { installSecurityHeaders, securityHeaders } from './security-headers.js'
 import { homeRoutes } from './routes/home.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
@@ -53,25 +53,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
 
   app.register(cookie)
   app.register(formbody)
-  app.register(helmet, {
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'none'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
-        scriptSrc: ["'none'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'none'"],
-        // Chrome applies form-action to the redirect after a POST, so the allowed apps are listed.
-        formAction: ["'self'", ...config.knownRemoteHosts],
-        frameAncestors: ["'none'"],
-        ...(https ? { upgradeInsecureRequests: [] } : {}),
-      },
-    },
-    referrerPolicy: { policy: 'no-referrer' },
-    hsts: https ? { maxAge: 31_536_000 } : false,
-  })
+  installSecurityHeaders(app, securityHeaders(config.knownRemoteHosts, https))
   app.register(view, {
     engine: { eta: new Eta({ cache: true }) },
     root: VIEWS_DIR,
