@@ -8,7 +8,9 @@ import { Redis } from 'ioredis'
 import { buildIdp } from '../../src/idp/app.js'
 import { loadConfig, type IdpConfig } from '../../src/idp/config.js'
 import { buildExampleApp } from '../../examples/remote-app.js'
-import { REDIS_OPTIONS, waitForRedis } from '../../src/shared/redis.js'
+import { REDIS_OPTIONS, waitForRedis, type RedisConnection } from '../../src/shared/redis.js'
+import { encodeHandle } from '../../src/shared/handle-cookie.js'
+import { randomId } from '../../src/shared/crypto.js'
 import { freePort } from './net.js'
 import type { TestRedis } from './redis-server.js'
 
@@ -45,9 +47,19 @@ export interface StackOptions {
   appLogger?: FastifyServerOptions['logger']
   /** Origins added to KNOWN_REMOTE_HOSTS after the apps' own (ignored when env.KNOWN_REMOTE_HOSTS is given). */
   extraRemoteHosts?: readonly string[]
+  /**
+   * The apps' `redis` plugin option (a URL or a `{ sentinels, sentinelName }` / `{ clusterNodes }`
+   * object): the plugin connects by itself. Default: an ioredis client on the test Redis's URL.
+   */
+  appRedis?: string | RedisConnection
+  /**
+   * The IdP connects by itself from its configuration (REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES
+   * in `env`), as `npm start` does. Default: an ioredis client on the test Redis's URL.
+   */
+  ownRedis?: boolean
 }
 
-export async function startStack(redis: TestRedis, options: StackOptions = {}): Promise<Stack> {
+export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOptions = {}): Promise<Stack> {
   const [idpPort, aPort, bPort] = await Promise.all([freePort('127.0.0.1'), freePort('127.0.0.2'), freePort('127.0.0.3')])
   const idpUrl = `http://127.0.0.1:${idpPort}`
   const appAUrl = `http://127.0.0.2:${aPort}`
@@ -67,18 +79,27 @@ export async function startStack(redis: TestRedis, options: StackOptions = {}): 
   })
   const clients: Redis[] = []
   const client = (): Redis => { const c = new Redis(redis.url, REDIS_OPTIONS); c.on('error', () => {}); clients.push(c); return c }
-  const idpRedis = client()
-  const idp = buildIdp(config, { redis: idpRedis, logger: options.idpLogger ?? false })
+  const idp = options.ownRedis === true
+    ? buildIdp(config, { logger: options.idpLogger ?? false })
+    : buildIdp(config, { redis: client(), logger: options.idpLogger ?? false })
   const appOpts = {
     idpUrl, syncKeys: options.appSyncKeys ?? syncKeys, sessionSecret: randomBytes(32).toString('base64url'),
     ...(options.appLogger === undefined ? {} : { logger: options.appLogger }),
   }
-  const appA = buildExampleApp({ ...appOpts, name: 'App A', origin: appAUrl, redis: client(), links: [appBUrl] })
-  const appB = buildExampleApp({ ...appOpts, name: 'App B', origin: appBUrl, redis: client(), sessionSecret: randomBytes(32).toString('base64url'), links: [appAUrl] })
+  const secretB = randomBytes(32).toString('base64url')
+  const appRedis = (): string | RedisConnection | Redis => options.appRedis ?? client()
+  const appA = buildExampleApp({ ...appOpts, name: 'App A', origin: appAUrl, redis: appRedis(), links: [appBUrl] })
+  const appB = buildExampleApp({ ...appOpts, name: 'App B', origin: appBUrl, redis: appRedis(), sessionSecret: secretB, links: [appAUrl] })
   await Promise.all(clients.map((c) => waitForRedis(c)))
   await idp.listen({ host: '127.0.0.1', port: idpPort })
   await appA.listen({ host: '127.0.0.2', port: aPort })
   await appB.listen({ host: '127.0.0.3', port: bPort })
+  // Clients the IdP or the plugin made themselves: wait until a request that reads Redis is served.
+  if (options.ownRedis === true) await untilServed(`${idpUrl}/readyz`, {}, (s) => s === 200)
+  if (options.appRedis !== undefined) {
+    await untilServed(`${appAUrl}/api/me`, { cookie: `tessera=${unknownHandle(appOpts.sessionSecret, appAUrl)}` }, (s) => s === 401)
+    await untilServed(`${appBUrl}/api/me`, { cookie: `tessera=${unknownHandle(secretB, appBUrl)}` }, (s) => s === 401)
+  }
   return {
     idp, appA, appB, idpUrl, appAUrl, appBUrl, config, syncKeys,
     close: async () => {
@@ -86,6 +107,24 @@ export async function startStack(redis: TestRedis, options: StackOptions = {}): 
       for (const c of clients) c.disconnect()
     },
   }
+}
+
+/** A well-formed, correctly signed cookie for a session that does not exist: the app must ask Redis about it. */
+function unknownHandle(sessionSecret: string, origin: string): string {
+  return encodeHandle({ sid: randomId(16), secret: randomId(32) }, sessionSecret, origin)
+}
+
+/** Polls `url` until `ok(status)`, for at most 20 s. */
+async function untilServed(url: string, headers: Record<string, string>, ok: (status: number) => boolean): Promise<void> {
+  let status = 0
+  for (let i = 0; i < 200; i++) {
+    const res = await fetch(url, { headers: { accept: 'application/json', ...headers } })
+    await res.arrayBuffer()
+    status = res.status
+    if (ok(status)) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${url}: still ${status} after 20 s`)
 }
 
 /** The hidden inputs of the first form on a page. */
