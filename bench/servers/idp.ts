@@ -1,0 +1,40 @@
+/** Bench server: the Tessera IdP as `npm start` runs it (own Redis connection, pino logger at 'warn'). */
+import { buildIdp } from '../../src/idp/app.js'
+import { loadConfig } from '../../src/idp/config.js'
+import { createRedis } from '../../src/shared/redis.js'
+import { childConfig, runChild } from '../lib/child.js'
+import type { ChildConfig } from '../lib/common.js'
+
+interface IdpChildConfig extends ChildConfig {
+  knownRemoteHosts: string
+  syncKeys: string
+  sessionSecret: string
+  usersFile: string
+  logLevel: string
+  /** Experiment (BENCH_REDIS_AUTOPIPELINING=1): pass an ioredis client with enableAutoPipelining. */
+  autoPipelining: boolean
+}
+
+runChild(async () => {
+  const c = childConfig<IdpChildConfig>()
+  const config = loadConfig({
+    REDIS_URL: c.redisUrl,
+    KNOWN_REMOTE_HOSTS: c.knownRemoteHosts,
+    SYNC_KEYS: c.syncKeys,
+    SESSION_SECRET: c.sessionSecret,
+    USERS_FILE: c.usersFile,
+    PUBLIC_URL: `http://${c.host}:${c.port}`,
+    PORT: String(c.port),
+    HOST: c.host,
+    LOG_LEVEL: c.logLevel,
+    // Every virtual user signs in once as alice from 127.0.0.1 before the run (~12 sign-ins in a
+    // second); the default regulation (3 attempts in 2 minutes) would ban the rest. Not timed.
+    LOGIN_MAX_RETRIES: '100',
+  })
+  // Tessera's own logger options, at LOG_LEVEL; every check and error page on.
+  const redis = c.autoPipelining ? createRedis(config.redis, { enableAutoPipelining: true }) : undefined
+  const app = buildIdp(config, redis === undefined ? {} : { redis })
+  if (redis !== undefined) app.addHook('onClose', async () => { redis.disconnect() })
+  await app.listen({ host: config.host, port: config.port })
+  return { close: () => app.close() }
+})
