@@ -62,6 +62,10 @@ export function createRedis(target: string | RedisConnection, options: RedisOpti
       ...(conn.sentinelPassword === undefined ? {} : { sentinelPassword: conn.sentinelPassword }),
       // Sentinel lookups fail fast too, and are retried like connections.
       sentinelRetryStrategy: (times: number) => Math.min(50 * times, 1000),
+      // Follow a failover at once: listen for +switch-master on the sentinels and reconnect. Without
+      // it, a client whose old primary stays up (manual failover, partition) keeps writing there
+      // until the sentinels demote it, ~10 s later, and every one of those writes is then lost.
+      failoverDetector: true,
     })
   }
   return new Redis(conn.url ?? 'redis://127.0.0.1:6379', { ...REDIS_OPTIONS, ...options, ...auth })

@@ -157,33 +157,48 @@ export class SessionStore {
   readonly #redis: RedisClient & TesseraCommands
   readonly #prefix: string
   readonly #waitReplicas: number
+  /** Counts the client's (re)connections: WAIT only vouches for writes made on its own connection. */
+  #connection = 0
 
   /**
-   * @param opts.waitReplicas replicas that must acknowledge a new session (Redis WAIT) before
-   *   sign-in completes, so a failover right after it cannot lose it. Ignored on a Cluster, whose
-   *   WAIT would go to a random node rather than the session's.
+   * @param opts.waitReplicas replicas that must acknowledge a new session and each minted token id
+   *   (Redis WAIT) before the browser is sent on, so a failover right after cannot lose them. Ignored
+   *   on a Cluster, whose WAIT would go to a random node rather than the session's.
    */
   constructor(redis: RedisClient, opts: { prefix?: string; waitReplicas?: number } = {}) {
     defineScripts(redis)
     this.#redis = redis as RedisClient & TesseraCommands
     this.#prefix = opts.prefix ?? 'tessera:'
     this.#waitReplicas = redis instanceof Cluster ? 0 : (opts.waitReplicas ?? 0)
+    if (this.#waitReplicas > 0) redis.on('ready', () => { this.#connection++ })
   }
 
   /** Creates a shared session and the first handle to it, for `audience`. */
   async create(user: SessionUser, limits: SessionLimits, audience: string): Promise<Handle> {
     const sid = randomId(16)
     const secret = randomId(32)
+    const connection = this.#connection
     await this.#run(() => this.#redis.tesseraCreate(
       this.#sessionKey(sid), this.#handleKey(sid, secret, audience), JSON.stringify(user),
       limits.idleMs, limits.absoluteMs))
     // The per-user index lives in its own slot (Cluster), so it is a second, separate command.
     await this.#run(() => this.#redis.tesseraIndex(this.#userKey(user.username), sid, limits.absoluteMs))
-    if (this.#waitReplicas > 0) {
-      const acked = await this.#run(() => (this.#redis as Redis).wait(this.#waitReplicas, 1000))
-      if (acked < this.#waitReplicas) throw new StoreUnavailableError(new Error(`WAIT: ${acked} of ${this.#waitReplicas} replicas acknowledged`))
-    }
+    await this.#replicated(connection)
     return { sid, secret }
+  }
+
+  /**
+   * With `waitReplicas`, resolves once that many replicas hold every write this client made since
+   * `connection`; else (too few acknowledgements, or the client reconnected in between, when the
+   * writes may have gone to a primary that a failover has since demoted) throws StoreUnavailableError.
+   */
+  async #replicated(connection: number): Promise<void> {
+    if (this.#waitReplicas === 0) return
+    const acked = await this.#run(() => (this.#redis as Redis).wait(this.#waitReplicas, 1000))
+    if (acked < this.#waitReplicas) throw new StoreUnavailableError(new Error(`WAIT: ${acked} of ${this.#waitReplicas} replicas acknowledged`))
+    // WAIT counts acknowledgements of this connection's writes only: after a reconnection (a
+    // failover) it vouches for nothing written before it.
+    if (this.#connection !== connection) throw new StoreUnavailableError(new Error('WAIT: reconnected since the write (failover)'))
   }
 
   /** The live sessions of a user, oldest first; ended ones are pruned from the index as they are found. */
@@ -223,13 +238,18 @@ export class SessionStore {
     const args: (string | number)[] = ticket === undefined
       ? [2, ...keys]
       : [3, ...keys, this.#ticketKey(handle.sid, ticket.jti), ticket.ttlMs]
+    const connection = this.#connection
     const reply = await this.#run(() => this.#redis.tesseraResolve(...args))
+    // A recorded token id must survive a failover too, or its redemption would answer 403.
+    if (reply && ticket !== undefined) await this.#replicated(connection)
     return reply ? toSnapshot(handle.sid, reply) : undefined
   }
 
-  /** Records a minted token's id for `ttlMs`. */
+  /** Records a minted token's id for `ttlMs` (replicated first, with `waitReplicas`). */
   async recordTicket(sid: string, jti: string, ttlMs: number): Promise<void> {
+    const connection = this.#connection
     await this.#run(() => this.#redis.set(this.#ticketKey(sid, jti), '1', 'PX', ttlMs))
+    await this.#replicated(connection)
   }
 
   /**

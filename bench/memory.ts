@@ -1,0 +1,144 @@
+/**
+ * Redis memory per signed-in user, measured on a real redis-server: N sessions made through the
+ * SessionStore as the IdP and the apps make them (one session hash, the IdP's handle, one handle per
+ * app after a real token redemption, a little session data, the user's index), then
+ * `MEMORY USAGE <key> SAMPLES 0` on one key of each kind, and `used_memory` before and after divided
+ * by N (which also counts the key-space and expiry-table entries MEMORY USAGE leaves out).
+ *
+ * On one redis-server it also asks redis-benchmark how many page-view scripts (resolve a handle,
+ * refresh the idle TTL, read the session) one Redis core answers on this machine.
+ *
+ *   node dist/bench/memory.js                                  # 10,000 users on one redis-server
+ *   MEMORY_SESSIONS=50000 MEMORY_REDIS=cluster node dist/bench/memory.js
+ *   MEMORY_HASH_MAX_LISTPACK_VALUE=512 node dist/bench/memory.js  # the compact hash encoding
+ *
+ * Not part of `npm test`. Build first (npx tsc -p .).
+ */
+import { Cluster, Redis } from 'ioredis'
+import { SessionStore, type Handle, type SessionUser } from '../src/shared/session-store.js'
+import { randomId, sha256 } from '../src/shared/crypto.js'
+
+const N = Number(process.env.MEMORY_SESSIONS ?? 10_000)
+const TOPOLOGY = process.env.MEMORY_REDIS === 'cluster' ? 'cluster' : 'single'
+const APPS = ['https://app.example.com', 'https://shop.example.com']
+const IDP = 'https://sso.example.com'
+const LIMITS = { idleMs: 3_600_000, absoluteMs: 8 * 3_600_000 }
+
+/** A user as an Authelia-style users file gives one: name, display name, e-mail, two groups. */
+const userOf = (i: number): SessionUser => ({
+  username: `user${String(i).padStart(7, '0')}`,
+  displayName: `Example User ${i}`,
+  email: `user${i}@example.com`,
+  groups: ['staff', 'app-users'],
+})
+
+async function main(): Promise<void> {
+  const { redis, ports, stop } = await start()
+  try {
+    // Optional tuning to compare: e.g. MEMORY_HASH_MAX_LISTPACK_VALUE=512 keeps the session hash (its
+    // user JSON field is over the default 64 bytes) in the compact listpack encoding.
+    const listpack = process.env.MEMORY_HASH_MAX_LISTPACK_VALUE
+    if (listpack !== undefined) for (const port of ports) await withNode(port, (c) => c.config('SET', 'hash-max-listpack-value', listpack))
+    const store = new SessionStore(redis)
+    const before = await usedMemory(ports)
+    const sids: string[] = []
+    const first: Handle[] = []
+    for (let i = 0; i < N; i += 200) {
+      await Promise.all(Array.from({ length: Math.min(200, N - i) }, async (_, j) => {
+        const user = userOf(i + j)
+        const handle = await store.create(user, LIMITS, IDP) // the session hash, the IdP's handle, the user index
+        const sid = handle.sid
+        for (const app of APPS) {
+          const jti = randomId(16)
+          await store.recordTicket(sid, jti, 10_000) // the hand-over token's id...
+          const redeemed = await store.redeem(sid, jti, app) // ...consumed: the app's handle
+          if (typeof redeemed === 'string') throw new Error(`redeem: ${redeemed}`)
+        }
+        await store.save(sid, new Map<string, unknown>([['visits', 3]])) // what the example app keeps
+        if (i + j === 0) { sids.push(sid); first.push(handle) }
+      }))
+    }
+    const after = await usedMemory(ports)
+    const sid = sids[0] as string
+    const keys = await keysOf(redis, sid)
+    const usage = async (key: string): Promise<number> => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
+    const sessionKey = keys.find((k) => k.endsWith(':s')) as string
+    const handles = keys.filter((k) => k.includes(':h:'))
+    const indexKey = `tessera:{u:${sha256(userOf(0).username)}}:sessions`
+    const rows: [string, number][] = [
+      ['session hash ({sid}:s)', await usage(sessionKey)],
+      [`handle ({sid}:h:…), x${handles.length}`, (await Promise.all(handles.map(usage))).reduce((a, b) => a + b, 0)],
+      ['user index ({u:…}:sessions, 1 member)', await usage(indexKey)],
+    ]
+    // A ticket lives 10 s at most (deleted when redeemed); measured on a fresh one.
+    const jti = randomId(16)
+    await store.recordTicket(sid, jti, 10_000)
+    const ticketKey = (await keysOf(redis, sid)).find((k) => k.includes(':t:')) as string
+    const ticket = await usage(ticketKey)
+    const encoding = await redis.call('OBJECT', 'ENCODING', sessionKey)
+    const perUser = (after - before) / N
+    const sum = rows.reduce((a, [, b]) => a + b, 0)
+    const out = [
+      `Redis ${TOPOLOGY}${listpack === undefined ? '' : ` (hash-max-listpack-value ${listpack})`}, ${N.toLocaleString('en-US')} signed-in users, each: 1 session (${encoding}), ${handles.length} handles (IdP + ${APPS.length} apps), 1 user index`,
+      ...rows.map(([k, v]) => `  MEMORY USAGE ${k.padEnd(40)} ${String(v).padStart(5)} B`),
+      `  ${'sum of MEMORY USAGE per user'.padEnd(53)} ${String(sum).padStart(5)} B`,
+      `  ${'used_memory delta / users (all overheads)'.padEnd(53)} ${String(Math.round(perUser)).padStart(5)} B`,
+      `  (a hand-over token's id, alive <= 10 s: ${ticket} B)`,
+      `  => 1,000,000 signed-in users: ~${(perUser * 1e6 / 2 ** 20).toFixed(0)} MiB of used_memory`,
+    ]
+    process.stdout.write(`${out.join('\n')}\n`)
+    // The ceiling of one Redis core on this machine for the page view's script (resolve a handle,
+    // refresh the idle TTL, return the session), from redis-benchmark: 50 clients, no pipelining.
+    let ceiling: number | undefined
+    if (TOPOLOGY === 'single' && process.env.MEMORY_CEILING !== '0') {
+      if (await store.resolve(first[0] as Handle, IDP) === undefined) throw new Error('resolve: no session') // loads the script
+      const sha = (redis as unknown as { scriptsSet: Record<string, { sha: string }> }).scriptsSet.tesseraResolve?.sha as string
+      const { execFileSync } = await import('node:child_process')
+      const csv = execFileSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(ports[0]), '-c', '50', '-n', '200000', '--csv',
+        'EVALSHA', sha, '2', handles[0] as string, sessionKey], { encoding: 'utf8' })
+      ceiling = Number(/"[^"]*","([\d.]+)"/.exec(csv.split('\n').find((l) => /EVALSHA/i.test(l)) ?? '')?.[1])
+      process.stdout.write(`  page-view script on one Redis core (redis-benchmark, 50 clients): ${Math.round(ceiling).toLocaleString('en-US')}/s\n`)
+    }
+    process.stdout.write(`${JSON.stringify({ resolve_script_per_s: ceiling, topology: TOPOLOGY, hash_max_listpack_value: listpack ?? 'default (64)', users: N, memory_usage_bytes: Object.fromEntries(rows), ticket_bytes: ticket, used_memory_per_user_bytes: Math.round(perUser), session_encoding: encoding })}\n`)
+  } finally {
+    await stop()
+  }
+}
+
+async function keysOf(redis: Redis | Cluster, sid: string): Promise<string[]> {
+  if (!(redis instanceof Cluster)) return redis.keys(`tessera:{${sid}}:*`)
+  const all: string[] = []
+  for (const node of redis.nodes('master')) all.push(...await node.keys(`tessera:{${sid}}:*`))
+  return all
+}
+
+async function withNode<T>(port: number, f: (c: Redis) => Promise<T>): Promise<T> {
+  const c = new Redis(port, '127.0.0.1')
+  try {
+    return await f(c)
+  } finally {
+    c.disconnect()
+  }
+}
+
+async function usedMemory(ports: number[]): Promise<number> {
+  let total = 0
+  for (const port of ports) total += await withNode(port, async (c) => Number(/used_memory:(\d+)/.exec(await c.info('memory'))?.[1]))
+  return total
+}
+
+async function start(): Promise<{ redis: Redis | Cluster; ports: number[]; stop: () => Promise<void> }> {
+  if (TOPOLOGY === 'cluster') {
+    const { startCluster } = await import('../test/helpers/redis-topologies.js')
+    const c = await startCluster()
+    const redis = new Cluster(c.nodes.map((n) => ({ ...n })))
+    await new Promise((resolve) => redis.once('ready', resolve))
+    return { redis, ports: c.nodes.map((n) => n.port), stop: async () => { redis.disconnect(); await c.stop() } }
+  }
+  const { startRedis } = await import('../test/helpers/redis-server.js')
+  const r = await startRedis()
+  const redis = new Redis(r.url)
+  return { redis, ports: [r.port], stop: async () => { redis.disconnect(); await r.stop() } }
+}
+
+await main()
