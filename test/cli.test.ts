@@ -1,4 +1,4 @@
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto'
 import { verify } from '@node-rs/argon2'
 import { parseSyncKeys } from '../src/shared/keyring.js'
 import { Browser } from './helpers/browser.js'
-import { startRedis, type TestRedis } from './helpers/redis-server.js'
-import { formFields, newKey, PASSWORD, startStack, writeUsersFile, type Stack } from './helpers/stack.js'
+import { type TestRedis } from './helpers/redis-server.js'
+import { formFields, newKey, PASSWORD, writeUsersFile, useStack, type Stack } from './helpers/stack.js'
 
 const MAIN = resolve(new URL('../src/cli/main.js', import.meta.url).pathname)
 // Run in an empty folder so a developer's .env never leaks into these tests.
@@ -30,14 +30,7 @@ function cli(args: string[], opts: { input?: string; env?: Record<string, string
 
 let redis: TestRedis
 let stack: Stack
-before(async () => {
-  redis = await startRedis()
-  stack = await startStack(redis)
-})
-after(async () => {
-  await stack.close()
-  await redis.stop()
-})
+useStack((r, s) => { redis = r; stack = s })
 
 const goodEnv = (): Record<string, string> => ({
   REDIS_URL: redis.url, SYNC_KEYS: newKey('k1'), SESSION_SECRET: randomBytes(32).toString('base64url'),

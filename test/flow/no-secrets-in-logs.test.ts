@@ -1,10 +1,10 @@
 /** Every log line of a full flow and of its failures, searched for every secret value (ASVS V16.2.5). */
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { Browser } from '../helpers/browser.js'
-import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { formFields, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
+import { type TestRedis } from '../helpers/redis-server.js'
+import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 import { loggerOptions } from '../../src/shared/logger.js'
 
 const lines: string[] = []
@@ -12,18 +12,11 @@ const sink = (): Writable => new Writable({ write(chunk: Buffer, _enc, done) { l
 
 let redis: TestRedis
 let stack: Stack
-before(async () => {
-  redis = await startRedis()
-  stack = await startStack(redis, {
+useStack((r, s) => { redis = r; stack = s }, {
     env: { LOG_LEVEL: 'trace' },
     idpLogger: { ...loggerOptions('trace'), stream: sink() },
     appLogger: { level: 'trace', stream: sink() },
   })
-})
-after(async () => {
-  await stack.close()
-  await redis.stop()
-})
 
 test('no password, token, cookie, state, callback, key or secret reaches a log line', async () => {
   const secrets: string[] = [PASSWORD, 'wrong-password-value', stack.config.sessionSecret]

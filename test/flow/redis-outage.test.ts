@@ -1,19 +1,12 @@
-import { test, before, after } from 'node:test'
+import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { Browser } from '../helpers/browser.js'
-import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { formFields, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
+import { type TestRedis } from '../helpers/redis-server.js'
+import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 
 let redis: TestRedis
 let stack: Stack
-before(async () => {
-  redis = await startRedis({ persistent: true })
-  stack = await startStack(redis)
-})
-after(async () => {
-  await stack.close()
-  await redis.stop()
-})
+useStack((r, s) => { redis = r; stack = s }, {}, { persistent: true })
 
 async function signIn(b: Browser): Promise<void> {
   const hops = await b.navigate(`${stack.appAUrl}/private`)

@@ -1,19 +1,12 @@
-import { test, before, after } from 'node:test'
+import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Browser } from '../helpers/browser.js'
-import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { formFields, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
+import { type TestRedis } from '../helpers/redis-server.js'
+import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 
 let redis: TestRedis
 let stack: Stack
-before(async () => {
-  redis = await startRedis()
-  stack = await startStack(redis, { env: { SESSION_IDLE_SECONDS: '1', SESSION_TTL_SECONDS: '3' } })
-})
-after(async () => {
-  await stack.close()
-  await redis.stop()
-})
+useStack((r, s) => { redis = r; stack = s }, { env: { SESSION_IDLE_SECONDS: '1', SESSION_TTL_SECONDS: '3' } })
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict'
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import { Browser, type Page } from '../helpers/browser.js'
-import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { formFields, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
+import { type TestRedis } from '../helpers/redis-server.js'
+import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 
 let redis: TestRedis
 let stack: Stack
-before(async () => {
-  redis = await startRedis()
-  stack = await startStack(redis)
-})
-after(async () => {
-  await stack.close()
-  await redis.stop()
-})
+useStack((r, s) => { redis = r; stack = s })
 
 /** Opens app A's private page and signs in at the IdP: returns the browser and the hops. */
 async function signInThroughAppA(_t?: unknown): Promise<Browser> {

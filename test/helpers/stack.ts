@@ -12,7 +12,8 @@ import { REDIS_OPTIONS, waitForRedis, type RedisConnection } from '../../src/sha
 import { encodeHandle } from '../../src/shared/handle-cookie.js'
 import { randomId } from '../../src/shared/crypto.js'
 import { freePort } from './net.js'
-import type { TestRedis } from './redis-server.js'
+import { before, after } from 'node:test'
+import { startRedis, type TestRedis } from './redis-server.js'
 
 export const PASSWORD = 'correct horse battery staple'
 // argon2id of PASSWORD with small costs so tests stay fast; the format is what matters here.
@@ -134,4 +135,22 @@ export function formFields(html: string): Record<string, string> {
     fields[m[1] as string] = (m[2] as string).replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&amp;/g, '&')
   }
   return fields
+}
+
+/**
+ * Starts a Redis and the stack before a file's tests and stops both after them, handing them to
+ * `use`: the set-up every flow test file shares.
+ */
+export function useStack(use: (redis: TestRedis, stack: Stack) => void, options: StackOptions = {}, redisOptions: { persistent?: boolean } = {}): void {
+  let redis: TestRedis | undefined
+  let stack: Stack | undefined
+  before(async () => {
+    redis = await startRedis(redisOptions)
+    stack = await startStack(redis, options)
+    use(redis, stack)
+  })
+  after(async () => {
+    await stack?.close()
+    await redis?.stop()
+  })
 }

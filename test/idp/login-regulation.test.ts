@@ -1,25 +1,18 @@
-import { test, before, after } from 'node:test'
+import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { Browser, type Page } from '../helpers/browser.js'
 import { loggerOptions } from '../../src/shared/logger.js'
-import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { formFields, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
+import { type TestRedis } from '../helpers/redis-server.js'
+import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 
 const logLines: string[] = []
 let redis: TestRedis
 let stack: Stack
-before(async () => {
-  redis = await startRedis()
-  stack = await startStack(redis, {
+useStack((r, s) => { redis = r; stack = s }, {
     env: { LOGIN_MAX_RETRIES: '3', LOGIN_FIND_TIME_SECONDS: '120', LOGIN_BAN_TIME_SECONDS: '2' },
     idpLogger: { ...loggerOptions('info'), stream: new Writable({ write(chunk: Buffer, _e, done) { logLines.push(...chunk.toString().split('\n').filter(Boolean)); done() } }) },
   })
-})
-after(async () => {
-  await stack.close()
-  await redis.stop()
-})
 
 async function attempt(b: Browser, username: string, password: string, headers: Record<string, string> = {}): Promise<Page> {
   const form = await b.get(`${stack.idpUrl}/login`)

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import { test, before, after } from 'node:test'
+import { test, after } from 'node:test'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Browser, type Page } from '../helpers/browser.js'
-import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { formFields, newKey, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
+import { type TestRedis } from '../helpers/redis-server.js'
+import { formFields, newKey, PASSWORD, startStack, useStack, type Stack } from '../helpers/stack.js'
 import { parseSyncKeys, type Keyring } from '../../src/shared/keyring.js'
 import { mintToken } from '../../src/shared/token.js'
 
@@ -14,14 +14,7 @@ const IDP_HOST = '127.0.0.1'
 
 let redis: TestRedis
 let stack: Stack
-before(async () => {
-  redis = await startRedis()
-  stack = await startStack(redis)
-})
-after(async () => {
-  await stack?.close()
-  await redis?.stop()
-})
+useStack((r, s) => { redis = r; stack = s })
 
 function keyringOf(raw: string): Keyring {
   const problems: string[] = []
