@@ -18,6 +18,7 @@
  *
  * Not part of `npm test`. Results also go to bench/results/load.json (ignored by git).
  */
+import { freePort } from '../test/helpers/net.js'
 import { spawn, fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs'
@@ -405,17 +406,6 @@ function hiddenFields(html: string): Record<string, string> {
   return fields
 }
 
-async function freePort(host: string): Promise<number> {
-  const { createServer } = await import('node:net')
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, host, () => {
-      const addr = srv.address()
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0))
-    })
-  })
-}
 
 /** Polls until `url` answers `status` (20 s at most). */
 async function until(url: string, headers: Record<string, string>, status: number): Promise<void> {

@@ -1,6 +1,6 @@
 /** The bench's own redis-server on a free loopback port (no persistence), with its CPU counter. */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
+import { freePort } from '../../test/helpers/net.js'
 import { Redis } from 'ioredis'
 
 export interface BenchRedis {
@@ -14,18 +14,7 @@ export interface BenchRedis {
   stop(): Promise<void>
 }
 
-/** A port that was free on `host` a moment ago. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, host, () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
+export { freePort }
 
 export async function startRedis(): Promise<BenchRedis> {
   const port = await freePort('127.0.0.1')
