@@ -134,7 +134,7 @@ async function underSignIns(viewer: Browser, disrupt: () => Promise<void>): Prom
         if (since.slice(i, i + 5).every((a) => a.ok)) { recovered = (since[i] as Attempt).end; return true }
       }
       return false
-    }, 30_000)
+    }, 60_000)
     await waitFor('more sign-ins after recovery', async () => attempts.filter((a) => a.start >= recovered).length >= 15, 10_000)
     return { attempts, views, t0, recovered }
   } finally {

@@ -52,14 +52,7 @@ export class Browser {
     const jar = this.cookies(host)
     const headers: Record<string, string> = { ...init.headers }
     if (jar.size > 0) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
-    let res: Response
-    try {
-      res = await fetch(url, { ...init, headers, redirect: 'manual' })
-    } catch (err) {
-      // A kept-alive connection to a server that restarted: browsers retry idempotent requests once.
-      if (init.method !== 'GET') throw err
-      res = await fetch(url, { ...init, headers, redirect: 'manual' })
-    }
+    const res = await fetchRetryingStaleConnections(url, { ...init, headers, redirect: 'manual' })
     for (const line of res.headers.getSetCookie()) {
       this.setCookies.push(line)
       const [pair, ...attrs] = line.split(';')
@@ -81,6 +74,22 @@ export class Browser {
         return loc === null ? undefined : new URL(loc, url).href
       },
       json: <T>() => JSON.parse(body) as T,
+    }
+  }
+}
+
+/**
+ * A kept-alive connection to a server that has since restarted fails on first use; browsers then
+ * retry on a fresh connection. The pool may hold several stale connections, so up to 3 tries, and
+ * only for a socket closed under us (a refused connection is a real failure).
+ */
+async function fetchRetryingStaleConnections(url: string, init: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(url, init)
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code
+      if (attempt >= 3 || (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET' && code !== 'EPIPE')) throw err
     }
   }
 }
