@@ -32,6 +32,19 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   }
 }
 
+/** The clients a topology hands out, so that stopping it disconnects them all. */
+function clientPool<C extends Redis | Cluster>(): { track(c: C): C; disconnectAll(): void } {
+  const clients: C[] = []
+  return {
+    track: (c) => {
+      c.on('error', () => {}) // refused while nodes stop and fail over: expected in these tests
+      clients.push(c)
+      return c
+    },
+    disconnectAll: () => { for (const c of clients) c.disconnect() },
+  }
+}
+
 /** Sends one command to host:port on a short-lived connection (no retries, no offline queue). */
 async function command(port: number, cmd: string, ...args: (string | number)[]): Promise<unknown> {
   const c = new Redis(port, HOST, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000, enableOfflineQueue: false })
@@ -98,7 +111,7 @@ export interface TestCluster {
 export async function startCluster(opts: { masters?: number } = {}): Promise<TestCluster> {
   const masters = opts.masters ?? 3
   const procs = new Processes()
-  const clients: Cluster[] = []
+  const clients = clientPool<Cluster>()
   try {
     const ports: number[] = []
     const used: number[] = []
@@ -124,14 +137,9 @@ export async function startCluster(opts: { masters?: number } = {}): Promise<Tes
       nodes,
       nodesEnv: nodes.map((n) => `${n.host}:${n.port}`).join(','),
       url: `redis://${HOST}:${ports[0]}`,
-      client: () => {
-        const c = new Cluster(nodes.map((n) => ({ ...n })))
-        c.on('error', () => {})
-        clients.push(c)
-        return c
-      },
+      client: () => clients.track(new Cluster(nodes.map((n) => ({ ...n })))),
       stop: async () => {
-        for (const c of clients) c.disconnect()
+        clients.disconnectAll()
         await procs.killAll()
       },
     }
@@ -182,7 +190,7 @@ export async function startSentinelGroup(opts: { name?: string; replicas?: numbe
   const name = opts.name ?? 'mymaster'
   const replicaCount = opts.replicas ?? 1
   const procs = new Processes()
-  const clients: Redis[] = []
+  const clients = clientPool<Redis>()
   try {
     const ports = await distinctFreePorts(4 + replicaCount, [])
     const primary = ports[0] as number
@@ -271,14 +279,9 @@ export async function startSentinelGroup(opts: { name?: string; replicas?: numbe
         await waitFor('a replica online at the primary', async () =>
           /slave\d+:ip=[^,]+,port=\d+,state=online/.test(String(await command(await primaryPort(), 'INFO', 'replication'))), timeoutMs)
       },
-      primaryClient: async () => {
-        const c = new Redis(await primaryPort(), HOST)
-        c.on('error', () => {})
-        clients.push(c)
-        return c
-      },
+      primaryClient: async () => clients.track(new Redis(await primaryPort(), HOST)),
       stop: async () => {
-        for (const c of clients) c.disconnect()
+        clients.disconnectAll()
         await procs.killAll()
       },
     }
