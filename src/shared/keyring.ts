@@ -1,8 +1,10 @@
 /** The sync keys that seal hand-over tokens: `id:key` pairs, the first mints, all open (rotation). */
+import { createSecretKey, type KeyObject } from 'node:crypto'
 
 export interface SyncKey {
   readonly id: string
-  readonly key: Buffer
+  /** A KeyObject, not a Buffer: node:crypto skips re-importing the key on every token (and it never prints). */
+  readonly key: KeyObject
 }
 
 export interface Keyring {
@@ -39,7 +41,7 @@ export function parseSyncKeys(raw: string, name: string, problems: string[]): Ke
       problems.push(`${name}[${i}]: key id ${id} appears twice`)
       return
     }
-    keys.push({ id, key: Buffer.from(material, 'base64url') })
+    keys.push({ id, key: createSecretKey(Buffer.from(material, 'base64url')) })
   })
   if (problems.length > before || keys[0] === undefined) return undefined
   return { current: keys[0], byId: new Map(keys.map((k) => [k.id, k])) }

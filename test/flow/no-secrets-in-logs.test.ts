@@ -20,7 +20,7 @@ useStack((r, s) => { redis = r; stack = s }, {
 
 test('no password, token, cookie, state, callback, key or secret reaches a log line', async () => {
   const secrets: string[] = [PASSWORD, 'wrong-password-value', stack.config.sessionSecret]
-  for (const k of stack.config.keyring.byId.values()) secrets.push(k.key.toString('base64url'))
+  for (const k of stack.config.keyring.byId.values()) secrets.push(k.key.export().toString('base64url'))
 
   const b = new Browser()
   const first = await b.get(`${stack.appAUrl}/private?q=1`)

@@ -294,6 +294,31 @@ test('base64 with padding or with + and / characters is rejected', () => {
   assert.strictEqual(openToken(ring, token, AUD).aud, AUD, 'the original still opens')
 })
 
+test('each token has one spelling: a last character that decodes to the same bytes is rejected', () => {
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  // Claims of different lengths, so the ciphertext ends with 0, 2 and 4 spare bits across the tokens.
+  const seen = { iv: 0, body: 0, tag: 0 }
+  for (let pad = 0; pad < 3; pad++) {
+    const { token } = mint(ring, { st: 'state-'.padEnd(43 + pad, 'x') })
+    const p = parts(token)
+    for (const [i, name] of [[2, 'iv'], [3, 'body'], [4, 'tag']] as const) {
+      const original = Buffer.from(p[i], 'base64url')
+      for (const c of ALPHABET) {
+        const variant = `${p[i].slice(0, -1)}${c}`
+        if (variant === p[i] || !Buffer.from(variant, 'base64url').equals(original)) continue
+        seen[name]++
+        const q = [...p]
+        q[i] = variant
+        assertInvalid(() => openToken(ring, q.join('.'), AUD), `${name}: last character ${c} for ${p[i].slice(-1)}`)
+      }
+    }
+    assert.strictEqual(openToken(ring, token, AUD).aud, AUD, 'the original still opens')
+  }
+  // A 12-byte IV has no spare bits; a 16-byte tag has 4 (15 other spellings); the ciphertext some.
+  assert.deepStrictEqual({ iv: seen.iv, tag: seen.tag }, { iv: 0, tag: 45 })
+  assert.ok(seen.body > 0, 'some ciphertext had spare bits')
+})
+
 test('a swapped key id is rejected even when both ids hold the same key', () => {
   const shared = material()
   const both = keyring(`a:${shared},b:${shared}`)
