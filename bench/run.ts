@@ -6,18 +6,19 @@
  * (5; the OIDC stack gets OIDC_WARMUP, 10), CONCURRENCY (10), BENCH_QUICK=1 (1 s measurements,
  * short warm-ups), BENCH_PROFILE=idp,app,... (run those children with --cpu-prof),
  * BENCH_LOG_LEVEL (warn), BENCH_OIDC_VERIFY_SIGNATURE=1 (RP also checks the ID token's JWS),
- * BENCH_ONLY=handover,oidc,pageview,mint (a subset, e.g. to profile one path; the JSON is then partial),
+ * BENCH_ONLY=handover,oidc,bare,pageview,mint (a subset, e.g. to profile one path; the JSON is then partial),
  * BENCH_REDIS_AUTOPIPELINING=1 (experiment: the IdP and app get ioredis clients with enableAutoPipelining).
  */
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createHmac, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, randomFillSync, webcrypto } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 import { Agent } from 'undici'
+import { CompactEncrypt, compactDecrypt } from 'jose'
 import { mintToken, openToken } from '../src/shared/token.js'
 import { parseSyncKeys } from '../src/shared/keyring.js'
 import { Browser, formAction, formFields } from './lib/browser.js'
@@ -49,11 +50,12 @@ const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? 'warn'
 const PROFILE = new Set((env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''))
 const VERIFY_SIGNATURE = env.BENCH_OIDC_VERIFY_SIGNATURE === '1'
 const AUTO_PIPELINING = env.BENCH_REDIS_AUTOPIPELINING === '1'
-const ONLY = new Set((env.BENCH_ONLY ?? 'handover,oidc,pageview,mint').split(',').map((s) => s.trim()))
+const ONLY = new Set((env.BENCH_ONLY ?? 'handover,oidc,bare,pageview,mint').split(',').map((s) => s.trim()))
 
 const HOSTS = {
   idp: '127.0.0.1', app: '127.0.0.2', op: '127.0.0.3', rp: '127.0.0.4',
   fastifySession: '127.0.0.5', fastifySessionDefault: '127.0.0.6', hello: '127.0.0.7',
+  bareIdp: '127.0.0.8', bareApp: '127.0.0.9',
 } as const
 
 const here = new URL('.', import.meta.url)
@@ -80,9 +82,12 @@ interface HandoverSystem {
   handover(b: Browser): Promise<void>
 }
 
-/** Tessera: app without session -> IdP /login -> 302 with token -> app redeems -> 302 clean URL -> page. */
-async function tesseraHandover(b: Browser, appUrl: string, idpUrl: string): Promise<void> {
-  b.clear(HOSTS.app) // no session at the app yet; the IdP session stays
+/**
+ * Tessera (and the bare floor, same steps): app without session -> IdP /login -> 302 with token ->
+ * app redeems -> 302 clean URL -> page.
+ */
+async function redirectHandover(b: Browser, appHost: string, appUrl: string, idpUrl: string): Promise<void> {
+  b.clear(appHost) // no session at the app yet; the IdP session stays
   const start = `${appUrl}/private`
   let r = await b.get(start)
   expect(r.status === 302 && r.location?.startsWith(`${idpUrl}/login?`) === true, `app without session: ${describe(r)}`)
@@ -289,7 +294,7 @@ interface PageviewSystem {
   readonly expectBody: string
 }
 
-interface PageviewResult { perSec: number; errors: number; serverCpuUsPerRequest: number; p99Ms: number }
+interface PageviewResult { perSec: number; errors: number; serverCpuUsPerRequest: number; p99Ms: number; ok: number; seconds: number; cpuMs: number }
 
 async function runPageviews(sys: PageviewSystem, seconds: number, redis: BenchRedis, measure: boolean): Promise<PageviewResult> {
   const before = measure ? await snapshot(redis) : undefined
@@ -303,35 +308,95 @@ async function runPageviews(sys: PageviewSystem, seconds: number, redis: BenchRe
   const errors = result.non2xx + result.errors + result.timeouts + result.mismatches
   if (errors > 0) recordError(sys.name, new Error(`${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts, ${result.mismatches} wrong bodies`))
   const cpuMs = before !== undefined && after !== undefined ? cpuOf(before, after, sys.server) : NaN
-  return { perSec: ok / result.duration, errors, serverCpuUsPerRequest: (cpuMs * 1000) / ok, p99Ms: result.latency.p99 }
+  return { perSec: ok / result.duration, errors, serverCpuUsPerRequest: (cpuMs * 1000) / ok, p99Ms: result.latency.p99, ok, seconds: result.duration, cpuMs }
 }
 
-/** The page-view systems one after the other: Tessera, @fastify/session (rolling: false, default), hello-world. */
+/**
+ * One round of page views: the systems take turns in 1-second slices (Tessera, @fastify/session
+ * rolling: false, default, hello-world, and again) until each has had DURATION_S seconds. On this
+ * shared 2-core machine the speed drifts by tens of percent within seconds; slices put every system
+ * through the same drift, where one 5-second block each let a slow spell land on one system only.
+ */
 async function pageviewRound(systems: readonly PageviewSystem[], redis: BenchRedis): Promise<[PageviewResult, PageviewResult, PageviewResult, PageviewResult]> {
-  const out: PageviewResult[] = []
-  for (const p of systems) out.push(await runPageviews(p, DURATION_S, redis, true))
-  return out as [PageviewResult, PageviewResult, PageviewResult, PageviewResult]
+  const totals = systems.map(() => ({ ok: 0, seconds: 0, cpuMs: 0, errors: 0, p99Ms: 0 }))
+  for (let slice = 0; slice < Math.max(1, Math.round(DURATION_S)); slice++) {
+    for (const [i, p] of systems.entries()) {
+      const r = await runPageviews(p, 1, redis, true)
+      const t = totals[i] as (typeof totals)[number]
+      t.ok += r.ok; t.seconds += r.seconds; t.cpuMs += r.cpuMs; t.errors += r.errors; t.p99Ms = Math.max(t.p99Ms, r.p99Ms)
+    }
+  }
+  return totals.map((t) => ({
+    perSec: t.ok / t.seconds, errors: t.errors, serverCpuUsPerRequest: (t.cpuMs * 1000) / t.ok, p99Ms: t.p99Ms, ok: t.ok, seconds: t.seconds, cpuMs: t.cpuMs,
+  })) as [PageviewResult, PageviewResult, PageviewResult, PageviewResult]
 }
 
-/** Mint + open pairs per second in this process, each opened token checked. */
-function runMintOpen(seconds: number): number {
-  const problems: string[] = []
-  const keyring = parseSyncKeys(`k1:${randomBytes(32).toString('base64url')}`, 'bench', problems)
-  if (keyring === undefined) throw new Error(problems.join('; '))
-  const aud = `http://${HOSTS.app}:3001`
-  const st = randomBytes(32).toString('base64url')
-  const sid = randomBytes(16).toString('base64url')
+/** Operations per second of `op` in this process, run back to back for `seconds`. */
+async function opsPerSecond(seconds: number, op: () => unknown): Promise<number> {
   let n = 0
   const t0 = performance.now()
   const deadline = t0 + seconds * 1000
   while (performance.now() < deadline) {
-    for (let i = 0; i < 500; i++) {
-      const { token } = mintToken(keyring, { sid, aud, st, ttlSeconds: 10 })
-      if (openToken(keyring, token, aud).sid !== sid) throw new Error('mint/open: wrong claims')
+    for (let i = 0; i < 200; i++) {
+      const pending = op()
+      if (pending instanceof Promise) await pending // only the async peer (jose) pays for an await
     }
-    n += 500
+    n += 200
   }
   return n / ((performance.now() - t0) / 1000)
+}
+
+interface MintOpenRound { tessera: number; jose: number; rawGcm: number }
+
+/**
+ * Mint + open pairs per second in one process, each opened token checked, side by side with
+ * (1) jose's compact JWE (dir + A256GCM, what oidc-provider and openid-client use) sealing the same
+ * claims and (2) the floor: bare node:crypto AES-256-GCM seal + open of the same bytes, no encoding.
+ */
+function mintOpenPeers(): (seconds: number) => Promise<MintOpenRound> {
+  const problems: string[] = []
+  const material = randomBytes(32)
+  const keyring = parseSyncKeys(`k1:${material.toString('base64url')}`, 'bench', problems)
+  if (keyring === undefined) throw new Error(problems.join('; '))
+  const aud = `http://${HOSTS.app}:3001`
+  const st = randomBytes(32).toString('base64url')
+  const sid = randomBytes(16).toString('base64url')
+  const claims = Buffer.from(JSON.stringify({ sid, aud, st, iat: 1, exp: 2, jti: randomBytes(16).toString('base64url') }))
+  const tessera = (): void => {
+    const { token } = mintToken(keyring, { sid, aud, st, ttlSeconds: 10 })
+    if (openToken(keyring, token, aud).sid !== sid) throw new Error('mint/open: wrong claims')
+  }
+  const joseKey = webcrypto.subtle.importKey('raw', material, 'AES-GCM', false, ['encrypt', 'decrypt'])
+  const jose = async (): Promise<void> => {
+    const key = await joseKey
+    const jwe = await new CompactEncrypt(claims).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: 'k1' }).encrypt(key)
+    const { plaintext } = await compactDecrypt(jwe, key)
+    if ((JSON.parse(new TextDecoder().decode(plaintext)) as { sid: string }).sid !== sid) throw new Error('jose: wrong claims')
+  }
+  const aad = Buffer.from(`v1.k1.${aud}`)
+  const rawKey = createSecretKey(material)
+  const ivs = randomBytes(12 * 4096)
+  let ivAt = 0
+  const rawGcm = (): void => {
+    // IVs pre-drawn 4,096 at a time, so the floor pays for almost no CSPRNG call; never reused.
+    if (ivAt === ivs.length) { randomFillSync(ivs); ivAt = 0 }
+    const iv = ivs.subarray(ivAt, ivAt + 12)
+    ivAt += 12
+    const c = createCipheriv('aes-256-gcm', rawKey, iv)
+    c.setAAD(aad)
+    const body = c.update(claims)
+    c.final()
+    const d = createDecipheriv('aes-256-gcm', rawKey, iv)
+    d.setAAD(aad)
+    d.setAuthTag(c.getAuthTag())
+    d.update(body)
+    d.final()
+  }
+  return async (seconds) => ({
+    tessera: await opsPerSecond(seconds, tessera),
+    jose: await opsPerSecond(seconds, jose),
+    rawGcm: await opsPerSecond(seconds, rawGcm),
+  })
 }
 
 /**
@@ -401,6 +466,9 @@ async function main(): Promise<number> {
     const fsNoRolling = spawnServer('fastify-session', 'fastify-session.js', { host: HOSTS.fastifySession, port: ports.fastifySession, rolling: false, sessionSecret: secret(), logLevel: LOG_LEVEL })
     const fsDefault = spawnServer('fastify-session-default', 'fastify-session.js', { host: HOSTS.fastifySessionDefault, port: ports.fastifySessionDefault, rolling: true, sessionSecret: secret(), logLevel: LOG_LEVEL })
     const hello = spawnServer('hello', 'hello.js', { host: HOSTS.hello, port: ports.hello })
+    const bareKey = secret()
+    const bareIdp = spawnServer('bare-idp', 'bare.js', { host: HOSTS.bareIdp, port: ports.bareIdp, role: 'idp', peerUrl: url('bareApp'), key: bareKey })
+    const bareApp = spawnServer('bare-app', 'bare.js', { host: HOSTS.bareApp, port: ports.bareApp, role: 'app', peerUrl: url('bareIdp'), key: bareKey })
     await op.ready // the RP reads the provider's discovery document when it starts
     const rp = spawnServer('rp', 'oidc-rp.js', {
       host: HOSTS.rp, port: ports.rp, issuer: url('op'), clientId: 'bench-rp', clientSecret, sessionSecret: secret(), logLevel: LOG_LEVEL, verifySignature: VERIFY_SIGNATURE,
@@ -420,7 +488,13 @@ async function main(): Promise<number> {
 
     const tessera: HandoverSystem = {
       name: 'tessera-handover', servers: [idp, app], browsers: tesseraBrowsers,
-      handover: (b) => tesseraHandover(b, app.url, idp.url),
+      handover: (b) => redirectHandover(b, HOSTS.app, app.url, idp.url),
+    }
+    const bareBrowsers = Array.from({ length: CONCURRENCY }, () => new Browser(tesseraAgent))
+    for (const b of bareBrowsers) expect((await b.get(`${bareIdp.url}/bare-sign-in?user=${USERNAME}`)).status === 200, 'bare sign-in')
+    const bare: HandoverSystem = {
+      name: 'bare-handover', servers: [bareIdp, bareApp], browsers: bareBrowsers,
+      handover: (b) => redirectHandover(b, HOSTS.bareApp, bareApp.url, bareIdp.url),
     }
     const oidc: HandoverSystem = {
       name: 'oidc-handover', servers: [op, rp], browsers: oidcBrowsers,
@@ -456,8 +530,10 @@ async function main(): Promise<number> {
     log(`warm-up: Tessera hand-over ${WARMUP_S} s, OIDC hand-over ${OIDC_WARMUP_S} s, page views ${WARMUP_S} s each`)
     if (ONLY.has('handover')) await runHandovers(tessera, redis, WARMUP_S, false)
     if (ONLY.has('oidc')) await runHandovers(oidc, redis, OIDC_WARMUP_S, false)
+    if (ONLY.has('bare')) await runHandovers(bare, redis, WARMUP_S, false)
     if (ONLY.has('pageview')) for (const p of pageviews) await runPageviews(p, WARMUP_S, redis, false)
-    if (ONLY.has('mint')) runMintOpen(Math.min(WARMUP_S, 1))
+    const mintOpen = mintOpenPeers()
+    if (ONLY.has('mint')) await mintOpen(Math.min(WARMUP_S, 1))
 
     // Rounds: the systems alternate, so drift (thermal, noisy neighbours) hits both sides alike.
     const samples: Record<string, number[]> = {}
@@ -498,6 +574,13 @@ async function main(): Promise<number> {
         redisCommands.oidc = o.redisCommandsPerHandover
         line.push(`OIDC ${fmt(o.perSec)} hand-overs/s (${fmt(o.serverCpuMsPerHandover)} ms CPU)`)
       }
+      const f = ONLY.has('bare') ? await runHandovers(bare, redis, DURATION_S, true) : undefined
+      if (f !== undefined) {
+        add('bare_handover_per_s', f.perSec)
+        add('bare_server_cpu_ms_per_handover', f.serverCpuMsPerHandover)
+        line.push(`bare ${fmt(f.perSec)} hand-overs/s (${fmt(f.serverCpuMsPerHandover)} ms CPU)`)
+        if (t !== undefined) add('server_cpu_ratio_tessera_vs_bare', t.serverCpuMsPerHandover / f.serverCpuMsPerHandover)
+      }
       if (t !== undefined && o !== undefined) {
         add('handover_ratio_vs_oidc', t.perSec / o.perSec)
         add('server_cpu_ratio_oidc_vs_tessera', o.serverCpuMsPerHandover / t.serverCpuMsPerHandover)
@@ -519,9 +602,13 @@ async function main(): Promise<number> {
         line.push(`page views/s Tessera ${fmt(pv.perSec)}, @fastify/session ${fmt(fs.perSec)} (default ${fmt(fsd.perSec)}), hello ${fmt(hw.perSec)}`)
       }
       if (ONLY.has('mint')) {
-        const m = runMintOpen(MINT_OPEN_S)
-        add('mint_open_per_s', m)
-        line.push(`mint+open ${fmt(m)}/s`)
+        const m = await mintOpen(MINT_OPEN_S)
+        add('mint_open_per_s', m.tessera)
+        add('jose_jwe_mint_open_per_s', m.jose)
+        add('raw_gcm_seal_open_per_s', m.rawGcm)
+        add('mint_open_ratio_vs_jose', m.tessera / m.jose)
+        add('mint_open_fraction_of_raw_gcm', m.tessera / m.rawGcm)
+        line.push(`mint+open ${fmt(m.tessera)}/s (jose JWE ${fmt(m.jose)}, bare GCM ${fmt(m.rawGcm)})`)
       }
       log(`round ${round}/${ROUNDS}: ${line.join('; ')}`)
     }
@@ -554,6 +641,9 @@ async function main(): Promise<number> {
       ['OIDC server CPU ms / hand-over (OP + RP)', 'oidc_server_cpu_ms_per_handover', ''],
       ['    OP', 'oidc_provider_cpu_ms_per_handover', ''],
       ['    RP', 'oidc_rp_cpu_ms_per_handover', ''],
+      ['bare hand-over (floor, no checks) hand-overs/s', 'bare_handover_per_s', ''],
+      ['bare hand-over server CPU ms / hand-over', 'bare_server_cpu_ms_per_handover', ''],
+      ['  ratio Tessera / bare server CPU (per round)', 'server_cpu_ratio_tessera_vs_bare', 'x'],
       ['Redis CPU ms / hand-over: Tessera', 'redis_cpu_ms_per_handover', ''],
       ['Redis CPU ms / hand-over: OIDC', 'oidc_redis_cpu_ms_per_handover', ''],
       ['load driver CPU ms / hand-over: Tessera', 'driver_cpu_ms_per_handover', ''],
@@ -574,6 +664,10 @@ async function main(): Promise<number> {
       ['server CPU us / page view: @fastify/session default', 'fastify_session_default_server_cpu_us', ''],
       ['server CPU us / request: hello-world', 'hello_world_server_cpu_us', ''],
       ['token mint + open /s (one process)', 'mint_open_per_s', ''],
+      ['jose compact JWE (dir, A256GCM) encrypt + decrypt /s', 'jose_jwe_mint_open_per_s', ''],
+      ['bare node:crypto AES-256-GCM seal + open /s (floor)', 'raw_gcm_seal_open_per_s', ''],
+      ['  ratio Tessera / jose JWE', 'mint_open_ratio_vs_jose', 'x'],
+      ['  Tessera / bare GCM', 'mint_open_fraction_of_raw_gcm', ''],
       ['IdP RSS MB after hand-overs', 'idp_rss_mb', ''],
       ['  of which V8 heap (reserved)', 'idp_heap_total_mb', ''],
       ['app RSS MB after hand-overs', 'app_rss_mb', ''],
@@ -594,6 +688,12 @@ async function main(): Promise<number> {
     log('')
     log('targets:')
     for (const t of targets) log(`  ${t.met === null ? 'n/a    ' : t.met ? 'MET    ' : 'MISSED '} ${t.name} (median ${fmt(med(t.key))})`)
+    // The issue's reference machine ran a bare prototype hand-over in 0.19 ms against the 0.25 ms
+    // target: 1.32x. The same allowance over this run's bare floor says whether a miss is the machine's.
+    if (Number.isFinite(med('bare_server_cpu_ms_per_handover'))) {
+      log(`  for reference: the 0.25 ms target is 1.32x the issue's bare prototype (0.19 ms); here the bare floor took ${fmt(med('bare_server_cpu_ms_per_handover'))} ms, ` +
+        `so the same allowance is ${fmt(1.32 * med('bare_server_cpu_ms_per_handover'))} ms; Tessera took ${fmt(med('server_cpu_ratio_tessera_vs_bare'))}x the floor`)
+    }
     if (Number.isFinite(foreign.median)) {
       log(`other processes on this machine used ${fmt(foreign.median)}% of its CPU during the timed windows (median; max ${fmt(foreign.max)}%)` +
         `${foreign.max > 10 ? ': the machine was shared, absolute numbers are lower than on a quiet one' : ''}`)
@@ -621,10 +721,15 @@ async function main(): Promise<number> {
       pageview_ratio_vs_fastify_session: round(med('pageview_ratio_vs_fastify_session'), 2),
       hello_world_per_s: round(med('hello_world_per_s'), 0),
       mint_open_per_s: round(med('mint_open_per_s'), 0),
+      jose_jwe_mint_open_per_s: round(med('jose_jwe_mint_open_per_s'), 0),
+      raw_gcm_seal_open_per_s: round(med('raw_gcm_seal_open_per_s'), 0),
       idp_rss_mb: round(med('idp_rss_mb'), 1),
       app_rss_mb: round(med('app_rss_mb'), 1),
       server_cpu_ms_per_handover: round(med('server_cpu_ms_per_handover'), 3),
       oidc_server_cpu_ms_per_handover: round(med('oidc_server_cpu_ms_per_handover'), 3),
+      bare_handover_per_s: round(med('bare_handover_per_s'), 0),
+      bare_server_cpu_ms_per_handover: round(med('bare_server_cpu_ms_per_handover'), 3),
+      server_cpu_ratio_tessera_vs_bare: round(med('server_cpu_ratio_tessera_vs_bare'), 2),
       valid: errorsTotal === 0,
       errors: { total: errorsTotal, by_system: Object.fromEntries(errorLog) },
       targets: targets.map((t) => ({ ...t, value: round(med(t.key), 3) })),

@@ -66,11 +66,12 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
     }
   })
 
-  app.addHook('onSend', async (req) => {
+  // Callback style, not async: most requests change nothing, and then this costs no promise.
+  app.addHook('onSend', (req, _reply, payload, done) => {
     const session = req.session
-    if (session?.id === undefined) return
-    const changes = session.takeChanges()
-    if (changes.size > 0) await store.save(session.id, changes)
+    const sid = session?.id
+    if (sid === undefined || !session.changed) { done(null, payload); return }
+    store.save(sid, session.takeChanges()).then(() => { done(null, payload) }, done)
   })
 }
 

@@ -51,6 +51,11 @@ export class TesseraSession {
     this.set(key, undefined)
   }
 
+  /** @internal Whether set() or delete() was called since the last takeChanges(). */
+  get changed(): boolean {
+    return this.#changes.size > 0
+  }
+
   /** @internal The pending writes, for the plugin's onSend hook. */
   takeChanges(): ReadonlyMap<string, unknown> {
     const changes = new Map(this.#changes)

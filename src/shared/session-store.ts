@@ -159,6 +159,8 @@ export class SessionStore {
   readonly #waitReplicas: number
   /** Counts the client's (re)connections: WAIT only vouches for writes made on its own connection. */
   #connection = 0
+  /** Hashed handle keys of the handles that cookies decode to (the same object per cookie), so a page view hashes nothing. */
+  readonly #handleKeys = new WeakMap<Handle, { readonly audience: string; readonly key: string }>()
 
   /**
    * @param opts.waitReplicas replicas that must acknowledge a new session and each minted token id
@@ -234,7 +236,12 @@ export class SessionStore {
    * round trip (the IdP mints while it reads).
    */
   async resolve(handle: Handle, audience: string, ticket?: { jti: string; ttlMs: number }): Promise<SessionSnapshot | undefined> {
-    const keys = [this.#handleKey(handle.sid, handle.secret, audience), this.#sessionKey(handle.sid)]
+    let known = this.#handleKeys.get(handle)
+    if (known === undefined || known.audience !== audience) {
+      known = { audience, key: this.#handleKey(handle.sid, handle.secret, audience) }
+      this.#handleKeys.set(handle, known)
+    }
+    const keys = [known.key, this.#sessionKey(handle.sid)]
     const args: (string | number)[] = ticket === undefined
       ? [2, ...keys]
       : [3, ...keys, this.#ticketKey(handle.sid, ticket.jti), ticket.ttlMs]
