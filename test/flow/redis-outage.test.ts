@@ -1,6 +1,8 @@
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
+import { buildIdp } from '../../src/idp/app.js'
 import { Browser } from '../helpers/browser.js'
+import { freePort } from '../helpers/net.js'
 import { type TestRedis } from '../helpers/redis-server.js'
 import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 
@@ -57,4 +59,42 @@ test('Redis down: 503 everywhere it is needed, no 500, no crash; back by itself,
   assert.equal(back.status, 200, 'the session from before the outage is still valid')
   assert.equal(back.json<{ user: { username: string } }>().user.username, 'alice')
   await signIn(new Browser())
+})
+
+test('an IdP started while Redis is down waits up to 2 s for it, then starts anyway; once Redis is up its first answers are not 503', async () => {
+  const b = new Browser()
+  await signIn(b)
+  await redis.stop()
+  // Built as `npm start` builds it: its own connection, from the stack's configuration.
+  const stubborn = buildIdp(stack.config, { logger: false })
+  const port = await freePort('127.0.0.1')
+  try {
+    // Redis stays down: the IdP still starts, after its 2 s wait, and fails closed.
+    const t0 = Date.now()
+    await stubborn.listen({ host: '127.0.0.1', port })
+    assert.ok(Date.now() - t0 >= 1900 && Date.now() - t0 < 5000, `started after ${Date.now() - t0} ms`)
+    assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 503)
+    assert.equal((await b.get(`http://127.0.0.1:${port}/`)).status, 503)
+  } finally {
+    await stubborn.close()
+  }
+
+  const fresh = buildIdp(stack.config, { logger: false })
+  const port2 = await freePort('127.0.0.1')
+  let listened = false
+  const listening = fresh.listen({ host: '127.0.0.1', port: port2 }).then(() => { listened = true })
+  try {
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(listened, false, 'not listening yet: Redis is down and the 2 s wait has not passed')
+    await redis.start()
+    await listening
+    // The first request after listen() needs Redis: the browser's IdP session, read on another port
+    // of the same host (cookies are per host).
+    const home = await b.get(`http://127.0.0.1:${port2}/`)
+    assert.equal(home.status, 200)
+    assert.match(home.body, /alice|Alice/)
+  } finally {
+    await listening.catch(() => {})
+    await fresh.close()
+  }
 })
