@@ -21,6 +21,8 @@ export interface ExampleAppOptions {
   /** A CSS hex colour, so each app looks like its own site. */
   accent?: string
   logger?: FastifyServerOptions['logger']
+  /** The plugin's `waitReplicas`: set it as the IdP's REDIS_WAIT_REPLICAS. */
+  waitReplicas?: number
 }
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -52,7 +54,9 @@ export function buildExampleApp(opts: ExampleAppOptions): FastifyInstance {
     syncKeys: opts.syncKeys,
     redis: opts.redis,
     sessionSecret: opts.sessionSecret,
-    publicPaths: ['/', '/healthz'],
+    // /logout is public: logging out without a session (a second click, a retry) just clears the cookie.
+    publicPaths: ['/', '/healthz', '/logout'],
+    ...(opts.waitReplicas === undefined ? {} : { waitReplicas: opts.waitReplicas }),
   })
 
   app.get('/', async (req, reply) => {

@@ -33,6 +33,13 @@ export interface TesseraRemoteOptions {
    * below `/assets/`. Everything else is protected.
    */
   publicPaths?: readonly string[]
+  /**
+   * Replicas that must acknowledge each redemption's new handle and each logout (Redis WAIT, 1 s)
+   * before the browser is sent on, so a failover right after cannot lose them (a lost logout would
+   * bring the session back). 503 if fewer acknowledge. Default 0; set it as the IdP's
+   * REDIS_WAIT_REPLICAS. Ignored on a Cluster.
+   */
+  waitReplicas?: number
 }
 
 export interface ResolvedOptions {
@@ -45,6 +52,7 @@ export interface ResolvedOptions {
   readonly stateCookieName: string
   readonly cookie: { secure: boolean; sameSite: 'lax' | 'strict' | 'none'; domain?: string; path: string; httpOnly: true }
   readonly isPublic: (path: string) => boolean
+  readonly waitReplicas: number
 }
 
 export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined): ResolvedOptions {
@@ -68,6 +76,8 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   if (!Array.isArray(publicPaths) || publicPaths.some((p) => typeof p !== 'string' || !p.startsWith('/'))) {
     problems.push('publicPaths: must be a list of paths starting with /')
   }
+  const waitReplicas = o.waitReplicas ?? 0
+  if (!Number.isInteger(waitReplicas) || waitReplicas < 0 || waitReplicas > 16) problems.push('waitReplicas: must be an integer from 0 to 16')
   if (problems.length > 0 || origin === undefined || idpUrl === undefined || keyring === undefined) throw new OptionsError(problems)
   const secure = c.secure ?? origin.startsWith('https:')
   if (sameSite === 'none' && !secure) problems.push('cookie.sameSite: none needs secure cookies')
@@ -82,6 +92,7 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
     stateCookieName: `${cookieName}_state`,
     cookie: { secure, sameSite, path, httpOnly: true, ...(c.domain === undefined ? {} : { domain: c.domain }) },
     isPublic: publicMatcher(publicPaths as string[]),
+    waitReplicas,
   }
 }
 

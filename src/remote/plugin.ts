@@ -48,7 +48,7 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
   app.addHook('onReady', async () => {
     if (!(await waitForRedis(redis))) app.log.warn('tessera: redis is not reachable yet: answering 503 until it is')
   })
-  const store = new SessionStore(redis)
+  const store = new SessionStore(redis, { waitReplicas: opts.waitReplicas })
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
 
   app.decorateRequest('session', null as unknown as TesseraSession)

@@ -163,9 +163,10 @@ export class SessionStore {
   readonly #handleKeys = new WeakMap<Handle, { readonly audience: string; readonly key: string }>()
 
   /**
-   * @param opts.waitReplicas replicas that must acknowledge a new session and each minted token id
-   *   (Redis WAIT) before the browser is sent on, so a failover right after cannot lose them. Ignored
-   *   on a Cluster, whose WAIT would go to a random node rather than the session's.
+   * @param opts.waitReplicas replicas that must acknowledge a new session, each minted token id, each
+   *   redeemed handle and each logout (Redis WAIT) before the browser is sent on, so a failover right
+   *   after cannot lose them: a lost logout would bring the session back. Ignored on a Cluster, whose
+   *   WAIT would go to a random node rather than the session's.
    */
   constructor(redis: RedisClient, opts: { prefix?: string; waitReplicas?: number } = {}) {
     defineScripts(redis)
@@ -265,10 +266,12 @@ export class SessionStore {
    */
   async redeem(sid: string, jti: string, audience: string): Promise<{ handle: Handle; session: SessionSnapshot } | 'replayed' | 'gone'> {
     const secret = randomId(32)
+    const connection = this.#connection
     const reply = await this.#run(() => this.#redis.tesseraRedeem(
       this.#ticketKey(sid, jti), this.#sessionKey(sid), this.#handleKey(sid, secret, audience)))
     if (reply === -1) return 'replayed'
     if (typeof reply === 'number') return 'gone'
+    await this.#replicated(connection)
     return { handle: { sid, secret }, session: toSnapshot(sid, reply) }
   }
 
@@ -280,9 +283,11 @@ export class SessionStore {
     return (await this.#run(() => this.#redis.tesseraSave(1, this.#sessionKey(sid), ...args))) === 1
   }
 
-  /** Ends a session everywhere: every handle to it now opens nothing. */
+  /** Ends a session everywhere: every handle to it now opens nothing (replicated first, with `waitReplicas`). */
   async destroy(sid: string): Promise<void> {
+    const connection = this.#connection
     await this.#run(() => this.#redis.del(this.#sessionKey(sid)))
+    await this.#replicated(connection)
   }
 
   /**

@@ -32,6 +32,7 @@ before(async () => {
     ownRedis: true,
     env: { REDIS_SENTINELS: group.sentinelsEnv, REDIS_SENTINEL_NAME: group.name, REDIS_WAIT_REPLICAS: '1' },
     appRedis: { sentinels: group.sentinels, sentinelName: group.name },
+    appWaitReplicas: 1,
     idpLogger: { ...loggerOptions('info'), stream: sink() },
     appLogger: { level: 'info', stream: sink() },
   })

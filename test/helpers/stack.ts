@@ -58,6 +58,8 @@ export interface StackOptions {
    * in `env`), as `npm start` does. Default: an ioredis client on the test Redis's URL.
    */
   ownRedis?: boolean
+  /** The apps' `waitReplicas` plugin option. */
+  appWaitReplicas?: number
 }
 
 export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOptions = {}): Promise<Stack> {
@@ -86,6 +88,7 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   const appOpts = {
     idpUrl, syncKeys: options.appSyncKeys ?? syncKeys, sessionSecret: randomBytes(32).toString('base64url'),
     ...(options.appLogger === undefined ? {} : { logger: options.appLogger }),
+    ...(options.appWaitReplicas === undefined ? {} : { waitReplicas: options.appWaitReplicas }),
   }
   const secretB = randomBytes(32).toString('base64url')
   const appRedis = (): string | RedisConnection | Redis => options.appRedis ?? client()
