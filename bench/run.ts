@@ -331,6 +331,25 @@ async function pageviewRound(systems: readonly PageviewSystem[], redis: BenchRed
   })) as [PageviewResult, PageviewResult, PageviewResult, PageviewResult]
 }
 
+/**
+ * One hand-over measurement's samples, under `prefix` (`''` for Tessera, `oidc_`): rate, CPU (all
+ * servers, each server, Redis, driver), latency, RSS and Redis commands. `servers` names the
+ * provider side and the app side, in the order of the system's servers.
+ */
+function recordHandover(add: (key: string, v: number) => void, prefix: string, servers: readonly [string, string], r: HandoverResult): void {
+  add(`${prefix}handover_per_s`, r.perSec)
+  add(`${prefix}server_cpu_ms_per_handover`, r.serverCpuMsPerHandover)
+  servers.forEach((name, i) => {
+    add(`${prefix}${name}_cpu_ms_per_handover`, (r.perServerCpuMs[i] as number) / r.completed)
+    add(`${prefix}${name}_rss_mb`, r.rssMb[i] as number)
+  })
+  add(`${prefix}redis_cpu_ms_per_handover`, r.redisCpuMsPerHandover)
+  add(`${prefix}driver_cpu_ms_per_handover`, r.driverCpuMsPerHandover)
+  add(`${prefix}handover_p50_ms`, r.p50Ms)
+  add(`${prefix}handover_p99_ms`, r.p99Ms)
+  add(`${prefix}redis_commands_per_handover`, Object.values(r.redisCommandsPerHandover).reduce((a, b) => a + b, 0))
+}
+
 /** Operations per second of `op` in this process, run back to back for `seconds`. */
 async function opsPerSecond(seconds: number, op: () => unknown): Promise<number> {
   let n = 0
@@ -543,34 +562,14 @@ async function main(): Promise<number> {
       const line: string[] = []
       const t = ONLY.has('handover') ? await runHandovers(tessera, redis, DURATION_S, true) : undefined
       if (t !== undefined) {
-        add('handover_per_s', t.perSec)
-        add('server_cpu_ms_per_handover', t.serverCpuMsPerHandover)
-        add('idp_cpu_ms_per_handover', (t.perServerCpuMs[0] as number) / t.completed)
-        add('app_cpu_ms_per_handover', (t.perServerCpuMs[1] as number) / t.completed)
-        add('redis_cpu_ms_per_handover', t.redisCpuMsPerHandover)
-        add('driver_cpu_ms_per_handover', t.driverCpuMsPerHandover)
-        add('handover_p50_ms', t.p50Ms)
-        add('handover_p99_ms', t.p99Ms)
-        add('idp_rss_mb', t.rssMb[0] as number)
-        add('app_rss_mb', t.rssMb[1] as number)
+        recordHandover(add, '', ['idp', 'app'], t)
         add('idp_heap_total_mb', t.heapTotalMb[0] as number)
-        add('redis_commands_per_handover', Object.values(t.redisCommandsPerHandover).reduce((a, b) => a + b, 0))
         redisCommands.tessera = t.redisCommandsPerHandover
         line.push(`Tessera ${fmt(t.perSec)} hand-overs/s (${fmt(t.serverCpuMsPerHandover)} ms CPU)`)
       }
       const o = ONLY.has('oidc') ? await runHandovers(oidc, redis, DURATION_S, true) : undefined
       if (o !== undefined) {
-        add('oidc_handover_per_s', o.perSec)
-        add('oidc_server_cpu_ms_per_handover', o.serverCpuMsPerHandover)
-        add('oidc_provider_cpu_ms_per_handover', (o.perServerCpuMs[0] as number) / o.completed)
-        add('oidc_rp_cpu_ms_per_handover', (o.perServerCpuMs[1] as number) / o.completed)
-        add('oidc_redis_cpu_ms_per_handover', o.redisCpuMsPerHandover)
-        add('oidc_driver_cpu_ms_per_handover', o.driverCpuMsPerHandover)
-        add('oidc_handover_p50_ms', o.p50Ms)
-        add('oidc_handover_p99_ms', o.p99Ms)
-        add('oidc_provider_rss_mb', o.rssMb[0] as number)
-        add('oidc_rp_rss_mb', o.rssMb[1] as number)
-        add('oidc_redis_commands_per_handover', Object.values(o.redisCommandsPerHandover).reduce((a, b) => a + b, 0))
+        recordHandover(add, 'oidc_', ['provider', 'rp'], o)
         redisCommands.oidc = o.redisCommandsPerHandover
         line.push(`OIDC ${fmt(o.perSec)} hand-overs/s (${fmt(o.serverCpuMsPerHandover)} ms CPU)`)
       }

@@ -6,7 +6,7 @@ import formbody from '@fastify/formbody'
 import view from '@fastify/view'
 import { Eta } from 'eta'
 import { loggerOptions } from '../shared/logger.js'
-import { createRedis, waitForRedis, type RedisClient } from '../shared/redis.js'
+import { createRedis, readyWhenRedisIs, type RedisClient } from '../shared/redis.js'
 import { SessionStore } from '../shared/session-store.js'
 import { AllowList } from './allow-list.js'
 import type { IdpConfig } from './config.js'
@@ -41,11 +41,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   if (opts.redis === undefined) app.addHook('onClose', async () => { redis.disconnect() })
   // ioredis reports connection errors as events; without a listener they would be printed as unhandled.
   redis.on('error', (err: Error) => app.log.warn({ err: { message: err.message } }, 'redis connection error'))
-  // Listen only once Redis answers (or 2 s have passed): in a rolling restart the first requests
-  // reach a fresh process at once, and without a connection yet they would get 503s.
-  app.addHook('onReady', async () => {
-    if (!(await waitForRedis(redis))) app.log.warn('redis is not reachable yet: answering 503 until it is')
-  })
+  readyWhenRedisIs(app, redis)
 
   const https = config.publicUrl.startsWith('https:')
   const ctx: IdpContext = {

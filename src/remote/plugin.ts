@@ -9,7 +9,7 @@ import { randomId, safeEqual } from '../shared/crypto.js'
 import { InvalidTokenError, TesseraError, UnauthenticatedError } from '../shared/errors.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 import { encodeCallback, replaceQueryParam } from '../shared/query.js'
-import { createRedis, waitForRedis, type RedisClient, type RedisConnection } from '../shared/redis.js'
+import { createRedis, readyWhenRedisIs, type RedisClient, type RedisConnection } from '../shared/redis.js'
 import { SessionStore, type SessionSnapshot } from '../shared/session-store.js'
 import { openToken } from '../shared/token.js'
 import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
@@ -43,11 +43,7 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
     redis.on('error', (err: Error) => app.log.warn({ err: { message: err.message } }, 'tessera: redis connection error'))
     app.addHook('onClose', async () => { redis.disconnect() })
   }
-  // Ready only once Redis answers (or 2 s have passed): in a rolling restart the first requests
-  // reach a fresh process at once, and without a connection yet they would get 503s.
-  app.addHook('onReady', async () => {
-    if (!(await waitForRedis(redis))) app.log.warn('tessera: redis is not reachable yet: answering 503 until it is')
-  })
+  readyWhenRedisIs(app, redis, 'tessera: ')
   const store = new SessionStore(redis, { waitReplicas: opts.waitReplicas })
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
 
