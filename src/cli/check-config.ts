@@ -30,6 +30,7 @@ export async function checkConfig(out: (s: string) => void): Promise<number> {
   out(`  USERS_FILE            ${config.usersFile} (${config.users.size} user${config.users.size === 1 ? '' : 's'})\n`)
   out(`  token / idle / absolute  ${config.tokenTtlSeconds} s / ${config.sessionIdleSeconds} s / ${config.sessionTtlSeconds} s\n`)
   out(`  listen                ${config.host}:${config.port}\n`)
+  for (const w of config.warnings) out(`  warning: ${w}\n`)
   const redis = createRedis(config.redis, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   redis.on('error', () => {}) // reported below, once
   try {

@@ -9,6 +9,8 @@ import { loggerOptions } from '../shared/logger.js'
 import { createRedis, readyWhenRedisIs, type RedisClient } from '../shared/redis.js'
 import { SessionStore } from '../shared/session-store.js'
 import { AllowList } from './allow-list.js'
+import { AnswerPace } from './answer-pace.js'
+import { Regulation } from './regulation.js'
 import type { IdpConfig } from './config.js'
 import type { IdpContext } from './context.js'
 import { idpCookies } from './cookies.js'
@@ -42,12 +44,15 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   // ioredis reports connection errors as events; without a listener they would be printed as unhandled.
   redis.on('error', (err: Error) => app.log.warn({ err: { message: err.message } }, 'redis connection error'))
   readyWhenRedisIs(app, redis)
+  for (const warning of config.warnings) app.log.warn(`configuration: ${warning}`)
 
   const https = config.publicUrl.startsWith('https:')
   const ctx: IdpContext = {
     config,
     store: new SessionStore(redis, { waitReplicas: config.redisWaitReplicas }),
     allowList: new AllowList(config.knownRemoteHosts),
+    regulation: new Regulation(redis, config.regulation),
+    pace: new AnswerPace(),
     cookies: idpCookies(config.publicUrl),
     audience: config.publicUrl,
   }

@@ -4,10 +4,11 @@
  */
 import { readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
+import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import { ConfigError } from '../shared/errors.js'
 import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
-import type { ThrottlePolicy } from '../shared/session-store.js'
+import type { RegulationConfig } from './regulation.js'
 import { parseHostList, type RedisConnection } from '../shared/redis.js'
 import { loadUsers, type UserDirectory } from './users.js'
 
@@ -32,9 +33,11 @@ export interface IdpConfig {
   readonly sessionTtlSeconds: number
   readonly sessionIdleSeconds: number
   readonly logLevel: string
-  /** Fastify's trustProxy: false, true, a hop count, or the proxies' addresses/CIDRs. */
-  readonly trustProxy: boolean | number | string[]
-  readonly throttle: ThrottlePolicy
+  /** Fastify's trustProxy: false, true, or the proxies' addresses/CIDRs. */
+  readonly trustProxy: boolean | string[]
+  readonly regulation: RegulationConfig
+  /** Settings that work but weaken something: logged at start-up, printed by check-config. */
+  readonly warnings: readonly string[]
 }
 
 interface Env {
@@ -61,6 +64,9 @@ interface Env {
   LOGIN_MAX_RETRIES: number
   LOGIN_FIND_TIME_SECONDS: number
   LOGIN_BAN_TIME_SECONDS: number
+  LOGIN_IP_MAX_RETRIES: number
+  LOGIN_IP_FIND_TIME_SECONDS: number
+  LOGIN_IP_BAN_TIME_SECONDS: number
 }
 
 const DAY = 86_400
@@ -89,12 +95,18 @@ const schema = {
     SESSION_IDLE_SECONDS: { type: 'integer', default: 3600, minimum: 1, maximum: 30 * DAY },
     LOG_LEVEL: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     TRUST_PROXY: { type: 'string', default: 'false' },
-    // Authelia's regulation defaults, per user name and per client address. A guesser pacing 3 per
-    // 2-minute window gets at most 90 an hour per account (36 if it keeps hitting the ban), under the
-    // 100 an hour of ASVS 4.0.3 V2.2.1; set LOGIN_FIND_TIME_SECONDS to the ban time for 36.
+    // Authelia's regulation defaults, per user name: failed passwords only. A guesser pacing 2 failures
+    // per 2-minute window gets at most 60 an hour per account (36 if it keeps hitting the ban), under
+    // the 100 an hour of ASVS 4.0.3 V2.2.1.
     LOGIN_MAX_RETRIES: { type: 'integer', default: 3, minimum: 1, maximum: 100 },
     LOGIN_FIND_TIME_SECONDS: { type: 'integer', default: 120, minimum: 1, maximum: DAY },
     LOGIN_BAN_TIME_SECONDS: { type: 'integer', default: 300, minimum: 1, maximum: DAY },
+    // Per client address, against password spraying: 100 failures in 5 minutes is far beyond what an
+    // office behind one NAT types by mistake, and a browser that has signed in as the user before is
+    // exempt (regulation.ts).
+    LOGIN_IP_MAX_RETRIES: { type: 'integer', default: 100, minimum: 1, maximum: 100_000 },
+    LOGIN_IP_FIND_TIME_SECONDS: { type: 'integer', default: 300, minimum: 1, maximum: DAY },
+    LOGIN_IP_BAN_TIME_SECONDS: { type: 'integer', default: 600, minimum: 1, maximum: DAY },
   },
 } as const
 
@@ -145,11 +157,19 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionIdleSeconds: env.SESSION_IDLE_SECONDS,
     logLevel: env.LOG_LEVEL,
     trustProxy,
-    throttle: Object.freeze({
-      maxRetries: env.LOGIN_MAX_RETRIES,
-      findTimeMs: env.LOGIN_FIND_TIME_SECONDS * 1000,
-      banTimeMs: env.LOGIN_BAN_TIME_SECONDS * 1000,
+    regulation: Object.freeze({
+      user: Object.freeze({
+        maxRetries: env.LOGIN_MAX_RETRIES,
+        findTimeMs: env.LOGIN_FIND_TIME_SECONDS * 1000,
+        banTimeMs: env.LOGIN_BAN_TIME_SECONDS * 1000,
+      }),
+      address: Object.freeze({
+        maxRetries: env.LOGIN_IP_MAX_RETRIES,
+        findTimeMs: env.LOGIN_IP_FIND_TIME_SECONDS * 1000,
+        banTimeMs: env.LOGIN_IP_BAN_TIME_SECONDS * 1000,
+      }),
     }),
+    warnings: Object.freeze(warningsFor(env, trustProxy)),
   })
 }
 
@@ -161,20 +181,44 @@ function refuseDemoSecrets(env: Env, problems: string[]): void {
   if (DEMO_SECRETS.some((d) => env.SYNC_KEYS.includes(d))) problems.push('SYNC_KEYS: holds the published demo key; generate your own (npx tessera gen-key)')
 }
 
+/** Settings that the IdP accepts but that weaken it; each names its variable. */
+function warningsFor(env: Env, trustProxy: IdpConfig['trustProxy']): string[] {
+  const warnings: string[] = []
+  if (trustProxy === true && env.NODE_ENV === 'production') {
+    warnings.push('TRUST_PROXY: "true" trusts every X-Forwarded-For hop, so a client can pick the address it is regulated under (and ban someone else\'s); give the proxy count or the proxies\' addresses')
+  }
+  return warnings
+}
+
 /**
  * TRUST_PROXY: `false` (default: the socket's address is the client's), `true` (trust every
- * X-Forwarded-For hop: only when nothing but your proxy can reach the IdP), a hop count, or the
- * proxies' addresses/CIDRs, comma-separated (the safe choice behind a known proxy).
+ * X-Forwarded-For hop: a client can then choose its address, so only when nothing but your proxy
+ * can reach the IdP, and warned in production), or the proxies' addresses/CIDRs, comma-separated
+ * (the safe choice: the client is the first address, from the right, that is not one of them).
+ * A hop count is refused: Fastify 5.12 trusts no hop at all when given a number (it cannot check the
+ * immediate peer), so every client would share the proxy's address and its regulation.
  */
-function parseTrustProxy(raw: string, problems: string[]): boolean | number | string[] {
+function parseTrustProxy(raw: string, problems: string[]): boolean | string[] {
   const value = raw.trim()
   if (value === 'false' || value === '') return false
   if (value === 'true') return true
-  if (/^\d{1,2}$/.test(value)) return Number(value)
+  if (/^\d+$/.test(value)) {
+    problems.push(`TRUST_PROXY: a hop count ("${value}") is not supported; give the proxy's addresses or CIDRs (e.g. 10.0.0.0/8, or loopback for a proxy on this host)`)
+    return false
+  }
   const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-  if (list.every((a) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(a))) return list
-  problems.push('TRUST_PROXY: must be true, false, a hop count, or comma-separated proxy addresses/CIDRs')
+  if (list.every(isProxyAddress)) return list
+  problems.push('TRUST_PROXY: must be true, false, or comma-separated proxy addresses/CIDRs (or loopback, linklocal, uniquelocal)')
   return false
+}
+
+/** An address, a CIDR, or one of proxy-addr's named ranges. */
+function isProxyAddress(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true
+  const [address = '', bits, extra] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra !== undefined) return false
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))
 }
 
 /** Where Redis is, from REDIS_URL, REDIS_SENTINELS (+ REDIS_SENTINEL_NAME) or REDIS_CLUSTER_NODES. */

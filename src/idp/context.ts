@@ -3,6 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { IdpConfig } from './config.js'
 import type { AllowList } from './allow-list.js'
 import type { IdpCookies } from './cookies.js'
+import type { Regulation } from './regulation.js'
+import type { AnswerPace } from './answer-pace.js'
 import type { Handle, SessionSnapshot, SessionStore } from '../shared/session-store.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 
@@ -10,6 +12,9 @@ export interface IdpContext {
   readonly config: IdpConfig
   readonly store: SessionStore
   readonly allowList: AllowList
+  readonly regulation: Regulation
+  /** How long a sign-in answer takes when no password was checked. */
+  readonly pace: AnswerPace
   readonly cookies: IdpCookies
   /** The audience the IdP's own handles are bound to: its public origin. */
   readonly audience: string

@@ -4,12 +4,18 @@ import type { CookieSerializeOptions } from '@fastify/cookie'
 export interface IdpCookies {
   readonly session: string
   readonly preLogin: string
+  /** Marks a browser that has signed in as a user before: it is not held by its address's ban. */
+  readonly knownDevice: string
   readonly options: CookieSerializeOptions
   readonly preLoginOptions: CookieSerializeOptions
+  readonly knownDeviceOptions: CookieSerializeOptions
 }
 
 /** How long a login form stays valid: long enough to find a password manager, short enough to expire. */
 export const PRE_LOGIN_MAX_AGE_S = 30 * 60
+
+/** How long a browser stays known after its last sign-in. */
+export const KNOWN_DEVICE_MAX_AGE_S = 90 * 86_400
 
 export function idpCookies(publicUrl: string): IdpCookies {
   const secure = publicUrl.startsWith('https:')
@@ -19,7 +25,9 @@ export function idpCookies(publicUrl: string): IdpCookies {
   return {
     session: `${prefix}tessera_idp`,
     preLogin: `${prefix}tessera_pre`,
+    knownDevice: `${prefix}tessera_device`,
     options,
     preLoginOptions: { ...options, maxAge: PRE_LOGIN_MAX_AGE_S },
+    knownDeviceOptions: { ...options, maxAge: KNOWN_DEVICE_MAX_AGE_S },
   }
 }

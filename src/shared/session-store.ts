@@ -15,7 +15,7 @@
  * Each user's sessions are indexed in a set at `<prefix>{u:<sha256(username)>}:sessions` (for
  * `tessera sessions list|revoke`), kept as long as the longest session in it.
  *
- * Failed sign-ins are counted under `<prefix>{rl}:count:<sha256(subject)>`, bans under `{rl}:ban:`.
+ * Sign-in regulation keeps its own keys (`idp/regulation.ts`).
  *
  * All keys of one session share the `{sid}` hash tag, so every script touches one Cluster slot.
  * Every write has a TTL. Times come from Redis's own clock (TIME), never from the hosts'.
@@ -103,37 +103,6 @@ for i = 1, #ARGV, 2 do
 end
 return 1`
 
-// Counts a sign-in attempt per subject BEFORE the password is checked, in one atomic step: a burst
-// of parallel attempts cannot all pass a check made before any of them is counted. Past the limit the
-// subject is banned. KEYS: (count, ban) pairs. ARGV: find ms, max, ban ms. Returns 1 when banned.
-const ATTEMPT = `for i = 2, #KEYS, 2 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return 1 end
-end
-local banned = 0
-for i = 1, #KEYS, 2 do
-  local n = redis.call('INCR', KEYS[i])
-  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
-  if n > tonumber(ARGV[2]) then
-    redis.call('SET', KEYS[i + 1], '1', 'PX', ARGV[3])
-    redis.call('DEL', KEYS[i])
-    banned = 1
-  end
-end
-return banned`
-
-// A successful sign-in takes its own attempt back off each count. KEYS: counts.
-const SUCCEEDED = `for i = 1, #KEYS do
-  if redis.call('DECR', KEYS[i]) <= 0 then redis.call('DEL', KEYS[i]) end
-end
-return 1`
-
-/** Authelia's regulation defaults: 3 failures within 2 minutes ban for 5 minutes. */
-export interface ThrottlePolicy {
-  readonly maxRetries: number
-  readonly findTimeMs: number
-  readonly banTimeMs: number
-}
-
 // Adds a session to its user's index, which lives as long as the longest session in it.
 // KEYS: index. ARGV: sid, absolute ms.
 const INDEX = `redis.call('SADD', KEYS[1], ARGV[1])
@@ -145,8 +114,6 @@ interface TesseraCommands {
   tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
   tesseraRedeem(k1: string, k2: string, k3: string): Promise<string[] | number>
   tesseraSave(...args: (string | number)[]): Promise<number>
-  tesseraAttempt(...args: (string | number)[]): Promise<number>
-  tesseraSucceeded(...args: (string | number)[]): Promise<number>
   tesseraIndex(key: string, sid: string, absMs: number): Promise<number>
 }
 
@@ -290,21 +257,6 @@ export class SessionStore {
     await this.#replicated(connection)
   }
 
-  /**
-   * Counts a sign-in attempt for each subject (e.g. `user:alice`, `ip:192.0.2.1`) before the
-   * password is checked. Resolves true when any subject is banned now (this attempt included).
-   */
-  async countAttempt(subjects: readonly string[], policy: ThrottlePolicy): Promise<boolean> {
-    const keys = subjects.flatMap((s) => [this.#throttleKey('count', s), this.#throttleKey('ban', s)])
-    return (await this.#run(() => this.#redis.tesseraAttempt(keys.length, ...keys, policy.findTimeMs, policy.maxRetries, policy.banTimeMs))) === 1
-  }
-
-  /** A successful sign-in: its attempt no longer counts against its subjects. */
-  async forgiveAttempt(subjects: readonly string[]): Promise<void> {
-    const keys = subjects.map((s) => this.#throttleKey('count', s))
-    await this.#run(() => this.#redis.tesseraSucceeded(keys.length, ...keys))
-  }
-
   async ping(): Promise<void> {
     await this.#run(() => this.#redis.ping())
   }
@@ -330,11 +282,6 @@ export class SessionStore {
     return `${this.#prefix}{u:${sha256(username)}}:sessions`
   }
 
-  #throttleKey(kind: 'count' | 'ban', subject: string): string {
-    // Hashed: user names and addresses are personal data and need not sit in Redis in clear.
-    return `${this.#prefix}{rl}:${kind}:${sha256(subject)}`
-  }
-
   async #run<T>(op: () => Promise<T>): Promise<T> {
     try {
       return await op()
@@ -351,8 +298,6 @@ function defineScripts(redis: RedisClient): void {
   redis.defineCommand('tesseraResolve', { lua: RESOLVE })
   redis.defineCommand('tesseraRedeem', { numberOfKeys: 3, lua: REDEEM })
   redis.defineCommand('tesseraSave', { lua: SAVE })
-  redis.defineCommand('tesseraAttempt', { lua: ATTEMPT })
-  redis.defineCommand('tesseraSucceeded', { lua: SUCCEEDED })
   redis.defineCommand('tesseraIndex', { numberOfKeys: 1, lua: INDEX })
 }
 

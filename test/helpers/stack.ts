@@ -77,7 +77,7 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
     PUBLIC_URL: idpUrl,
     LOG_LEVEL: 'silent',
     // Tests sign in wrongly on purpose from one address; the regulation tests set their own limit.
-    LOGIN_MAX_RETRIES: '100',
+    LOGIN_MAX_RETRIES: '100', LOGIN_IP_MAX_RETRIES: '100000',
     ...options.env,
   })
   const clients: Redis[] = []

@@ -47,7 +47,10 @@ const bad: [string, Record<string, string | undefined>, RegExp][] = [
   ['idle longer than absolute', { SESSION_IDLE_SECONDS: '7200', SESSION_TTL_SECONDS: '3600' }, /SESSION_IDLE_SECONDS: must not exceed/],
   ['a missing users file', { USERS_FILE: '/nonexistent/users.yml' }, /USERS_FILE: cannot read \/nonexistent\/users.yml \(ENOENT\)/],
   ['a bad log level', { LOG_LEVEL: 'loud' }, /LOG_LEVEL: must be equal to one of the allowed values/],
-  ['TRUST_PROXY that is not an address', { TRUST_PROXY: 'yes please' }, /TRUST_PROXY: must be true, false, a hop count/],
+  ['TRUST_PROXY that is not an address', { TRUST_PROXY: 'yes please' }, /TRUST_PROXY: must be true, false, or comma-separated proxy addresses/],
+  ['TRUST_PROXY with a bad CIDR', { TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY: must be true, false, or comma-separated proxy addresses/],
+  // Fastify 5.12 trusts no hop for a number: every client would share the proxy's address.
+  ['TRUST_PROXY as a hop count', { TRUST_PROXY: '1' }, /TRUST_PROXY: a hop count \("1"\) is not supported; give the proxy's addresses/],
   ['weak argon2 costs in production', { NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'https://a.example.com', PUBLIC_URL: 'https://sso.example.com' }, /USERS_FILE: users.alice.password: argon2id costs below OWASP's minimum/],
   ['http in production', { NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'http://app.example.com' }, /KNOWN_REMOTE_HOSTS\[0\]: "http:\/\/app.example.com" uses http: in production/],
 ]
@@ -71,11 +74,11 @@ test('every problem is reported at once', () => {
   })
 })
 
-test('TRUST_PROXY takes false, true, a hop count or proxy addresses', () => {
+test('TRUST_PROXY takes false, true or proxy addresses', () => {
   assert.equal(loadConfig(good()).trustProxy, false)
   assert.equal(loadConfig({ ...good(), TRUST_PROXY: 'true' }).trustProxy, true)
-  assert.equal(loadConfig({ ...good(), TRUST_PROXY: '1' }).trustProxy, 1)
   assert.deepEqual(loadConfig({ ...good(), TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy, ['10.0.0.0/8', '127.0.0.1'])
+  assert.deepEqual(loadConfig({ ...good(), TRUST_PROXY: 'loopback,fd00::/8' }).trustProxy, ['loopback', 'fd00::/8'])
 })
 
 test('production allows http only for loopback and *.localhost', () => {

@@ -4,13 +4,29 @@ import { Writable } from 'node:stream'
 import { Browser, type Page } from '../helpers/browser.js'
 import { loggerOptions } from '../../src/shared/logger.js'
 import { type TestRedis } from '../helpers/redis-server.js'
-import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { formFields, PASSWORD, PASSWORD_HASH, useStack, type Stack } from '../helpers/stack.js'
 
 const logLines: string[] = []
 let redis: TestRedis
 let stack: Stack
+// alice and bob (disabled) as everywhere, and 24 colleagues who share one office address.
+const COLLEAGUES = Array.from({ length: 24 }, (_, i) => `user${i}`)
+function writeOfficeUsers(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tessera-regulation-')), 'users.yml')
+  const entry = (name: string, extra = ''): string => `  ${name}:\n    displayname: ${name}\n    password: "${PASSWORD_HASH}"\n${extra}`
+  writeFileSync(file, `users:\n${entry('alice', '    groups: [admins]\n')}${entry('bob', '    disabled: true\n')}${COLLEAGUES.map((n) => entry(n)).join('')}`)
+  return file
+}
+
 useStack((r, s) => { redis = r; stack = s }, {
-    env: { LOGIN_MAX_RETRIES: '3', LOGIN_FIND_TIME_SECONDS: '120', LOGIN_BAN_TIME_SECONDS: '2' },
+    env: {
+      USERS_FILE: writeOfficeUsers(),
+      LOGIN_MAX_RETRIES: '3', LOGIN_FIND_TIME_SECONDS: '120', LOGIN_BAN_TIME_SECONDS: '2',
+      LOGIN_IP_MAX_RETRIES: '10', LOGIN_IP_FIND_TIME_SECONDS: '120', LOGIN_IP_BAN_TIME_SECONDS: '2',
+    },
     idpLogger: { ...loggerOptions('info'), stream: new Writable({ write(chunk: Buffer, _e, done) { logLines.push(...chunk.toString().split('\n').filter(Boolean)); done() } }) },
   })
 
@@ -97,4 +113,85 @@ test('signing in again in the same browser ends the earlier session everywhere',
   const old = new Browser()
   old.cookies('127.0.0.2').set('tessera', appCookie)
   assert.equal((await old.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401)
+})
+
+/** Counts the argon2 checks the IdP makes from now on. */
+function countPasswordChecks(): { readonly count: number } {
+  const users = stack.config.users
+  const verify = users.verify.bind(users)
+  const counter = { count: 0 }
+  users.verify = async (username, password) => { counter.count++; return verify(username, password) }
+  return counter
+}
+
+test('20 colleagues signing in at the same moment from one address all get in', async () => {
+  await redis.client().flushall()
+  const results = await Promise.all(COLLEAGUES.slice(0, 20).map((name) => attempt(new Browser(), name, PASSWORD)))
+  assert.deepEqual(results.map((r) => r.status), results.map(() => 303))
+})
+
+test('one user signing in from 5 devices at once gets in on every one, though only 3 checks may run together', async () => {
+  await redis.client().flushall()
+  const results = await Promise.all(Array.from({ length: 5 }, () => attempt(new Browser(), 'alice', PASSWORD)))
+  assert.deepEqual(results.map((r) => r.status), [303, 303, 303, 303, 303])
+})
+
+test("another user's failures at the same address do not refuse a right password", async () => {
+  await redis.client().flushall()
+  const b = new Browser()
+  for (let i = 0; i < 6; i++) assert.equal((await attempt(b, 'user0', `typo-${i}`)).status, 401)
+  assert.equal((await attempt(b, 'user0', PASSWORD)).status, 401, 'user0 itself is banned')
+  assert.equal((await attempt(new Browser(), 'user1', PASSWORD)).status, 303)
+  assert.equal((await attempt(b, 'user1', PASSWORD)).status, 303, 'even in the same browser')
+})
+
+test('a banned attempt checks no password: one form token buys no hashing', async () => {
+  await redis.client().flushall()
+  const checks = countPasswordChecks()
+  const b = new Browser()
+  const form = await b.get(`${stack.idpUrl}/login`)
+  const post = (password: string): Promise<Page> => b.request(`${stack.idpUrl}/login`, {
+    method: 'POST',
+    headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ ...formFields(form.body), username: 'alice', password }).toString(),
+  })
+  const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => post(`guess-${i}`)))
+  assert.ok(burst.every((r) => r.status === 401))
+  assert.equal(checks.count, 3, 'exactly the 3 allowed guesses were hashed')
+  for (let i = 0; i < 10; i++) assert.equal((await post(i === 9 ? PASSWORD : `more-${i}`)).status, 401)
+  assert.equal(checks.count, 3, 'no attempt during the ban was hashed, the right password included')
+})
+
+test('password spraying from one address bans the address, but not the browsers that signed in as their user before', async () => {
+  await redis.client().flushall()
+  const regular = new Browser()
+  assert.equal((await attempt(regular, 'user5', PASSWORD)).status, 303)
+  // Signed out since (the session ended); the browser keeps only its known-device cookie.
+  regular.cookies('127.0.0.1').delete('tessera_idp')
+  assert.ok(regular.cookies('127.0.0.1').has('tessera_device'))
+  const sprayer = new Browser()
+  // One password tried across 10 names (each name fails once: no user is banned).
+  for (const name of COLLEAGUES.slice(10, 20)) assert.equal((await attempt(sprayer, name, 'Winter2026!')).status, 401)
+  // The address is banned now: a new browser there is refused even with the right password...
+  const checks = countPasswordChecks()
+  assert.equal((await attempt(new Browser(), 'user6', PASSWORD)).status, 401)
+  assert.equal((await attempt(sprayer, 'user7', PASSWORD)).status, 401)
+  assert.equal(checks.count, 0)
+  // ...while a colleague whose browser signed in as that user before still gets in.
+  assert.equal((await attempt(regular, 'user5', PASSWORD)).status, 303)
+  regular.cookies('127.0.0.1').delete('tessera_idp')
+  // The known-device cookie names its user: it does not exempt another name.
+  assert.equal((await attempt(regular, 'user8', PASSWORD)).status, 401)
+  // Redis's TTL lifts the address ban (2 s here).
+  await new Promise((r) => setTimeout(r, 2200))
+  assert.equal((await attempt(new Browser(), 'user6', PASSWORD)).status, 303)
+})
+
+test('regulation counters are spread over Redis Cluster slots: one hash tag per subject', async () => {
+  await redis.client().flushall()
+  await attempt(new Browser(), 'alice', 'wrong')
+  await attempt(new Browser(), 'user3', 'wrong')
+  const tags = new Set((await redis.client().keys('*')).map((k) => /\{([^}]*)\}/.exec(k)?.[1]))
+  // alice, user3 and the address: three subjects, three tags (no shared {rl}).
+  assert.equal(tags.size, 3, [...tags].join(' '))
 })

@@ -8,6 +8,8 @@ import { decodeHandle } from '../../shared/handle-cookie.js'
 import { clearSessionCookie, currentSession, parseState, setSessionCookie, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { mintFor } from '../handover.js'
+import { isKnownDevice, knownDeviceValue } from '../known-device.js'
+import type { SessionUser } from '../../shared/session-store.js'
 import { renderHome } from './home.js'
 
 interface LoginQuery { callback?: unknown; state?: unknown }
@@ -50,19 +52,13 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
       return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, fresh: true })
     }
-    // Regulation (ASVS V6.3.1): the attempt is counted before the password is checked, atomically,
-    // so parallel guesses cannot slip past the limit. A banned attempt still costs the argon2 work
-    // and answers exactly like a wrong password. Redis down: 503, never an unchecked sign-in.
-    const subjects = [`user:${username}`, `ip:${req.ip}`]
-    const banned = await ctx.store.countAttempt(subjects, ctx.config.throttle)
-    const verified = await ctx.config.users.verify(username, password)
-    const user = banned ? undefined : verified
-    if (user === undefined) {
-      const err = new BadCredentialsError(banned ? 'throttled' : 'unknown user, wrong password or disabled account')
+    const user = await checkPassword(ctx, req, username, password)
+    if (typeof user === 'string') {
+      const err = new BadCredentialsError(user === 'banned' ? 'throttled' : 'unknown user, wrong password or disabled account')
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
       return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username })
     }
-    await ctx.store.forgiveAttempt(subjects)
+    reply.setCookie(ctx.cookies.knownDevice, knownDeviceValue(ctx.config.sessionSecret, user.username), ctx.cookies.knownDeviceOptions)
     // A browser signing in again leaves no orphan behind: its earlier session ends everywhere.
     const previous = decodeHandle(req.cookies[ctx.cookies.session], ctx.config.sessionSecret, ctx.audience)
     if (previous !== undefined) await ctx.store.destroy(previous.sid)
@@ -81,6 +77,29 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     }
     return reply.redirect('/', 303)
   })
+}
+
+/**
+ * Regulation (ASVS V6.3.1) around the argon2 check: a banned attempt checks no password and is
+ * answered after the same delay as a wrong one, with the same message. Redis down: 503, never an
+ * unchecked sign-in.
+ */
+async function checkPassword(ctx: IdpContext, req: FastifyRequest, username: string, password: string): Promise<SessionUser | 'banned' | 'wrong'> {
+  const knownDevice = isKnownDevice(ctx.config.sessionSecret, req.cookies[ctx.cookies.knownDevice], username)
+  const permit = await ctx.regulation.admit(username, req.ip, knownDevice)
+  if (permit === 'banned') {
+    await ctx.pace.wait()
+    return 'banned'
+  }
+  let user: SessionUser | undefined
+  try {
+    const started = performance.now()
+    user = await ctx.config.users.verify(username, password)
+    ctx.pace.record(performance.now() - started)
+  } finally {
+    await ctx.regulation.settle(permit, user !== undefined)
+  }
+  return user ?? 'wrong'
 }
 
 /** The sid the session cookie claims; only used to mint before the store confirms it in the same round trip. */
