@@ -1,6 +1,6 @@
 /**
  * Redis memory per signed-in user, measured on a real redis-server: N sessions made through the
- * SessionStore as the IdP and the apps make them (one session hash, the IdP's handle, one handle per
+ * same store modules as the IdP and the apps (Sessions, Tokens, UserIndex) (one session hash, the IdP's handle, one handle per
  * app after a real token redemption, a little session data, the user's index), then
  * `MEMORY USAGE <key> SAMPLES 0` on one key of each kind, and `used_memory` before and after divided
  * by N (which also counts the key-space and expiry-table entries MEMORY USAGE leaves out).
@@ -15,8 +15,12 @@
  * Not part of `npm test`. Build first (npx tsc -p .).
  */
 import { Cluster, Redis } from 'ioredis'
-import { SessionStore, type Handle, type SessionUser } from '../src/shared/session-store.js'
-import { randomId, sha256 } from '../src/shared/crypto.js'
+import type { Handle, SessionUser } from '../src/shared/session.js'
+import { Sessions } from '../src/shared/sessions.js'
+import { Tokens } from '../src/shared/tokens.js'
+import { UserIndex } from '../src/shared/user-index.js'
+import { keys as redisKeys, sessionKeyPattern } from '../src/shared/keys.js'
+import { randomId } from '../src/shared/crypto.js'
 
 const N = Number(process.env.MEMORY_SESSIONS ?? 10_000)
 const TOPOLOGY = process.env.MEMORY_REDIS === 'cluster' ? 'cluster' : 'single'
@@ -39,19 +43,22 @@ async function main(): Promise<void> {
     // user JSON field is over the default 64 bytes) in the compact listpack encoding.
     const listpack = process.env.MEMORY_HASH_MAX_LISTPACK_VALUE
     if (listpack !== undefined) for (const port of ports) await withNode(port, (c) => c.config('SET', 'hash-max-listpack-value', listpack))
-    const store = new SessionStore(redis)
+    const store = new Sessions(redis)
+    const tokens = new Tokens(redis)
+    const index = new UserIndex(redis)
     const before = await usedMemory(ports)
     const sids: string[] = []
     const first: Handle[] = []
     for (let i = 0; i < N; i += 200) {
       await Promise.all(Array.from({ length: Math.min(200, N - i) }, async (_, j) => {
         const user = userOf(i + j)
-        const handle = await store.create(user, LIMITS, IDP) // the session hash, the IdP's handle, the user index
+        const handle = await store.create(user, LIMITS, IDP) // the session hash, the IdP's handle
+        await index.add(user.username, handle.sid, LIMITS.absoluteMs) // the user index
         const sid = handle.sid
         for (const app of APPS) {
           const jti = randomId(16)
-          await store.recordTicket(sid, jti, 10_000) // the hand-over token's id...
-          const redeemed = await store.redeem(sid, jti, app) // ...consumed: the app's handle
+          await tokens.record(sid, jti, 10_000) // the hand-over token's id...
+          const redeemed = await tokens.redeem(sid, jti, app) // ...consumed: the app's handle
           if (typeof redeemed === 'string') throw new Error(`redeem: ${redeemed}`)
         }
         await store.save(sid, new Map<string, unknown>([['visits', 3]])) // what the example app keeps
@@ -64,7 +71,7 @@ async function main(): Promise<void> {
     const usage = async (key: string): Promise<number> => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
     const sessionKey = keys.find((k) => k.endsWith(':s')) as string
     const handles = keys.filter((k) => k.includes(':h:'))
-    const indexKey = `tessera:{u:${sha256(userOf(0).username)}}:sessions`
+    const indexKey = redisKeys.userIndex(userOf(0).username)
     const rows: [string, number][] = [
       ['session hash ({sid}:s)', await usage(sessionKey)],
       [`handle ({sid}:h:…), x${handles.length}`, (await Promise.all(handles.map(usage))).reduce((a, b) => a + b, 0)],
@@ -72,7 +79,7 @@ async function main(): Promise<void> {
     ]
     // A ticket lives 10 s at most (deleted when redeemed); measured on a fresh one.
     const jti = randomId(16)
-    await store.recordTicket(sid, jti, 10_000)
+    await tokens.record(sid, jti, 10_000)
     const ticketKey = (await keysOf(redis, sid)).find((k) => k.includes(':t:')) as string
     const ticket = await usage(ticketKey)
     const encoding = await redis.call('OBJECT', 'ENCODING', sessionKey)
@@ -106,9 +113,9 @@ async function main(): Promise<void> {
 }
 
 async function keysOf(redis: Redis | Cluster, sid: string): Promise<string[]> {
-  if (!(redis instanceof Cluster)) return redis.keys(`tessera:{${sid}}:*`)
+  if (!(redis instanceof Cluster)) return redis.keys(sessionKeyPattern(sid))
   const all: string[] = []
-  for (const node of redis.nodes('master')) all.push(...await node.keys(`tessera:{${sid}}:*`))
+  for (const node of redis.nodes('master')) all.push(...await node.keys(sessionKeyPattern(sid)))
   return all
 }
 

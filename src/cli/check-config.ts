@@ -2,7 +2,7 @@
 import { loadConfig, type IdpConfig } from '../idp/config.js'
 import { ConfigError } from '../shared/errors.js'
 import { createRedis } from '../shared/redis.js'
-import { SessionStore } from '../shared/session-store.js'
+import { Sessions } from '../shared/sessions.js'
 import { environment, EXIT } from './environment.js'
 
 export const HELP = `Usage: tessera check-config
@@ -34,7 +34,7 @@ export async function checkConfig(out: (s: string) => void): Promise<number> {
   const redis = createRedis(config.redis, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   redis.on('error', () => {}) // reported below, once
   try {
-    await new SessionStore(redis).ping()
+    await new Sessions(redis).ping()
     out(`  Redis                 ${describe(config)}: answers\n`)
     return EXIT.ok
   } catch {

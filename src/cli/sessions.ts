@@ -1,6 +1,6 @@
 /** `tessera sessions list|revoke <user>`: every session of a user, for an admin who must cut one off now. */
 import { createRedis } from '../shared/redis.js'
-import { SessionStore } from '../shared/session-store.js'
+import { UserIndex } from '../shared/user-index.js'
 import { parseRedisConnection } from '../idp/config.js'
 import { redactUrl } from './check-config.js'
 import { environment, EXIT } from './environment.js'
@@ -24,14 +24,14 @@ export async function sessions(args: string[], out: (s: string) => void, err: (s
   const url = conn.url ?? ''
   const redis = createRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   redis.on('error', () => {})
-  const store = new SessionStore(redis)
+  const store = new UserIndex(redis)
   try {
     if (action === 'revoke') {
-      const ended = await store.revokeUser(user)
+      const ended = await store.revokeAll(user)
       out(`revoked ${ended} session${ended === 1 ? '' : 's'} of ${user}\n`)
       return EXIT.ok
     }
-    const list = await store.listByUser(user)
+    const list = await store.list(user)
     if (list.length === 0) { out(`no live sessions for ${user}\n`); return EXIT.problem }
     out('session       created                   idle expiry               absolute expiry\n')
     for (const s of list) {

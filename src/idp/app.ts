@@ -6,8 +6,11 @@ import formbody from '@fastify/formbody'
 import view from '@fastify/view'
 import { Eta } from 'eta'
 import { loggerOptions } from '../shared/logger.js'
-import { createRedis, readyWhenRedisIs, type RedisClient } from '../shared/redis.js'
-import { SessionStore } from '../shared/session-store.js'
+import { createRedis, type RedisClient } from '../shared/redis.js'
+import { readyWhenRedisIs } from '../shared/redis-ready.js'
+import { Sessions } from '../shared/sessions.js'
+import { Tokens } from '../shared/tokens.js'
+import { UserIndex } from '../shared/user-index.js'
 import { AllowList } from './allow-list.js'
 import { AnswerPace } from './answer-pace.js'
 import { Regulation } from './regulation.js'
@@ -49,7 +52,9 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   const https = config.publicUrl.startsWith('https:')
   const ctx: IdpContext = {
     config,
-    store: new SessionStore(redis, { waitReplicas: config.redisWaitReplicas }),
+    sessions: new Sessions(redis, { waitReplicas: config.redisWaitReplicas }),
+    tokens: new Tokens(redis, { waitReplicas: config.redisWaitReplicas }),
+    userIndex: new UserIndex(redis),
     allowList: new AllowList(config.knownRemoteHosts),
     regulation: new Regulation(redis, config.regulation),
     pace: new AnswerPace(),

@@ -5,12 +5,17 @@ import type { AllowList } from './allow-list.js'
 import type { IdpCookies } from './cookies.js'
 import type { Regulation } from './regulation.js'
 import type { AnswerPace } from './answer-pace.js'
-import type { Handle, SessionSnapshot, SessionStore } from '../shared/session-store.js'
+import type { Handle, SessionSnapshot } from '../shared/session.js'
+import type { Sessions } from '../shared/sessions.js'
+import type { Tokens } from '../shared/tokens.js'
+import type { UserIndex } from '../shared/user-index.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 
 export interface IdpContext {
   readonly config: IdpConfig
-  readonly store: SessionStore
+  readonly sessions: Sessions
+  readonly tokens: Tokens
+  readonly userIndex: UserIndex
   readonly allowList: AllowList
   readonly regulation: Regulation
   /** How long a sign-in answer takes when no password was checked. */
@@ -26,14 +31,14 @@ export interface CurrentSession {
   readonly session: SessionSnapshot
 }
 
-/** The IdP session the request's cookie opens, if any; with `ticket`, records a token id in the same round trip. */
+/** The IdP session the request's cookie opens, if any; with `token`, records a token id in the same round trip. */
 export async function currentSession(
-  ctx: IdpContext, req: FastifyRequest, ticket?: { jti: string; ttlMs: number },
+  ctx: IdpContext, req: FastifyRequest, token?: { id: string; ttlMs: number },
 ): Promise<CurrentSession | undefined> {
   const cookieValue = req.cookies[ctx.cookies.session]
   const handle = decodeHandle(cookieValue, ctx.config.sessionSecret, ctx.audience)
   if (handle === undefined || cookieValue === undefined) return undefined
-  const session = await ctx.store.resolve(handle, ctx.audience, ticket)
+  const session = await ctx.sessions.resolve(handle, ctx.audience, token)
   return session === undefined ? undefined : { handle, cookieValue, session }
 }
 

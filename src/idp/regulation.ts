@@ -10,15 +10,12 @@
  * waits (briefly) for one to end rather than being refused: if that check fails, the ban it
  * triggers answers the waiter; if it succeeds, the waiter gets its slot.
  *
- * Keys, one hash tag per subject so that a Redis Cluster spreads them over its masters:
- *   <prefix>{rl:<sha256(subject)>}:f  failures in the current window (TTL: find time)
- *   <prefix>{rl:<sha256(subject)>}:b  ban (TTL: ban time)
- *   <prefix>{rl:<sha256(subject)>}:p  password checks in flight (TTL: a lease, refreshed)
- * Subjects are hashed: user names and addresses are personal data and need not sit in Redis in clear.
+ * Each subject has its keys (`keys.regulation`): failures in the current window (TTL: find time), a
+ * ban (TTL: ban time), password checks in flight (TTL: a lease, refreshed), under one hash tag per
+ * subject so that a Redis Cluster spreads them over its masters.
  */
-import type { RedisClient } from '../shared/redis.js'
-import { sha256 } from '../shared/crypto.js'
-import { StoreUnavailableError } from '../shared/errors.js'
+import { inStore, type RedisClient } from '../shared/redis.js'
+import { keys } from '../shared/keys.js'
 
 /** How many failures within how long ban for how long. */
 export interface RegulationPolicy {
@@ -78,9 +75,8 @@ const MAX_WAIT_MS = 5_000
 export class Regulation {
   readonly #redis: RedisClient & RegulationCommands
   readonly #config: RegulationConfig
-  readonly #prefix: string
 
-  constructor(redis: RedisClient, config: RegulationConfig, prefix = 'tessera:') {
+  constructor(redis: RedisClient, config: RegulationConfig) {
     const r = redis as RedisClient & Partial<RegulationCommands>
     if (typeof r.tesseraTakeSlot !== 'function') {
       redis.defineCommand('tesseraTakeSlot', { numberOfKeys: 3, lua: TAKE_SLOT })
@@ -88,7 +84,6 @@ export class Regulation {
     }
     this.#redis = redis as RedisClient & RegulationCommands
     this.#config = config
-    this.#prefix = prefix
   }
 
   /**
@@ -97,13 +92,13 @@ export class Regulation {
    * not one that `username` has signed in with before (`knownDevice`).
    */
   async admit(username: string, address: string, knownDevice: boolean): Promise<Permit | 'banned'> {
-    const userKeys = this.#keys(`user:${username}`)
-    const addressKeys = this.#keys(`ip:${address}`)
-    if (!knownDevice && (await this.#run(() => this.#redis.exists(addressKeys.ban))) === 1) return 'banned'
+    const userKeys = keys.regulation(`user:${username}`)
+    const addressKeys = keys.regulation(`ip:${address}`)
+    if (!knownDevice && (await inStore(() => this.#redis.exists(addressKeys.ban))) === 1) return 'banned'
     const { maxRetries } = this.#config.user
     const deadline = Date.now() + MAX_WAIT_MS
     for (let pause = 10; ; pause = Math.min(pause * 2, 100)) {
-      const verdict = await this.#run(() => this.#redis.tesseraTakeSlot(userKeys.failures, userKeys.ban, userKeys.inFlight, maxRetries, LEASE_MS))
+      const verdict = await inStore(() => this.#redis.tesseraTakeSlot(userKeys.failures, userKeys.ban, userKeys.inFlight, maxRetries, LEASE_MS))
       if (verdict === 0) return { userKeys, addressKeys }
       if (verdict === 1 || Date.now() + pause > deadline) return 'banned'
       // Jitter, so that waiters released together do not all retry in the same millisecond.
@@ -115,26 +110,13 @@ export class Regulation {
   async settle(permit: Permit, ok: boolean): Promise<void> {
     const { user, address } = this.#config
     const { userKeys, addressKeys } = permit
-    await this.#run(() => this.#redis.tesseraSettle(3, userKeys.failures, userKeys.ban, userKeys.inFlight,
+    await inStore(() => this.#redis.tesseraSettle(3, userKeys.failures, userKeys.ban, userKeys.inFlight,
       ok ? 0 : 1, user.maxRetries, user.findTimeMs, user.banTimeMs))
     // A right password does not clear the address's count: one valid account must not buy a
     // sprayer a fresh allowance.
     if (!ok) {
-      await this.#run(() => this.#redis.tesseraSettle(2, addressKeys.failures, addressKeys.ban,
+      await inStore(() => this.#redis.tesseraSettle(2, addressKeys.failures, addressKeys.ban,
         1, address.maxRetries, address.findTimeMs, address.banTimeMs))
-    }
-  }
-
-  #keys(subject: string): SubjectKeys {
-    const tag = `${this.#prefix}{rl:${sha256(subject)}}`
-    return { failures: `${tag}:f`, ban: `${tag}:b`, inFlight: `${tag}:p` }
-  }
-
-  async #run<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op()
-    } catch (cause) {
-      throw new StoreUnavailableError(cause)
     }
   }
 }

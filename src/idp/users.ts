@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { hash, verify } from '@node-rs/argon2'
 import { parse as parseYaml } from 'yaml'
 import { randomId } from '../shared/crypto.js'
-import type { SessionUser } from '../shared/session-store.js'
+import type { SessionUser } from '../shared/session.js'
 
 interface UserEntry {
   readonly user: SessionUser

@@ -9,8 +9,10 @@ import { randomId, safeEqual } from '../shared/crypto.js'
 import { InvalidTokenError, TesseraError, UnauthenticatedError } from '../shared/errors.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 import { encodeCallback, replaceQueryParam } from '../shared/query.js'
-import { createRedis, readyWhenRedisIs, type RedisClient, type RedisConnection } from '../shared/redis.js'
-import { SessionStore, type SessionSnapshot } from '../shared/session-store.js'
+import { createRedis, type RedisClient, type RedisConnection } from '../shared/redis.js'
+import { readyWhenRedisIs } from '../shared/redis-ready.js'
+import { Sessions } from '../shared/sessions.js'
+import { Tokens } from '../shared/tokens.js'
 import { openToken } from '../shared/token.js'
 import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
 import { sendError } from './pages.js'
@@ -44,7 +46,8 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
     app.addHook('onClose', async () => { redis.disconnect() })
   }
   readyWhenRedisIs(app, redis, 'tessera: ')
-  const store = new SessionStore(redis, { waitReplicas: opts.waitReplicas })
+  const store = new Sessions(redis, { waitReplicas: opts.waitReplicas })
+  const tokens = new Tokens(redis, { waitReplicas: opts.waitReplicas })
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
 
   app.decorateRequest('session', null as unknown as TesseraSession)
@@ -59,7 +62,7 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
   app.addHook('onRequest', async (req, reply) => {
     req.session = new TesseraSession()
     try {
-      return await restoreOrRedirect(opts, store, req, reply)
+      return await restoreOrRedirect(opts, store, tokens, req, reply)
     } catch (err) {
       if (!(err instanceof TesseraError) || !err.expose) throw err
       req.log.info({ code: err.code, detail: err.detail }, 'tessera: request rejected')
@@ -76,7 +79,7 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
   })
 }
 
-async function restoreOrRedirect(opts: ResolvedOptions, store: SessionStore, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+async function restoreOrRedirect(opts: ResolvedOptions, store: Sessions, tokens: Tokens, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
   // req.url is origin-form ("/path?query") for every request a browser sends; anything else is not ours to serve.
   if (!req.url.startsWith('/')) return sendError(req, reply, new TesseraError('TESSERA_ERR_BAD_REQUEST', 400, 'Bad request.'))
   const cookieValue = req.cookies[opts.cookieName]
@@ -90,21 +93,21 @@ async function restoreOrRedirect(opts: ResolvedOptions, store: SessionStore, req
     return undefined
   }
   if (cookieValue !== undefined) reply.clearCookie(opts.cookieName, opts.cookie)
-  if (token !== undefined) return redeem(opts, store, req, reply, token)
+  if (token !== undefined) return redeem(opts, tokens, req, reply, token)
   if (opts.isPublic(pathOf(req.url))) return undefined
   return askToSignIn(opts, req, reply)
 }
 
-async function redeem(opts: ResolvedOptions, store: SessionStore, req: FastifyRequest, reply: FastifyReply, token: unknown): Promise<FastifyReply> {
+async function redeem(opts: ResolvedOptions, tokens: Tokens, req: FastifyRequest, reply: FastifyReply, token: unknown): Promise<FastifyReply> {
   if (typeof token !== 'string') throw new InvalidTokenError('token parameter repeated')
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new InvalidTokenError(`token on a ${req.method}`)
   const claims = openToken(opts.keyring, token, opts.origin)
   const state = req.cookies[opts.stateCookieName]
   if (state === undefined || !safeEqual(state, claims.st)) throw new InvalidTokenError('state does not match this browser')
-  const result = await store.redeem(claims.sid, claims.jti, opts.origin)
+  const result = await tokens.redeem(claims.sid, claims.jti, opts.origin)
   if (result === 'replayed') throw new InvalidTokenError('token used before, expired or never minted')
   if (result === 'gone') throw new InvalidTokenError('session ended')
-  req.session = new TesseraSession(result.session as SessionSnapshot)
+  req.session = new TesseraSession(result.session)
   req.log.info('tessera: session handed over')
   reply.setCookie(opts.cookieName, encodeHandle(result.handle, opts.sessionSecret, opts.origin), opts.cookie)
   reply.clearCookie(opts.stateCookieName, opts.cookie)

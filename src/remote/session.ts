@@ -1,6 +1,6 @@
 /** `request.session` in a remote app: the shared session's user and data, written back at the end of the request. */
 import { UnauthenticatedError } from '../shared/errors.js'
-import type { SessionSnapshot, SessionUser } from '../shared/session-store.js'
+import type { SessionSnapshot, SessionUser } from '../shared/session.js'
 
 export type TesseraUser = SessionUser
 

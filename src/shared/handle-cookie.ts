@@ -4,7 +4,7 @@
  * costs a Redis round trip; the store's hashed handle key is the real check.
  */
 import { hmac, safeEqual } from './crypto.js'
-import { SessionStore, type Handle } from './session-store.js'
+import { isWellFormedHandle, type Handle } from './session.js'
 
 const MAC_LENGTH = 22 // 128 bits of HMAC-SHA256, base64url
 
@@ -34,7 +34,7 @@ export function decodeHandle(value: string | undefined, secretKey: string, audie
   if (parts.length !== 3) return undefined
   const [sid, secret, mac] = parts as [string, string, string]
   const handle: Handle = { sid, secret }
-  if (!SessionStore.isWellFormed(handle)) return undefined
+  if (!isWellFormedHandle(handle)) return undefined
   if (!safeEqual(mac, macOf(secretKey, audience, sid, secret))) return undefined
   if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string)
   verified.set(value, { secretKey, audience, handle })

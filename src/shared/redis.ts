@@ -2,8 +2,8 @@
  * Creates the ioredis client both sides use: one Redis, a Sentinel-managed primary, or a Cluster,
  * chosen by configuration alone. Tuned to fail fast rather than queue during an outage.
  */
-import type { FastifyInstance } from 'fastify'
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
+import { StoreUnavailableError } from './errors.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -112,13 +112,11 @@ export async function waitForRedis(redis: RedisClient, timeoutMs = 2000): Promis
   })
 }
 
-/**
- * Holds `app` back from listening until `redis` answers, for at most 2 s, then lets it start anyway
- * (answering 503 until Redis does): in a rolling restart the first requests reach a fresh process at
- * once, and without a connection yet they would get 503s. `logPrefix` tags the one warning.
- */
-export function readyWhenRedisIs(app: FastifyInstance, redis: RedisClient, logPrefix = ''): void {
-  app.addHook('onReady', async () => {
-    if (!(await waitForRedis(redis))) app.log.warn(`${logPrefix}redis is not reachable yet: answering 503 until it is`)
-  })
+/** Runs a Redis operation; any failure is Redis being unavailable, answered 503 (fail closed). */
+export async function inStore<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op()
+  } catch (cause) {
+    throw new StoreUnavailableError(cause)
+  }
 }

@@ -9,7 +9,7 @@ import { Browser } from '../helpers/browser.js'
 import { startCluster, type TestCluster } from '../helpers/redis-topologies.js'
 import { startStack, type Stack } from '../helpers/stack.js'
 import { assertFullFlow, assertLogoutEverywhere, assertReplayRefused, assertSignedOutEverywhere, me, signInThroughA } from '../helpers/sso-scenarios.js'
-import { SessionStore } from '../../src/shared/session-store.js'
+import { UserIndex } from '../../src/shared/user-index.js'
 import { waitForRedis } from '../../src/shared/redis.js'
 
 let cluster: TestCluster
@@ -67,9 +67,9 @@ test('cluster: sessions live on every master, each session in one slot; revoking
   for (const [sid, slots] of slotsOf) assert.equal(slots.size, 1, `every key of session ${sid.slice(0, 4)}… is in one slot`)
 
   // The user index is in its own slot; revoking walks it and deletes sessions on every master.
-  const store = new SessionStore(redis)
-  assert.ok((await store.listByUser('alice')).length >= browsers.length)
-  assert.ok(await store.revokeUser('alice') >= browsers.length)
+  const store = new UserIndex(redis)
+  assert.ok((await store.list('alice')).length >= browsers.length)
+  assert.ok(await store.revokeAll('alice') >= browsers.length)
   for (const b of browsers) assert.equal((await me(b, stack.appAUrl)).status, 401)
   await assertSignedOutEverywhere(browsers[0] as Browser, stack, 'revoked')
 })

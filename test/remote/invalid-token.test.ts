@@ -7,6 +7,7 @@ import { type TestRedis } from '../helpers/redis-server.js'
 import { formFields, newKey, PASSWORD, startStack, useStack, type Stack } from '../helpers/stack.js'
 import { parseSyncKeys, type Keyring } from '../../src/shared/keyring.js'
 import { mintToken } from '../../src/shared/token.js'
+import { keys } from '../../src/shared/keys.js'
 
 const A_HOST = '127.0.0.2'
 const B_HOST = '127.0.0.3'
@@ -261,7 +262,7 @@ test('a token whose session ended at the IdP is rejected', async () => {
   const out = await browser.post(`${stack.idpUrl}/logout`, { csrf })
   assert.ok(out.status === 200 || out.status === 303, `logout answered ${out.status}`)
   assert.strictEqual(browser.cookies(IDP_HOST).get('tessera_idp'), undefined)
-  assert.strictEqual(await redis.client().exists(`tessera:{${sid}}:s`), 0, 'the session is gone from Redis')
+  assert.strictEqual(await redis.client().exists(keys.session(sid)), 0, 'the session is gone from Redis')
   await assertBothRejected(browser, url, 'session gone')
   await assertSignedOutAtA(browser, 'after the session ended')
 })

@@ -16,7 +16,7 @@ export const homeRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, {
   /** Readiness: Redis answers; a load balancer takes the replica out while it does not. */
   app.get('/readyz', async (req, reply) => {
     try {
-      await ctx.store.ping()
+      await ctx.sessions.ping()
       return { status: 'ready' }
     } catch {
       return reply.code(503).send({ status: 'unavailable', code: 'TESSERA_ERR_STORE_UNAVAILABLE' })

@@ -9,7 +9,7 @@ import { clearSessionCookie, currentSession, parseState, setSessionCookie, type 
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { mintFor } from '../handover.js'
 import { isKnownDevice, knownDeviceValue } from '../known-device.js'
-import type { SessionUser } from '../../shared/session-store.js'
+import type { SessionUser } from '../../shared/session.js'
 import { renderHome } from './home.js'
 
 interface LoginQuery { callback?: unknown; state?: unknown }
@@ -35,7 +35,7 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     const target = callback.kind === 'allowed' && state !== undefined ? callback.url : undefined
     const sid = decodeSidHint(ctx, req)
     const minted = target !== undefined && sid !== undefined ? mintFor(ctx, sid, target, state as string) : undefined
-    const current = await currentSession(ctx, req, minted && { jti: minted.jti, ttlMs: minted.ttlMs })
+    const current = await currentSession(ctx, req, minted && { id: minted.jti, ttlMs: minted.ttlMs })
     if (current !== undefined) {
       if (minted !== undefined) return handOver(reply, minted.location, 302)
       return renderHome(ctx, reply, current, noticeFor(callback, state))
@@ -61,18 +61,17 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     reply.setCookie(ctx.cookies.knownDevice, knownDeviceValue(ctx.config.sessionSecret, user.username), ctx.cookies.knownDeviceOptions)
     // A browser signing in again leaves no orphan behind: its earlier session ends everywhere.
     const previous = decodeHandle(req.cookies[ctx.cookies.session], ctx.config.sessionSecret, ctx.audience)
-    if (previous !== undefined) await ctx.store.destroy(previous.sid)
+    if (previous !== undefined) await ctx.sessions.destroy(previous.sid)
     // A new session id at every sign-in: the pre-login cookie never becomes a session (session fixation).
-    const handle = await ctx.store.create(user, {
-      idleMs: ctx.config.sessionIdleSeconds * 1000,
-      absoluteMs: ctx.config.sessionTtlSeconds * 1000,
-    }, ctx.audience)
+    const absoluteMs = ctx.config.sessionTtlSeconds * 1000
+    const handle = await ctx.sessions.create(user, { idleMs: ctx.config.sessionIdleSeconds * 1000, absoluteMs }, ctx.audience)
+    await ctx.userIndex.add(user.username, handle.sid, absoluteMs)
     req.log.info({ user: user.username }, 'signed in')
     setSessionCookie(ctx, reply, handle)
     reply.clearCookie(ctx.cookies.preLogin, ctx.cookies.options)
     if (callback.kind === 'allowed' && state !== undefined) {
       const minted = mintFor(ctx, handle.sid, callback.url, state)
-      await ctx.store.recordTicket(handle.sid, minted.jti, minted.ttlMs)
+      await ctx.tokens.record(handle.sid, minted.jti, minted.ttlMs)
       return handOver(reply, minted.location, 303)
     }
     return reply.redirect('/', 303)

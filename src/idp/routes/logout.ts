@@ -23,7 +23,7 @@ export const logoutRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app,
     if (handle !== undefined) {
       // Only a form from our own signed-in page may end the session (no forced logout by another site).
       if (!isValidCsrf(ctx.config.sessionSecret, 'logout', cookieValue, body.csrf)) throw new CsrfError('logout without a valid CSRF token')
-      await ctx.store.destroy(handle.sid)
+      await ctx.sessions.destroy(handle.sid)
       req.log.info('signed out')
     }
     clearSessionCookie(ctx, reply)

@@ -1,0 +1,33 @@
+/**
+ * Every Redis key Tessera writes, in one place. All keys of one session share the `{sid}` hash tag,
+ * so every script on a session touches one Cluster slot; the per-user index and each regulation
+ * subject have tags of their own, so a Cluster spreads them.
+ *
+ *   tessera:{<sid>}:s                    the shared session, a hash: u user JSON, x absolute expiry
+ *                                        (epoch ms, Redis clock), i idle ms, c created at,
+ *                                        d:<key> one JSON value per session-data key
+ *   tessera:{<sid>}:h:<sha256(aud|secret)>  one handle per app (and the IdP): only a hash of the
+ *                                        cookie's secret, bound to the app's origin
+ *   tessera:{<sid>}:t:<sha256(token id)> a minted, unredeemed token (TTL: the token's)
+ *   tessera:{u:<sha256(username)>}:sessions  the user's session ids (a set)
+ *   tessera:{rl:<sha256(subject)>}:f|b|p  sign-in regulation: failures, ban, checks in flight
+ *
+ * User names, addresses, handle secrets and token ids are hashed: Redis need not hold them in clear.
+ */
+import { sha256 } from './crypto.js'
+
+export const KEY_PREFIX = 'tessera:'
+
+export const keys = {
+  session: (sid: string): string => `${KEY_PREFIX}{${sid}}:s`,
+  handle: (sid: string, secret: string, audience: string): string => `${KEY_PREFIX}{${sid}}:h:${sha256(`${audience}|${secret}`)}`,
+  token: (sid: string, tokenId: string): string => `${KEY_PREFIX}{${sid}}:t:${sha256(tokenId)}`,
+  userIndex: (username: string): string => `${KEY_PREFIX}{u:${sha256(username)}}:sessions`,
+  regulation: (subject: string): { failures: string; ban: string; inFlight: string } => {
+    const tag = `${KEY_PREFIX}{rl:${sha256(subject)}}`
+    return { failures: `${tag}:f`, ban: `${tag}:b`, inFlight: `${tag}:p` }
+  },
+} as const
+
+/** The pattern of every key of one session, for operators and tests. */
+export const sessionKeyPattern = (sid: string): string => `${KEY_PREFIX}{${sid}}:*`

@@ -1,0 +1,65 @@
+/**
+ * The session's words, shared by every side: who the user is, what a session looks like when read,
+ * the handle a cookie carries, and the one rule for every random id.
+ */
+
+export interface SessionUser {
+  readonly username: string
+  readonly displayName: string
+  readonly email: string
+  readonly groups: readonly string[]
+}
+
+/** Session data: a map with no inherited keys, so `__proto__` or `constructor` is only ever data. */
+export type SessionData = Readonly<Record<string, unknown>>
+
+export interface SessionSnapshot {
+  readonly sid: string
+  readonly user: SessionUser
+  readonly data: SessionData
+  readonly createdAt: number
+  readonly expiresAt: number
+}
+
+export interface SessionLimits {
+  readonly idleMs: number
+  readonly absoluteMs: number
+}
+
+/** What an operator may see of a session: never its id, only a fingerprint of it. */
+export interface SessionSummary {
+  readonly id: string
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly idleExpiresAt: number
+}
+
+/** A live handle: the sid it opens and the secret only the cookie holds. */
+export interface Handle {
+  readonly sid: string
+  readonly secret: string
+}
+
+/** Random bytes behind each id: a session id, a handle's secret, a browser's hand-over state. */
+export const ID_BYTES = { sid: 16, secret: 32, state: 32 } as const
+
+const ID_PATTERNS = new Map<number, RegExp>()
+
+/** True when `value` is the unpadded base64url of exactly `bytes` random bytes (the form randomId makes). */
+export function isId(value: unknown, bytes: number): value is string {
+  let pattern = ID_PATTERNS.get(bytes)
+  if (pattern === undefined) {
+    pattern = new RegExp(`^[A-Za-z0-9_-]{${Math.ceil((bytes * 4) / 3)}}$`)
+    ID_PATTERNS.set(bytes, pattern)
+  }
+  return typeof value === 'string' && pattern.test(value)
+}
+
+export function isWellFormedHandle(handle: Handle): boolean {
+  return isId(handle.sid, ID_BYTES.sid) && isId(handle.secret, ID_BYTES.secret)
+}
+
+/** The hand-over state a remote puts in its state cookie and the IdP seals into the token. */
+export function isState(value: unknown): value is string {
+  return isId(value, ID_BYTES.state)
+}

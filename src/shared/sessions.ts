@@ -1,0 +1,149 @@
+/**
+ * Shared sessions and the handles that open them (key layout: keys.ts). A session's TTL is
+ * min(idle, time left before its absolute expiry), and every read through a handle refreshes it.
+ * Every write has a TTL; times come from Redis's own clock (TIME), never from the hosts'.
+ */
+import type { RedisClient } from './redis.js'
+import { inStore } from './redis.js'
+import { randomId } from './crypto.js'
+import { keys } from './keys.js'
+import { Replication } from './replication.js'
+import { ID_BYTES, type Handle, type SessionLimits, type SessionSnapshot, type SessionUser } from './session.js'
+
+/** Lua: `now`, Redis's clock in epoch ms. */
+export const LUA_NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
+
+// KEYS: session, handle. ARGV: user JSON, idle ms, absolute ms.
+const CREATE = `${LUA_NOW}
+local idle = tonumber(ARGV[2]) local abs = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 'x', now + abs, 'i', idle, 'c', now)
+redis.call('PEXPIRE', KEYS[1], math.min(idle, abs))
+redis.call('SET', KEYS[2], '1', 'PX', abs)
+return 1`
+
+// Refreshes the idle TTL and returns the session, if the handle (KEYS[1]) exists and the session
+// has not passed its absolute expiry. KEYS: handle, session, [token id to record]. ARGV: [token TTL ms].
+const RESOLVE = `if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local x = tonumber(redis.call('HGET', KEYS[2], 'x'))
+if not x then return false end
+${LUA_NOW}
+local left = x - now
+if left <= 0 then redis.call('DEL', KEYS[2]) return false end
+redis.call('PEXPIRE', KEYS[2], math.min(tonumber(redis.call('HGET', KEYS[2], 'i')), left))
+if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[1]) end
+return redis.call('HGETALL', KEYS[2])`
+
+// Writes session data only while the session exists: a write racing a logout must not resurrect it
+// (HSET on a missing key would create one with no TTL). KEYS: session. ARGV: key, JSON (''=delete)...
+const SAVE = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], 'd:' .. ARGV[i])
+  else redis.call('HSET', KEYS[1], 'd:' .. ARGV[i], ARGV[i + 1]) end
+end
+return 1`
+
+interface SessionCommands {
+  tesseraCreate(session: string, handle: string, user: string, idle: number, abs: number): Promise<number>
+  tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
+  tesseraSave(...args: (string | number)[]): Promise<number>
+}
+
+export interface StoreOptions {
+  /** Replicas that must acknowledge each write that must survive a failover (Redis WAIT). */
+  readonly waitReplicas?: number
+}
+
+export class Sessions {
+  readonly #redis: RedisClient & SessionCommands
+  readonly #replication: Replication
+  /** Hashed handle keys of the handles that cookies decode to (the same object per cookie), so a page view hashes nothing. */
+  readonly #handleKeys = new WeakMap<Handle, { readonly audience: string; readonly key: string }>()
+
+  constructor(redis: RedisClient, opts: StoreOptions = {}) {
+    if (typeof (redis as Partial<SessionCommands>).tesseraCreate !== 'function') {
+      redis.defineCommand('tesseraCreate', { numberOfKeys: 2, lua: CREATE })
+      redis.defineCommand('tesseraResolve', { lua: RESOLVE })
+      redis.defineCommand('tesseraSave', { lua: SAVE })
+    }
+    this.#redis = redis as RedisClient & SessionCommands
+    this.#replication = new Replication(redis, opts.waitReplicas ?? 0)
+  }
+
+  /** Creates a shared session and the first handle to it, for `audience` (replicated, with `waitReplicas`). */
+  async create(user: SessionUser, limits: SessionLimits, audience: string): Promise<Handle> {
+    const sid = randomId(ID_BYTES.sid)
+    const secret = randomId(ID_BYTES.secret)
+    const mark = this.#replication.mark()
+    await inStore(() => this.#redis.tesseraCreate(keys.session(sid), keys.handle(sid, secret, audience),
+      JSON.stringify(user), limits.idleMs, limits.absoluteMs))
+    await this.#replication.confirm(mark)
+    return { sid, secret }
+  }
+
+  /**
+   * Returns the session a handle opens for `audience`, refreshing its idle timeout, or undefined
+   * when the handle or the session is gone (or its record is unreadable). With `token`, also records
+   * a token id in the same round trip (the IdP mints while it reads), replicated with `waitReplicas`.
+   */
+  async resolve(handle: Handle, audience: string, token?: { id: string; ttlMs: number }): Promise<SessionSnapshot | undefined> {
+    let known = this.#handleKeys.get(handle)
+    if (known === undefined || known.audience !== audience) {
+      known = { audience, key: keys.handle(handle.sid, handle.secret, audience) }
+      this.#handleKeys.set(handle, known)
+    }
+    const args: (string | number)[] = token === undefined
+      ? [2, known.key, keys.session(handle.sid)]
+      : [3, known.key, keys.session(handle.sid), keys.token(handle.sid, token.id), token.ttlMs]
+    const mark = this.#replication.mark()
+    const reply = await inStore(() => this.#redis.tesseraResolve(...args))
+    if (!reply) return undefined
+    // A recorded token id must survive a failover too, or its redemption would answer 403.
+    if (token !== undefined) await this.#replication.confirm(mark)
+    return toSnapshot(handle.sid, reply)
+  }
+
+  /** Applies changed data keys (undefined deletes). Resolves false when the session no longer exists. */
+  async save(sid: string, changes: ReadonlyMap<string, unknown>): Promise<boolean> {
+    if (changes.size === 0) return true
+    const args: string[] = []
+    for (const [key, value] of changes) args.push(key, value === undefined ? '' : JSON.stringify(value))
+    return (await inStore(() => this.#redis.tesseraSave(1, keys.session(sid), ...args))) === 1
+  }
+
+  /** Ends a session everywhere: every handle to it now opens nothing (replicated first, with `waitReplicas`). */
+  async destroy(sid: string): Promise<void> {
+    const mark = this.#replication.mark()
+    await inStore(() => this.#redis.del(keys.session(sid)))
+    await this.#replication.confirm(mark)
+  }
+
+  async ping(): Promise<void> {
+    await inStore(() => this.#redis.ping())
+  }
+}
+
+/**
+ * The session in a flat HGETALL reply, or undefined when the record cannot be read (no user, bad
+ * JSON): a corrupt record is no session, never a 503 that would send the user away to retry.
+ */
+export function toSnapshot(sid: string, flat: readonly string[]): SessionSnapshot | undefined {
+  let user: SessionUser | undefined
+  let expiresAt = 0
+  let createdAt = 0
+  // No prototype: `__proto__`, `constructor` or `toString` are data keys here, never inherited ones.
+  const data = Object.create(null) as Record<string, unknown>
+  try {
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const field = flat[i] as string
+      const value = flat[i + 1] as string
+      if (field === 'u') user = JSON.parse(value) as SessionUser
+      else if (field === 'x') expiresAt = Number(value)
+      else if (field === 'c') createdAt = Number(value)
+      else if (field.startsWith('d:')) data[field.slice(2)] = JSON.parse(value)
+    }
+  } catch {
+    return undefined
+  }
+  if (user === undefined || typeof user.username !== 'string') return undefined
+  return { sid, user, data, createdAt, expiresAt }
+}

@@ -1,0 +1,123 @@
+/**
+ * The store's promises, on a real Redis: what the IdP, the plugin and the CLI rely on, each of which
+ * used to hang on a comment only.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { startRedis, type TestRedis } from '../helpers/redis-server.js'
+import { Sessions } from '../../src/shared/sessions.js'
+import { Tokens } from '../../src/shared/tokens.js'
+import { keys } from '../../src/shared/keys.js'
+import { randomId } from '../../src/shared/crypto.js'
+import { StoreUnavailableError } from '../../src/shared/errors.js'
+import type { Redis } from 'ioredis'
+
+const USER = { username: 'alice', displayName: 'Alice', email: 'alice@example.com', groups: ['staff'] }
+const IDP = 'http://127.0.0.1:3000'
+const APP = 'http://127.0.0.2:3001'
+const OTHER = 'http://127.0.0.3:3002'
+
+let redis: TestRedis
+let client: Redis
+before(async () => { redis = await startRedis(); client = redis.client() })
+after(async () => { await redis.stop() })
+
+test('exactly one of two racing redemptions of one token wins', async () => {
+  const sessions = new Sessions(client)
+  const tokens = new Tokens(client)
+  for (let round = 0; round < 20; round++) {
+    const { sid } = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+    const tokenId = randomId(16)
+    await tokens.record(sid, tokenId, 10_000)
+    const results = await Promise.all([tokens.redeem(sid, tokenId, APP), tokens.redeem(sid, tokenId, APP)])
+    assert.equal(results.filter((r) => typeof r !== 'string').length, 1)
+    assert.equal(results.filter((r) => r === 'replayed').length, 1)
+  }
+})
+
+test('a save never brings back an ended session', async () => {
+  const sessions = new Sessions(client)
+  const handle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  await sessions.destroy(handle.sid)
+  assert.equal(await sessions.save(handle.sid, new Map([['cart', [1, 2]]])), false)
+  assert.equal(await client.exists(keys.session(handle.sid)), 0)
+  assert.equal(await sessions.resolve(handle, IDP), undefined)
+})
+
+test("TTLs follow the idle and absolute limits on Redis's clock, and a read refreshes the idle one", async () => {
+  const sessions = new Sessions(client)
+  const handle = await sessions.create(USER, { idleMs: 30_000, absoluteMs: 90_000 }, IDP)
+  const idle = await client.pttl(keys.session(handle.sid))
+  assert.ok(idle > 29_000 && idle <= 30_000, `session TTL ${idle}`)
+  const handleTtl = await client.pttl(keys.handle(handle.sid, handle.secret, IDP))
+  assert.ok(handleTtl > 89_000 && handleTtl <= 90_000, `handle TTL ${handleTtl}`)
+  await client.pexpire(keys.session(handle.sid), 5_000)
+  assert.ok(await sessions.resolve(handle, IDP))
+  assert.ok((await client.pttl(keys.session(handle.sid))) > 29_000, 'a read sets the idle TTL again')
+  // The absolute expiry (x, on Redis's clock) wins over the idle timeout once it is nearer.
+  const [seconds] = await client.time()
+  await client.hset(keys.session(handle.sid), 'x', Number(seconds) * 1000 + 10_000)
+  assert.ok(await sessions.resolve(handle, IDP))
+  assert.ok((await client.pttl(keys.session(handle.sid))) <= 10_000)
+  await client.hset(keys.session(handle.sid), 'x', Number(seconds) * 1000 - 1)
+  assert.equal(await sessions.resolve(handle, IDP), undefined, 'past its absolute expiry')
+  assert.equal(await client.exists(keys.session(handle.sid)), 0)
+})
+
+test('a logout is seen by the next request everywhere, through every handle', async () => {
+  const sessions = new Sessions(client)
+  const tokens = new Tokens(client)
+  const idpHandle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  const handles = []
+  for (const app of [APP, OTHER]) {
+    const tokenId = randomId(16)
+    await tokens.record(idpHandle.sid, tokenId, 10_000)
+    const r = await tokens.redeem(idpHandle.sid, tokenId, app)
+    assert.ok(typeof r !== 'string')
+    handles.push([r.handle, app] as const)
+  }
+  await sessions.destroy(idpHandle.sid)
+  assert.equal(await sessions.resolve(idpHandle, IDP), undefined)
+  for (const [h, app] of handles) assert.equal(await sessions.resolve(h, app), undefined)
+})
+
+test("a handle opens its session for its own audience only", async () => {
+  const sessions = new Sessions(client)
+  const handle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  assert.ok(await sessions.resolve(handle, IDP))
+  assert.equal(await sessions.resolve(handle, APP), undefined)
+})
+
+test('WAIT is issued when replicas are asked for, and not otherwise; too few acknowledgements fail closed', async () => {
+  const waits = async (): Promise<number> => Number(/cmdstat_wait:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0)
+  const before = await waits()
+  await new Sessions(client).create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  assert.equal(await waits(), before, 'no WAIT without waitReplicas')
+  // This Redis has no replica: WAIT 1 gets 0 acknowledgements within its 1 s and the write is refused.
+  await assert.rejects(new Sessions(client, { waitReplicas: 1 }).create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP), StoreUnavailableError)
+  assert.equal(await waits(), before + 1)
+  await assert.rejects(new Sessions(client, { waitReplicas: 1 }).destroy(randomId(16)), StoreUnavailableError)
+  assert.equal(await waits(), before + 2)
+})
+
+test('a corrupt session record is no session, not an outage', async () => {
+  const sessions = new Sessions(client)
+  const handle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  await client.hset(keys.session(handle.sid), 'u', '{not json')
+  assert.equal(await sessions.resolve(handle, IDP), undefined)
+  const other = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  await client.hdel(keys.session(other.sid), 'u')
+  assert.equal(await sessions.resolve(other, IDP), undefined)
+})
+
+test('session data has no inherited keys: __proto__ is data, constructor is nothing', async () => {
+  const sessions = new Sessions(client)
+  const handle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  assert.ok(await sessions.save(handle.sid, new Map<string, unknown>([['__proto__', { isAdmin: true }]])))
+  const snapshot = await sessions.resolve(handle, IDP)
+  assert.ok(snapshot)
+  assert.deepEqual(snapshot.data['__proto__'], { isAdmin: true })
+  assert.equal(snapshot.data['isAdmin'], undefined)
+  assert.equal(snapshot.data['constructor'], undefined)
+  assert.equal(snapshot.data['toString'], undefined)
+})
