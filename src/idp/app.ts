@@ -17,6 +17,7 @@ import { Regulation } from './regulation.js'
 import type { IdpConfig } from './config.js'
 import type { IdpContext } from './context.js'
 import { idpCookies } from './cookies.js'
+import { installCrossSiteCheck } from './cross-site.js'
 import { installErrorHandlers } from './error-handler.js'
 import { STYLESHEET, VIEWS_DIR } from './paths.js'
 import { installSecurityHeaders, securityHeaders } from './security-headers.js'
@@ -65,6 +66,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(cookie)
   app.register(formbody)
   installSecurityHeaders(app, securityHeaders(config.knownRemoteHosts, https))
+  installCrossSiteCheck(app, config.publicUrl)
   app.register(view, {
     engine: { eta: new Eta({ cache: true }) },
     root: VIEWS_DIR,

@@ -71,10 +71,12 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
   })
 
   // Callback style, not async: most requests change nothing, and then this costs no promise.
-  app.addHook('onSend', (req, _reply, payload, done) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     const session = req.session
     const sid = session?.id
-    if (sid === undefined || !session.changed) { done(null, payload); return }
+    if (sid === undefined) { done(null, payload); return }
+    keepOutOfCaches(reply)
+    if (!session.changed) { done(null, payload); return }
     store.save(sid, session.takeChanges()).then(() => { done(null, payload) }, done)
   })
 }
@@ -125,6 +127,19 @@ function askToSignIn(opts: ResolvedOptions, req: FastifyRequest, reply: FastifyR
   const loginUrl = `${opts.idpUrl}/login?callback=${encodeCallback(`${opts.origin}${req.url}`)}&state=${state}`
   if (!isNavigation(req)) return sendError(req, reply, new UnauthenticatedError(), { loginUrl })
   return reply.header('cache-control', 'no-store').redirect(loginUrl, 302)
+}
+
+/**
+ * An answer built with a session is personal: no shared or back/forward cache may keep it (ASVS
+ * V14.3.2), unless the app chose its own Cache-Control. Vary: Cookie either way, since the cookie
+ * picked what it shows.
+ */
+function keepOutOfCaches(reply: FastifyReply): void {
+  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+  const vary = reply.getHeader('vary')
+  const current = Array.isArray(vary) ? vary.join(', ') : vary === undefined ? '' : String(vary)
+  if (current === '') reply.header('vary', 'Cookie')
+  else if (!/(^|,)\s*(cookie|\*)\s*(,|$)/i.test(current)) reply.header('vary', `${current}, Cookie`)
 }
 
 /** A browser navigation: GET or HEAD that accepts HTML. Anything else gets 401 JSON, not a redirect. */

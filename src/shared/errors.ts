@@ -64,6 +64,13 @@ export class CsrfError extends TesseraError {
   }
 }
 
+/** A state-changing request the browser itself marked as sent by another site (Origin, Sec-Fetch-Site). */
+export class CrossSiteError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_CSRF', 403, 'This form was sent from another site, so it was refused. Nothing was changed.', { detail })
+  }
+}
+
 export class BadCredentialsError extends TesseraError {
   constructor(detail?: string) {
     // Unknown user, wrong password and throttled attempts share this message (no user enumeration).

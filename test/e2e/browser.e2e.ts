@@ -125,6 +125,24 @@ test('the IdP\'s signed-in page shows who and where', async () => {
   await page.screenshot({ path: join(SCREENSHOTS, 'signed-in.png') })
 })
 
+test('another site\'s auto-submitting form cannot sign the user out at the IdP', async () => {
+  // A page on another site (served by Playwright, no network) that posts to the IdP's /logout on load.
+  const evil = 'http://evil.example/'
+  await context.route(evil, (route) => route.fulfill({
+    contentType: 'text/html',
+    body: `<form id="f" method="post" action="${demo.urls.idp}/logout"></form><script>document.getElementById('f').submit()</script>`,
+  }))
+  const [response] = await Promise.all([page.waitForResponse(`${demo.urls.idp}/logout`), page.goto(evil)])
+  assert.equal(response.status(), 403)
+  await page.waitForURL(`${demo.urls.idp}/logout`)
+  assert.match(await page.locator('body').innerText(), /sent from another site, so it was refused/)
+  await page.goto(`${demo.urls.idp}/`)
+  assert.equal(await page.locator('#display-name').innerText(), 'Alice Example', 'still signed in at the IdP')
+  await page.goto(`${demo.urls.shop}/private`)
+  assert.equal(page.url(), `${demo.urls.shop}/private`, 'still signed in at the shop')
+  await context.unroute(evil)
+})
+
 test('logging out in the app ends the session at the shop too', async () => {
   await page.goto(`${demo.urls.app}/private`)
   await Promise.all([

@@ -47,12 +47,26 @@ export class Browser {
     return hops
   }
 
-  async request(url: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Page> {
+  /**
+   * A form another site's page submits to `url` (an auto-submitting form): the browser keeps its
+   * SameSite=Lax cookies home but still stores any Set-Cookie of the answer. `headers` are what
+   * the browser adds, e.g. `{ origin, 'sec-fetch-site': 'cross-site' }`, or none (an old browser).
+   */
+  async crossSitePost(url: string, form: Record<string, string>, headers: Record<string, string> = {}, accept = 'text/html'): Promise<Page> {
+    return this.request(url, {
+      method: 'POST',
+      headers: { accept, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams(form).toString(),
+      sendCookies: false,
+    })
+  }
+
+  async request(url: string, init: { method: string; headers: Record<string, string>; body?: string; sendCookies?: boolean }): Promise<Page> {
     const host = new URL(url).hostname
     const jar = this.cookies(host)
     const headers: Record<string, string> = { ...init.headers }
-    if (jar.size > 0) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
-    const res = await fetchRetryingStaleConnections(url, { ...init, headers, redirect: 'manual' })
+    if (jar.size > 0 && init.sendCookies !== false) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
+    const res = await fetchRetryingStaleConnections(url, { method: init.method, body: init.body, headers, redirect: 'manual' })
     for (const line of res.headers.getSetCookie()) {
       this.setCookies.push(line)
       const [pair, ...attrs] = line.split(';')

@@ -1,4 +1,7 @@
-/** POST /logout: ends the shared session, so every app sees the user signed out on its next request. */
+/**
+ * POST /logout: ends the shared session, so every app sees the user signed out on its next request.
+ * Without a session it changes nothing and sends the browser to the start page.
+ */
 import type { FastifyPluginAsync } from 'fastify'
 import { CsrfError } from '../../shared/errors.js'
 import { decodeHandle } from '../../shared/handle-cookie.js'
@@ -20,12 +23,13 @@ export const logoutRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app,
     const body = req.body ?? {}
     const cookieValue = req.cookies[ctx.cookies.session]
     const handle = decodeHandle(cookieValue, ctx.config.sessionSecret, ctx.audience)
-    if (handle !== undefined) {
-      // Only a form from our own signed-in page may end the session (no forced logout by another site).
-      if (!isValidCsrf(ctx.config.sessionSecret, 'logout', cookieValue, body.csrf)) throw new CsrfError('logout without a valid CSRF token')
-      await ctx.sessions.destroy(handle.sid)
-      req.log.info('signed out')
-    }
+    // No session cookie (a cross-site post carries none under SameSite=Lax, or a second click):
+    // nothing to end, so nothing changes and nothing claims a logout.
+    if (handle === undefined) return reply.header('cache-control', 'no-store').redirect('/', 303)
+    // Only a form from our own signed-in page may end the session (no forced logout by another site).
+    if (!isValidCsrf(ctx.config.sessionSecret, 'logout', cookieValue, body.csrf)) throw new CsrfError('logout without a valid CSRF token')
+    await ctx.sessions.destroy(handle.sid)
+    req.log.info('signed out')
     clearSessionCookie(ctx, reply)
     const callback = ctx.allowList.check(body.callback)
     if (callback.kind === 'allowed') return reply.redirect(callback.url.href, 303)

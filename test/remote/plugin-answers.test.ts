@@ -1,0 +1,100 @@
+/** What the plugin adds to an app's answers: cache headers on personal pages, a way on from a 401. */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, test } from 'node:test'
+import Fastify, { type FastifyInstance } from 'fastify'
+import formbody from '@fastify/formbody'
+import tesseraRemote from '../../src/remote/index.js'
+import { Browser } from '../helpers/browser.js'
+import { freePort } from '../helpers/net.js'
+import { type TestRedis } from '../helpers/redis-server.js'
+import { useStack, type Stack } from '../helpers/stack.js'
+import { signInThroughA } from '../helpers/sso-scenarios.js'
+
+const HOST = '127.0.0.4'
+const port = await freePort(HOST)
+const ownUrl = `http://${HOST}:${port}`
+
+let redis: TestRedis
+let stack: Stack
+let own: FastifyInstance | undefined
+useStack((r, s) => { redis = r; stack = s }, { extraRemoteHosts: [ownUrl] })
+
+/** This file's own app, built as README shows, started on first use (after the stack is up). */
+async function startOwnApp(): Promise<void> {
+  if (own !== undefined) return
+  own = Fastify()
+  await own.register(formbody)
+  await own.register(tesseraRemote, {
+    idpUrl: stack.idpUrl, origin: ownUrl, syncKeys: stack.syncKeys, redis: redis.url,
+    sessionSecret: randomBytes(32).toString('base64url'), publicPaths: ['/open'],
+  })
+  own.get('/mine', async (req) => ({ user: req.session.user?.username }))
+  own.get('/own-cache', async (req, reply) => reply.header('cache-control', 'private, max-age=60').send({ user: req.session.user?.username }))
+  own.get('/vary', async (req, reply) => reply.header('vary', 'Accept-Encoding').send({ user: req.session.user?.username }))
+  own.get('/open', async (req) => ({ user: req.session.user?.username ?? null }))
+  own.post('/form', async () => ({ ok: true }))
+  await own.listen({ host: HOST, port })
+}
+after(async () => { await own?.close() })
+
+/** A browser signed in at app A, then at this test's own app through the IdP (no form). */
+async function signedInHere(): Promise<Browser> {
+  await startOwnApp()
+  const b = await signInThroughA(stack)
+  const hops = await b.navigate(`${ownUrl}/mine`)
+  assert.deepEqual(hops.map((h) => h.status), [302, 302, 302, 200])
+  assert.equal(hops.at(-1)?.json().user, 'alice')
+  return b
+}
+
+test('every answer built with a session gets Cache-Control: no-store and Vary: Cookie, unless the app set its own Cache-Control', async () => {
+  const b = await signedInHere()
+  const mine = await b.get(`${ownUrl}/mine`, 'application/json')
+  assert.equal(mine.status, 200)
+  assert.equal(mine.headers.get('cache-control'), 'no-store')
+  assert.equal(mine.headers.get('vary'), 'Cookie')
+
+  const chosen = await b.get(`${ownUrl}/own-cache`, 'application/json')
+  assert.equal(chosen.headers.get('cache-control'), 'private, max-age=60', 'the app\'s own Cache-Control is kept')
+  assert.equal(chosen.headers.get('vary'), 'Cookie')
+
+  const vary = await b.get(`${ownUrl}/vary`, 'application/json')
+  assert.equal(vary.headers.get('cache-control'), 'no-store')
+  assert.equal(vary.headers.get('vary'), 'Accept-Encoding, Cookie', 'the app\'s Vary is extended, not replaced')
+
+  // A public path answered with the session (it may show who is signed in) is personal too.
+  const open = await b.get(`${ownUrl}/open`, 'application/json')
+  assert.equal(open.json().user, 'alice')
+  assert.equal(open.headers.get('cache-control'), 'no-store')
+  assert.equal(open.headers.get('vary'), 'Cookie')
+
+  // The example app's private page (README's example) too.
+  const page = await b.get(`${stack.appAUrl}/private`)
+  assert.equal(page.status, 200)
+  assert.equal(page.headers.get('cache-control'), 'no-store')
+  assert.match(page.headers.get('vary') ?? '', /\bCookie\b/)
+  // ...and the IdP's signed-in page.
+  const home = await b.get(`${stack.idpUrl}/`)
+  assert.match(home.body, /Alice Example/)
+  assert.equal(home.headers.get('cache-control'), 'no-store')
+})
+
+test('the answer that redeems a token is kept out of caches too', async () => {
+  await startOwnApp()
+  const b = await signInThroughA(stack)
+  const hops = await b.navigate(`${ownUrl}/mine?x=1`)
+  const redeem = hops[2]
+  assert.ok(redeem?.url.includes('token='), 'the third hop redeems')
+  assert.equal(redeem?.headers.get('cache-control'), 'no-store')
+  assert.equal(redeem?.headers.get('vary'), 'Cookie')
+})
+
+test('an answer without a session is left to the app: no Cache-Control or Vary added', async () => {
+  await startOwnApp()
+  const open = await new Browser().get(`${ownUrl}/open`, 'application/json')
+  assert.equal(open.status, 200)
+  assert.equal(open.json().user, null)
+  assert.equal(open.headers.get('cache-control'), null)
+  assert.equal(open.headers.get('vary'), null)
+})
