@@ -49,7 +49,7 @@ function describe(config: IdpConfig): string {
   const { sentinels, sentinelName, clusterNodes } = config.redis
   if (clusterNodes !== undefined) return `cluster ${clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`
   if (sentinels !== undefined) return `sentinels ${sentinels.map((n) => `${n.host}:${n.port}`).join(',')} (${sentinelName ?? ''})`
-  return redactUrl(config.redisUrl)
+  return redactUrl(config.redis.url ?? "")
 }
 
 /** A Redis URL without its password. */

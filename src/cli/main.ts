@@ -74,8 +74,11 @@ async function main(argv: string[]): Promise<number> {
       return checkConfig(out)
     case 'check-callback':
       return checkCallback(rest, out, err)
-    default:
+    case 'sessions':
       return sessions(rest, out, err)
+    default:
+      err(`tessera: unknown command "${command}"\n`)
+      return EXIT.usage
   }
 }
 

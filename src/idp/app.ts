@@ -26,7 +26,7 @@ import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
 
 export interface BuildIdpOptions {
-  /** An ioredis client to use instead of connecting to `config.redisUrl`; the caller closes it. */
+  /** An ioredis client to use instead of connecting to `config.redis`; the caller closes it. */
   readonly redis?: RedisClient
   /** Fastify's `logger` option; defaults to pino at `config.logLevel` with Tessera's redaction. */
   readonly logger?: unknown

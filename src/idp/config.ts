@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
+import { ENV_SCHEMA, type Env } from './config-schema.js'
 import { ConfigError } from '../shared/errors.js'
 import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
 import type { RegulationConfig } from './regulation.js'
@@ -13,8 +14,6 @@ import { parseHostList, type RedisConnection } from '../shared/redis.js'
 import { loadUsers, type UserDirectory } from './users.js'
 
 export interface IdpConfig {
-  readonly nodeEnv: string
-  readonly redisUrl: string
   /** Where Redis is: REDIS_URL alone, or with REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
   readonly redis: RedisConnection
   /** Replicas that must acknowledge a new session before sign-in completes (Redis WAIT); 0 = none. */
@@ -40,83 +39,13 @@ export interface IdpConfig {
   readonly warnings: readonly string[]
 }
 
-interface Env {
-  NODE_ENV: string
-  REDIS_URL: string
-  REDIS_PASSWORD?: string
-  REDIS_SENTINELS: string
-  REDIS_SENTINEL_NAME: string
-  REDIS_SENTINEL_PASSWORD?: string
-  REDIS_CLUSTER_NODES: string
-  REDIS_WAIT_REPLICAS: number
-  KNOWN_REMOTE_HOSTS: string
-  SYNC_KEYS: string
-  SESSION_SECRET: string
-  USERS_FILE: string
-  PUBLIC_URL: string
-  PORT: number
-  HOST: string
-  TOKEN_TTL_SECONDS: number
-  SESSION_TTL_SECONDS: number
-  SESSION_IDLE_SECONDS: number
-  LOG_LEVEL: string
-  TRUST_PROXY: string
-  LOGIN_MAX_RETRIES: number
-  LOGIN_FIND_TIME_SECONDS: number
-  LOGIN_BAN_TIME_SECONDS: number
-  LOGIN_IP_MAX_RETRIES: number
-  LOGIN_IP_FIND_TIME_SECONDS: number
-  LOGIN_IP_BAN_TIME_SECONDS: number
-}
-
-const DAY = 86_400
-const schema = {
-  type: 'object',
-  required: ['SYNC_KEYS', 'SESSION_SECRET', 'USERS_FILE', 'PUBLIC_URL'],
-  properties: {
-    NODE_ENV: { type: 'string', default: 'development' },
-    REDIS_URL: { type: 'string', default: 'redis://127.0.0.1:6379' },
-    REDIS_PASSWORD: { type: 'string', nullable: true },
-    REDIS_SENTINELS: { type: 'string', default: '' }, // host:port,host:port
-    REDIS_SENTINEL_NAME: { type: 'string', default: 'mymaster' },
-    REDIS_SENTINEL_PASSWORD: { type: 'string', nullable: true },
-    REDIS_CLUSTER_NODES: { type: 'string', default: '' }, // host:port,host:port
-    REDIS_WAIT_REPLICAS: { type: 'integer', default: 0, minimum: 0, maximum: 16 },
-    KNOWN_REMOTE_HOSTS: { type: 'string', default: '' }, // empty allows nothing
-    SYNC_KEYS: { type: 'string' },
-    SESSION_SECRET: { type: 'string', minLength: 32 },
-    USERS_FILE: { type: 'string', minLength: 1 },
-    PUBLIC_URL: { type: 'string', minLength: 1 },
-    PORT: { type: 'integer', default: 3000, minimum: 0, maximum: 65535 },
-    HOST: { type: 'string', default: '127.0.0.1', minLength: 1 },
-    // CAS servers default their one-time service tickets to 10 s; a hand-over takes well under 1 s.
-    TOKEN_TTL_SECONDS: { type: 'integer', default: 10, minimum: 1, maximum: 120 },
-    SESSION_TTL_SECONDS: { type: 'integer', default: 8 * 3600, minimum: 1, maximum: 30 * DAY }, // absolute
-    SESSION_IDLE_SECONDS: { type: 'integer', default: 3600, minimum: 1, maximum: 30 * DAY },
-    LOG_LEVEL: { type: 'string', default: 'info', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
-    TRUST_PROXY: { type: 'string', default: 'false' },
-    // Authelia's regulation defaults, per user name: failed passwords only. A guesser pacing 2 failures
-    // per 2-minute window gets at most 60 an hour per account (36 if it keeps hitting the ban), under
-    // the 100 an hour of ASVS 4.0.3 V2.2.1.
-    LOGIN_MAX_RETRIES: { type: 'integer', default: 3, minimum: 1, maximum: 100 },
-    LOGIN_FIND_TIME_SECONDS: { type: 'integer', default: 120, minimum: 1, maximum: DAY },
-    LOGIN_BAN_TIME_SECONDS: { type: 'integer', default: 300, minimum: 1, maximum: DAY },
-    // Per client address, against password spraying: 100 failures in 5 minutes is far beyond what an
-    // office behind one NAT types by mistake, and a browser that has signed in as the user before is
-    // exempt (regulation.ts).
-    LOGIN_IP_MAX_RETRIES: { type: 'integer', default: 100, minimum: 1, maximum: 100_000 },
-    LOGIN_IP_FIND_TIME_SECONDS: { type: 'integer', default: 300, minimum: 1, maximum: DAY },
-    LOGIN_IP_BAN_TIME_SECONDS: { type: 'integer', default: 600, minimum: 1, maximum: DAY },
-  },
-} as const
-
 /** Loads the configuration from `source` (default process.env; `.env` is read when `dotenv` is true). */
 export function loadConfig(source: Record<string, string | undefined> = process.env, opts: { dotenv?: boolean } = {}): IdpConfig {
   const merged = { ...readDotenv(opts.dotenv), ...source }
   let env: Env
   try {
     env = envSchema<Env>({
-      schema, data: merged, env: false,
+      schema: ENV_SCHEMA, data: merged, env: false,
       // allErrors: report every bad variable at once, not the first. env-schema accepts an options
       // object here (it builds its default Ajv with them); its typings only name the function form.
       ajv: { customOptions: { allErrors: true } } as never,
@@ -140,8 +69,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     throw new ConfigError(problems)
   }
   return Object.freeze({
-    nodeEnv: env.NODE_ENV,
-    redisUrl: env.REDIS_URL,
     redis,
     redisWaitReplicas: env.REDIS_WAIT_REPLICAS,
     knownRemoteHosts,

@@ -5,7 +5,7 @@ import type { AllowList } from './allow-list.js'
 import type { IdpCookies } from './cookies.js'
 import type { Regulation } from './regulation.js'
 import type { AnswerPace } from './answer-pace.js'
-import type { Handle, SessionSnapshot } from '../shared/session.js'
+import { isState, type Handle, type SessionSnapshot } from '../shared/session.js'
 import type { Sessions } from '../shared/sessions.js'
 import type { Tokens } from '../shared/tokens.js'
 import type { UserIndex } from '../shared/user-index.js'
@@ -50,9 +50,9 @@ export function clearSessionCookie(ctx: IdpContext, reply: FastifyReply): void {
   reply.clearCookie(ctx.cookies.session, ctx.cookies.options)
 }
 
-/** The hand-over state a remote put in its state cookie: 128-1024 bits of base64url. */
+/** The hand-over state a remote put in its state cookie, when well formed. */
 export function parseState(value: unknown): string | undefined {
-  return typeof value === 'string' && /^[A-Za-z0-9_-]{22,171}$/.test(value) ? value : undefined
+  return isState(value) ? value : undefined
 }
 
 export function wantsHtml(req: FastifyRequest): boolean {

@@ -14,6 +14,9 @@ export interface IdpCookies {
 /** How long a login form stays valid: long enough to find a password manager, short enough to expire. */
 export const PRE_LOGIN_MAX_AGE_S = 30 * 60
 
+/** Random bytes in the pre-login cookie, which the login form's CSRF token is bound to. */
+export const PRE_LOGIN_BYTES = 32
+
 /** How long a browser stays known after its last sign-in. */
 export const KNOWN_DEVICE_MAX_AGE_S = 90 * 86_400
 

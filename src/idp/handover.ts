@@ -3,12 +3,12 @@ import { mintToken } from '../shared/token.js'
 import { replaceQueryParam } from '../shared/query.js'
 import type { IdpContext } from './context.js'
 
-/** Mints a token for `sid` to `callback`'s origin; the caller records `jti` in Redis before sending. */
-export function mintFor(ctx: IdpContext, sid: string, callback: URL, state: string): { location: string; jti: string; ttlMs: number } {
+/** Mints a token for `sid` to `callback`'s origin; the caller records its `tokenId` in Redis before sending. */
+export function mintFor(ctx: IdpContext, sid: string, callback: URL, state: string): { location: string; tokenId: string; ttlMs: number } {
   const { token, claims } = mintToken(ctx.config.keyring, {
     sid, aud: callback.origin, st: state, ttlSeconds: ctx.config.tokenTtlSeconds,
   })
-  return { location: withToken(callback, token), jti: claims.jti, ttlMs: ctx.config.tokenTtlSeconds * 1000 }
+  return { location: withToken(callback, token), tokenId: claims.jti, ttlMs: ctx.config.tokenTtlSeconds * 1000 }
 }
 
 /** The callback with `token` set: path, other parameters and fragment kept, any earlier `token` replaced. */

@@ -6,8 +6,9 @@
  * per-user limit, and it opens nothing by itself.
  */
 import { hmac, randomId, safeEqual } from '../shared/crypto.js'
+import { isId } from '../shared/session.js'
 
-const NONCE = /^[A-Za-z0-9_-]{22}$/
+const NONCE_BYTES = 16
 
 function macOf(secret: string, nonce: string, username: string): string {
   return hmac(secret, `device|${nonce}|${username}`)
@@ -15,7 +16,7 @@ function macOf(secret: string, nonce: string, username: string): string {
 
 /** A fresh cookie value naming `username`. */
 export function knownDeviceValue(secret: string, username: string): string {
-  const nonce = randomId(16)
+  const nonce = randomId(NONCE_BYTES)
   return `${nonce}.${macOf(secret, nonce, username)}`
 }
 
@@ -23,6 +24,5 @@ export function knownDeviceValue(secret: string, username: string): string {
 export function isKnownDevice(secret: string, value: string | undefined, username: string): boolean {
   if (value === undefined || value.length > 128) return false
   const dot = value.indexOf('.')
-  const nonce = value.slice(0, dot)
-  return dot === 22 && NONCE.test(nonce) && safeEqual(value.slice(dot + 1), macOf(secret, nonce, username))
+  return isId(value.slice(0, dot), NONCE_BYTES) && safeEqual(value.slice(dot + 1), macOf(secret, value.slice(0, dot), username))
 }

@@ -6,7 +6,8 @@ import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { randomId, safeEqual } from '../shared/crypto.js'
-import { InvalidTokenError, TesseraError, UnauthenticatedError } from '../shared/errors.js'
+import { ID_BYTES, isState } from '../shared/session.js'
+import { BadRequestError, InvalidTokenError, TesseraError, UnauthenticatedError } from '../shared/errors.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 import { encodeCallback, replaceQueryParam } from '../shared/query.js'
 import { createRedis, type RedisClient, type RedisConnection } from '../shared/redis.js'
@@ -34,7 +35,6 @@ declare module 'fastify' {
 
 /** How long a user may spend at the IdP's login form before the state cookie lapses. */
 const STATE_MAX_AGE_S = 15 * 60
-const STATE = /^[A-Za-z0-9_-]{43}$/
 
 const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawOpts) => {
   const opts = resolveOptions(rawOpts)
@@ -83,7 +83,7 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
 
 async function restoreOrRedirect(opts: ResolvedOptions, store: Sessions, tokens: Tokens, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
   // req.url is origin-form ("/path?query") for every request a browser sends; anything else is not ours to serve.
-  if (!req.url.startsWith('/')) return sendError(req, reply, new TesseraError('TESSERA_ERR_BAD_REQUEST', 400, 'Bad request.'))
+  if (!req.url.startsWith('/')) return sendError(req, reply, new BadRequestError('Bad request.', 'request target is not origin-form'))
   const cookieValue = req.cookies[opts.cookieName]
   const handle = decodeHandle(cookieValue, opts.sessionSecret, opts.origin)
   const snapshot = handle === undefined ? undefined : await store.resolve(handle, opts.origin)
@@ -120,8 +120,8 @@ async function redeem(opts: ResolvedOptions, tokens: Tokens, req: FastifyRequest
 function askToSignIn(opts: ResolvedOptions, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   // Reuse a live state so two tabs signing in at once do not invalidate each other's token.
   let state = req.cookies[opts.stateCookieName]
-  if (state === undefined || !STATE.test(state)) {
-    state = randomId(32)
+  if (!isState(state)) {
+    state = randomId(ID_BYTES.state)
     reply.setCookie(opts.stateCookieName, state, { ...opts.cookie, maxAge: STATE_MAX_AGE_S })
   }
   const loginUrl = `${opts.idpUrl}/login?callback=${encodeCallback(`${opts.origin}${req.url}`)}&state=${state}`

@@ -40,10 +40,3 @@ export function safeEqual(a: string, b: string): boolean {
   const y = Buffer.from(b)
   return x.length === y.length && timingSafeEqual(x, y)
 }
-
-const B64URL = /^[A-Za-z0-9_-]+$/
-
-/** True when `s` is unpadded base64url; Buffer.from(s, 'base64url') silently skips bad characters otherwise. */
-export function isBase64Url(s: string): boolean {
-  return B64URL.test(s)
-}

@@ -4,12 +4,22 @@
  * costs a Redis round trip; the store's hashed handle key is the real check.
  */
 import { hmac, safeEqual } from './crypto.js'
-import { isWellFormedHandle, type Handle } from './session.js'
+import { ID_BYTES, isId, isWellFormedHandle, type Handle } from './session.js'
 
 const MAC_LENGTH = 22 // 128 bits of HMAC-SHA256, base64url
 
 const macOf = (secretKey: string, audience: string, sid: string, secret: string): string =>
   hmac(secretKey, `cookie|${audience}|${sid}.${secret}`).slice(0, MAC_LENGTH)
+
+/**
+ * The session id a cookie value claims, unverified: the IdP mints a token while the store confirms
+ * the handle in the same round trip, and a token for a claim that does not verify is never sent.
+ */
+export function claimedSid(value: string | undefined): string | undefined {
+  const dot = value?.indexOf('.') ?? -1
+  const sid = value?.slice(0, dot)
+  return dot > 0 && isId(sid, ID_BYTES.sid) ? sid : undefined
+}
 
 export function encodeHandle(handle: Handle, secretKey: string, audience: string): string {
   return `${handle.sid}.${handle.secret}.${macOf(secretKey, audience, handle.sid, handle.secret)}`

@@ -24,7 +24,7 @@ export interface TokenClaims {
   /** Issued at / expires at, epoch seconds. */
   readonly iat: number
   readonly exp: number
-  /** Random token id (128 bits): recorded in Redis at mint, consumed at redemption. */
+  /** The token id: 128 random bits, recorded in Redis at mint, spent at redemption (`jti` on the wire). */
   readonly jti: string
 }
 
@@ -76,7 +76,7 @@ export function mintToken(
 // ciphertext, and a 16-byte tag (22 characters; the last one carries 4 spare bits, which must be
 // zero, so it is one of A, Q, g, w). Only canonical base64url opens, so a token has exactly one
 // spelling (the fuzz test found a changed final character that decoded to the same bytes).
-const TOKEN_SHAPE = /^v1\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{21}[AQgw])$/
+const TOKEN_SHAPE = new RegExp(`^${VERSION}\\.([A-Za-z0-9_-]{1,32})\\.([A-Za-z0-9_-]{16})\\.([A-Za-z0-9_-]+)\\.([A-Za-z0-9_-]{21}[AQgw])$`)
 
 /**
  * Opens a token meant for `audience`. Checks form, key id, authenticity, claims and the expiry

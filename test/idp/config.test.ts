@@ -19,7 +19,7 @@ test('a good environment loads with defaults and normalised origins', () => {
   assert.deepEqual(c.knownRemoteHosts, ['http://app1.localhost:3001', 'https://shop.example.com'])
   assert.equal(c.keyring.current.id, 'new')
   assert.equal(c.keyring.byId.size, 2)
-  assert.equal(c.redisUrl, 'redis://127.0.0.1:6379')
+  assert.equal(c.redis.url, 'redis://127.0.0.1:6379')
   assert.equal(c.tokenTtlSeconds, 10)
   assert.equal(c.sessionTtlSeconds, 8 * 3600)
   assert.equal(c.sessionIdleSeconds, 3600)

@@ -4,12 +4,13 @@ import { randomId } from '../../shared/crypto.js'
 import { encodeCallback } from '../../shared/query.js'
 import { BadCredentialsError, CsrfError } from '../../shared/errors.js'
 import type { CallbackCheck } from '../allow-list.js'
-import { decodeHandle } from '../../shared/handle-cookie.js'
+import { claimedSid, decodeHandle } from '../../shared/handle-cookie.js'
+import { PRE_LOGIN_BYTES } from '../cookies.js'
 import { clearSessionCookie, currentSession, parseState, setSessionCookie, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { mintFor } from '../handover.js'
 import { isKnownDevice, knownDeviceValue } from '../known-device.js'
-import type { SessionUser } from '../../shared/session.js'
+import { isId, type SessionUser } from '../../shared/session.js'
 import { renderHome } from './home.js'
 
 interface LoginQuery { callback?: unknown; state?: unknown }
@@ -33,9 +34,9 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     const callback = ctx.allowList.check(req.query.callback)
     const state = parseState(req.query.state)
     const target = callback.kind === 'allowed' && state !== undefined ? callback.url : undefined
-    const sid = decodeSidHint(ctx, req)
+    const sid = claimedSid(req.cookies[ctx.cookies.session])
     const minted = target !== undefined && sid !== undefined ? mintFor(ctx, sid, target, state as string) : undefined
-    const current = await currentSession(ctx, req, minted && { id: minted.jti, ttlMs: minted.ttlMs })
+    const current = await currentSession(ctx, req, minted && { id: minted.tokenId, ttlMs: minted.ttlMs })
     if (current !== undefined) {
       if (minted !== undefined) return handOver(reply, minted.location, 302)
       return renderHome(ctx, reply, current, noticeFor(callback, state))
@@ -71,7 +72,7 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     reply.clearCookie(ctx.cookies.preLogin, ctx.cookies.options)
     if (callback.kind === 'allowed' && state !== undefined) {
       const minted = mintFor(ctx, handle.sid, callback.url, state)
-      await ctx.tokens.record(handle.sid, minted.jti, minted.ttlMs)
+      await ctx.tokens.record(handle.sid, minted.tokenId, minted.ttlMs)
       return handOver(reply, minted.location, 303)
     }
     return reply.redirect('/', 303)
@@ -101,13 +102,6 @@ async function checkPassword(ctx: IdpContext, req: FastifyRequest, username: str
   return user ?? 'wrong'
 }
 
-/** The sid the session cookie claims; only used to mint before the store confirms it in the same round trip. */
-function decodeSidHint(ctx: IdpContext, req: FastifyRequest): string | undefined {
-  const value = req.cookies[ctx.cookies.session]
-  const dot = value?.indexOf('.') ?? -1
-  return value !== undefined && dot === 22 ? value.slice(0, dot) : undefined
-}
-
 function handOver(reply: FastifyReply, location: string, status: 302 | 303): FastifyReply {
   // The token is in the Location: keep it out of any Referer and any cache.
   return reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').redirect(location, status)
@@ -131,8 +125,8 @@ interface LoginView {
 
 async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: FastifyReply, view: LoginView): Promise<FastifyReply> {
   let pre = view.fresh === true ? undefined : req.cookies[ctx.cookies.preLogin]
-  if (pre === undefined || !/^[A-Za-z0-9_-]{43}$/.test(pre)) {
-    pre = randomId(32)
+  if (!isId(pre, PRE_LOGIN_BYTES)) {
+    pre = randomId(PRE_LOGIN_BYTES)
     reply.setCookie(ctx.cookies.preLogin, pre, ctx.cookies.preLoginOptions)
   }
   // An expired or forged session cookie is cleared so the browser stops sending it.

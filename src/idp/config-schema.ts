@@ -1,0 +1,53 @@
+/**
+ * Every IdP environment variable, declared once: its type, default and range. `Env` follows from it,
+ * so the schema and the code that reads it cannot drift apart. What the values mean (keys decode,
+ * origins are exact, the users file loads) is checked in config.ts.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+
+const DAY = 86_400
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+type LogLevel = (typeof LOG_LEVELS)[number]
+const integer = (def: number, minimum: number, maximum: number) => Type.Integer({ default: def, minimum, maximum })
+const text = (def: string) => Type.String({ default: def })
+
+export const ENV_SCHEMA = Type.Object({
+  NODE_ENV: text('development'),
+  REDIS_URL: text('redis://127.0.0.1:6379'),
+  REDIS_PASSWORD: Type.Optional(Type.String()),
+  REDIS_SENTINELS: text(''), // host:port,host:port
+  REDIS_SENTINEL_NAME: text('mymaster'),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String()),
+  REDIS_CLUSTER_NODES: text(''), // host:port,host:port
+  REDIS_WAIT_REPLICAS: integer(0, 0, 16),
+  KNOWN_REMOTE_HOSTS: text(''), // empty allows nothing
+  SYNC_KEYS: Type.String(),
+  SESSION_SECRET: Type.String({ minLength: 32 }),
+  USERS_FILE: Type.String({ minLength: 1 }),
+  PUBLIC_URL: Type.String({ minLength: 1 }),
+  PORT: integer(3000, 0, 65535),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  // CAS servers default their one-time service tickets to 10 s; a hand-over takes well under 1 s.
+  TOKEN_TTL_SECONDS: integer(10, 1, 120),
+  SESSION_TTL_SECONDS: integer(8 * 3600, 1, 30 * DAY), // absolute
+  SESSION_IDLE_SECONDS: integer(3600, 1, 30 * DAY),
+  LOG_LEVEL: Type.Unsafe<LogLevel>({ type: 'string', enum: LOG_LEVELS, default: 'info' }),
+  TRUST_PROXY: text('false'),
+  // Authelia's regulation defaults, per user name: failed passwords only. A guesser pacing 2 failures
+  // per 2-minute window gets at most 60 an hour per account (36 if it keeps hitting the ban), under
+  // the 100 an hour of ASVS 4.0.3 V2.2.1.
+  LOGIN_MAX_RETRIES: integer(3, 1, 100),
+  LOGIN_FIND_TIME_SECONDS: integer(120, 1, DAY),
+  LOGIN_BAN_TIME_SECONDS: integer(300, 1, DAY),
+  // Per client address, against password spraying: 100 failures in 5 minutes is far beyond what an
+  // office behind one NAT types by mistake, and a browser that has signed in as the user before is
+  // exempt (regulation.ts).
+  LOGIN_IP_MAX_RETRIES: integer(100, 1, 100_000),
+  LOGIN_IP_FIND_TIME_SECONDS: integer(300, 1, DAY),
+  LOGIN_IP_BAN_TIME_SECONDS: integer(600, 1, DAY),
+})
+
+export type Env = Static<typeof ENV_SCHEMA>
+
+/** The variables the IdP reads, for tools that check a deployment's settings against them. */
+export const ENV_NAMES: readonly string[] = Object.keys(ENV_SCHEMA.properties)
