@@ -66,7 +66,7 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
     } catch (err) {
       if (!(err instanceof TesseraError) || !err.expose) throw err
       req.log.info({ code: err.code, detail: err.detail }, 'tessera: request rejected')
-      return sendError(req, reply, err, {}, err instanceof InvalidTokenError ? cleanUrl(opts, req) : undefined)
+      return sendError(req, reply, err, {}, err instanceof InvalidTokenError ? { href: cleanUrl(opts, req), label: 'Try again' } : undefined)
     }
   })
 
@@ -124,8 +124,11 @@ function askToSignIn(opts: ResolvedOptions, req: FastifyRequest, reply: FastifyR
     state = randomId(ID_BYTES.state)
     reply.setCookie(opts.stateCookieName, state, { ...opts.cookie, maxAge: STATE_MAX_AGE_S })
   }
-  const loginUrl = `${opts.idpUrl}/login?callback=${encodeCallback(`${opts.origin}${req.url}`)}&state=${state}`
-  if (!isNavigation(req)) return sendError(req, reply, new UnauthenticatedError(), { loginUrl })
+  // The way back after sign-in is a GET: a GET comes back to where it was; a POST (a form sent after
+  // the session lapsed) cannot be replayed, so it comes back to the app's start page.
+  const back = req.method === 'GET' || req.method === 'HEAD' ? req.url : '/'
+  const loginUrl = `${opts.idpUrl}/login?callback=${encodeCallback(`${opts.origin}${back}`)}&state=${state}`
+  if (!isNavigation(req)) return sendError(req, reply, new UnauthenticatedError(), { loginUrl }, { href: loginUrl, label: 'Sign in' })
   return reply.header('cache-control', 'no-store').redirect(loginUrl, 302)
 }
 

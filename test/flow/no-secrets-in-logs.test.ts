@@ -1,11 +1,25 @@
 /** Every log line of a full flow and of its failures, searched for every secret value (ASVS V16.2.5). */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import ts from 'typescript'
 import { Browser } from '../helpers/browser.js'
+import { repoRoot } from '../helpers/callbacks.js'
+import { freePort } from '../helpers/net.js'
 import { type TestRedis } from '../helpers/redis-server.js'
 import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
+import { signInThroughA } from '../helpers/sso-scenarios.js'
 import { loggerOptions } from '../../src/shared/logger.js'
+
+const README_HOST = '127.0.0.4'
+const readmePorts = [await freePort(README_HOST)]
+while (readmePorts.length < 2) { const p = await freePort(README_HOST); if (!readmePorts.includes(p)) readmePorts.push(p) }
 
 const lines: string[] = []
 const sink = (): Writable => new Writable({ write(chunk: Buffer, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done() } })
@@ -16,6 +30,7 @@ useStack((r, s) => { redis = r; stack = s }, {
     env: { LOG_LEVEL: 'trace' },
     idpLogger: { ...loggerOptions('trace'), stream: sink() },
     appLogger: { level: 'trace', stream: sink() },
+    extraRemoteHosts: readmePorts.map((p) => `http://${README_HOST}:${p}`),
   })
 
 test('no password, token, cookie, state, callback, key or secret reaches a log line', async () => {
@@ -51,5 +66,78 @@ test('no password, token, cookie, state, callback, key or secret reaches a log l
     for (const secret of real) assert.ok(!line.includes(secret), `a secret reached the log: ${line.slice(0, 200)}`)
     // No part of a session handle either (sid or handle secret are each 22+ base64url characters).
     for (const secret of real) for (const part of secret.split('.')) if (part.length >= 16) assert.ok(!line.includes(part), `part of a secret in: ${line.slice(0, 200)}`)
+  }
+})
+
+/**
+ * README's plugin example, run as written (two example URLs swapped for this stack's, and a
+ * listen() appended): its own process, its standard output captured as its log.
+ */
+async function runReadmeExample(port: number, swap: (source: string) => string = (s) => s): Promise<{ url: string; log: () => string; stop: () => Promise<void> }> {
+  const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8')
+  const block = /## Use the plugin in your app\s+```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+  assert.ok(block, 'README has the plugin example')
+  const url = `http://${README_HOST}:${port}`
+  const source = swap(block)
+    .replace("'https://sso.example.com'", JSON.stringify(stack.idpUrl))
+    .replace("'https://shop.example.com'", JSON.stringify(url))
+  assert.ok(source.includes(stack.idpUrl) && source.includes(url), 'the example\'s two URLs were found')
+  const js = ts.transpileModule(`${source}\nawait app.listen({ host: '${README_HOST}', port: ${port} })\n`, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  }).outputText
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-readme-'))
+  mkdirSync(join(dir, 'node_modules'))
+  symlinkSync(repoRoot(), join(dir, 'node_modules', 'tessera'), 'dir')
+  symlinkSync(join(repoRoot(), 'node_modules', 'fastify'), join(dir, 'node_modules', 'fastify'), 'dir')
+  writeFileSync(join(dir, 'app.mjs'), js)
+  const child = spawn(process.execPath, [join(dir, 'app.mjs')], {
+    env: { PATH: process.env.PATH, SYNC_KEYS: stack.syncKeys, REDIS_URL: redis.url, SESSION_SECRET: randomBytes(32).toString('base64url') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve() }))
+  for (let i = 0; ; i++) {
+    const up = await fetch(`${url}/`).then((r) => r.arrayBuffer().then(() => true), () => false)
+    if (up) break
+    assert.ok(i < 200 && child.exitCode === null, `README's example did not start: ${out}`)
+    await sleep(100)
+  }
+  return { url, log: () => out, stop: async () => { child.kill('SIGTERM'); await exited } }
+}
+
+/** Signs in through app A, then opens `/private` at `url`: returns the token the IdP sent there. */
+async function handOverTo(url: string): Promise<string> {
+  const b = await signInThroughA(stack)
+  const hops = await b.navigate(`${url}/private`)
+  assert.deepEqual(hops.map((h) => h.status), [302, 302, 302, 200], hops.map((h) => `${h.status} ${h.body.slice(0, 200)}`).join('\n'))
+  const token = new URL(hops[1]?.location() as string).searchParams.get('token')
+  assert.ok(token)
+  assert.equal(hops[3]?.json<{ user: { username: string } }>().user.username, 'alice')
+  return token
+}
+
+test('an app built like README\'s plugin example logs its requests but never the one-time token', async () => {
+  const app = await runReadmeExample(readmePorts[0] as number)
+  try {
+    const token = await handOverTo(app.url)
+    const lines = app.log().split('\n').filter(Boolean)
+    assert.ok(lines.some((l) => l.includes('"path":"/private"')), `the example logs its requests: ${app.log().slice(0, 500)}`)
+    assert.ok(lines.some((l) => l.includes('session handed over')), 'the hand-over is logged')
+    for (const line of lines) {
+      assert.ok(!line.includes(token), `the token reached README's example's log: ${line.slice(0, 200)}`)
+      for (const part of token.split('.')) if (part.length >= 16) assert.ok(!line.includes(part), `part of the token in: ${line.slice(0, 200)}`)
+    }
+  } finally {
+    await app.stop()
+  }
+  // The control: the same example with Fastify's default logger does log it, so the search above can see a leak.
+  const plain = await runReadmeExample(readmePorts[1] as number, (s) => s.replace("tesseraLoggerOptions('info')", 'true'))
+  try {
+    const token = await handOverTo(plain.url)
+    assert.ok(plain.log().includes(token), 'Fastify\'s default request log writes the token')
+  } finally {
+    await plain.stop()
   }
 })

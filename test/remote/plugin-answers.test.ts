@@ -8,7 +8,7 @@ import tesseraRemote from '../../src/remote/index.js'
 import { Browser } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { type TestRedis } from '../helpers/redis-server.js'
-import { useStack, type Stack } from '../helpers/stack.js'
+import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 import { signInThroughA } from '../helpers/sso-scenarios.js'
 
 const HOST = '127.0.0.4'
@@ -97,4 +97,35 @@ test('an answer without a session is left to the app: no Cache-Control or Vary a
   assert.equal(open.json().user, null)
   assert.equal(open.headers.get('cache-control'), null)
   assert.equal(open.headers.get('vary'), null)
+})
+
+test('the HTML 401 (a form posted after the session lapsed) links to sign-in, and the link leads back to the app', async () => {
+  const b = new Browser()
+  const page = await b.post(`${stack.appAUrl}/api/note`, { note: 'x' }, 'text/html')
+  assert.equal(page.status, 401)
+  assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
+  assert.match(page.body, /Sign-in required\./)
+  const href = /<a href="([^"]+)">Sign in<\/a>/.exec(page.body)?.[1]?.replace(/&amp;/g, '&')
+  assert.ok(href, 'a sign-in link')
+  // The same login URL as the JSON 401 gives (same browser, same state cookie).
+  const json = await b.post(`${stack.appAUrl}/api/note`, { note: 'x' }, 'application/json')
+  assert.equal(json.status, 401)
+  assert.equal(href, json.json().loginUrl)
+  const login = new URL(href)
+  assert.equal(`${login.origin}${login.pathname}`, `${stack.idpUrl}/login`)
+  // A POST cannot be replayed by the redirect back: the way back is the app's start page, never a Referer.
+  assert.equal(Buffer.from(login.searchParams.get('callback') as string, 'base64url').toString(), `${stack.appAUrl}/`)
+
+  const form = await b.get(href)
+  assert.equal(form.status, 200)
+  const posted = await b.post(`${stack.idpUrl}/login`, { ...formFields(form.body), username: 'alice', password: PASSWORD })
+  assert.equal(posted.status, 303)
+  const hops = await b.navigate(posted.location() as string)
+  assert.equal(hops.at(-1)?.url, `${stack.appAUrl}/`)
+  assert.match(hops.at(-1)?.body ?? '', /Signed in as <strong>Alice Example<\/strong>/)
+
+  // A GET that is not a navigation (a script's fetch) still comes back to where it was.
+  const api = await new Browser().get(`${stack.appAUrl}/api/me?x=1`, 'application/json')
+  const back = new URL(api.json<{ loginUrl: string }>().loginUrl).searchParams.get('callback') as string
+  assert.equal(Buffer.from(back, 'base64url').toString(), `${stack.appAUrl}/api/me?x=1`)
 })
