@@ -35,7 +35,11 @@ export interface SessionUser {
 export interface SessionSnapshot {
   readonly sid: string
   readonly user: SessionUser
-  readonly data: Record<string, unknown>
+  /**
+   * A Map, not an object: keys are whatever apps chose (`__proto__`, `constructor`…), and an object
+   * would inherit Object.prototype's names or have its prototype replaced by a stored value.
+   */
+  readonly data: ReadonlyMap<string, unknown>
   readonly createdAt: number
   readonly expiresAt: number
 }
@@ -360,14 +364,14 @@ function toSnapshot(sid: string, flat: string[]): SessionSnapshot {
   let user: SessionUser | undefined
   let expiresAt = 0
   let createdAt = 0
-  const data: Record<string, unknown> = {}
+  const data = new Map<string, unknown>()
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const field = flat[i] as string
     const value = flat[i + 1] as string
     if (field === 'u') user = JSON.parse(value) as SessionUser
     else if (field === 'x') expiresAt = Number(value)
     else if (field === 'c') createdAt = Number(value)
-    else if (field.startsWith('d:')) data[field.slice(2)] = JSON.parse(value)
+    else if (field.startsWith('d:')) data.set(field.slice(2), JSON.parse(value))
   }
   if (user === undefined) throw new StoreUnavailableError(new Error('session record without a user'))
   return { sid, user, data, createdAt, expiresAt }
