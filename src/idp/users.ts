@@ -1,7 +1,8 @@
 /**
  * The users file, in the form of Authelia's file backend so users can bring theirs:
  *   users: { alice: { password: "$argon2id$...", displayname: "Alice", email: "...", groups: [..] } }
- * Passwords are argon2id PHC strings only.
+ * Passwords are argon2id PHC strings only. A file Authelia would read differently is refused, not
+ * guessed at: unknown keys, and `disabled` values Authelia would not read as a boolean.
  */
 import { readFileSync } from 'node:fs'
 import { hash, verify } from '@node-rs/argon2'
@@ -16,6 +17,26 @@ interface UserEntry {
 }
 
 const USERNAME = /^[\p{L}\p{N}._@+-]{1,64}$/u
+
+/** The keys Tessera reads. */
+const USED_KEYS = new Set(['password', 'displayname', 'email', 'groups', 'disabled'])
+/** Authelia's other profile attributes: accepted so its files load, not used (no app receives them). */
+const AUTHELIA_KEYS = new Set(['given_name', 'middle_name', 'family_name', 'nickname', 'gender', 'birthdate', 'website',
+  'profile', 'picture', 'zoneinfo', 'locale', 'phone_number', 'phone_extension', 'address', 'extra'])
+
+/**
+ * What Authelia reads as a boolean: it decodes the file with go-yaml into a Go bool, which takes
+ * YAML 1.2's true/false (parsed as booleans here too) and, for YAML 1.1 compatibility, these words,
+ * quoted or not. Anything else (`"true"` in quotes, 1, an empty value) it refuses, and so do we.
+ */
+const YAML11_TRUE = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON'])
+const YAML11_FALSE = new Set(['n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF'])
+
+function asBoolean(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value
+  if (typeof value !== 'string') return undefined
+  return YAML11_TRUE.has(value) ? true : YAML11_FALSE.has(value) ? false : undefined
+}
 
 export class UserDirectory {
   readonly #users: ReadonlyMap<string, UserEntry>
@@ -69,7 +90,8 @@ function meetsOwaspCosts(phc: string): boolean {
 export function loadUsers(path: string, name: string, problems: string[], opts: { production?: boolean } = {}): UserDirectory | undefined {
   let doc: unknown
   try {
-    doc = parseYaml(readFileSync(path, 'utf8'))
+    // merge: Authelia (go-yaml) resolves `<<: *anchor`; unresolved, a merged `disabled` would be lost.
+    doc = parseYaml(readFileSync(path, 'utf8'), { merge: true })
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     problems.push(`${name}: cannot read ${path}${code === undefined ? ' (not valid YAML)' : ` (${code})`}`)
@@ -83,10 +105,14 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
   const before = problems.length
   const entries = new Map<string, UserEntry>()
   for (const [username, raw] of Object.entries(users as Record<string, unknown>)) {
-    const at = `${name}: users.${username}`
+    const at = `${name} (${path}): users.${username}`
     const u = raw as Record<string, unknown> | null
     if (!USERNAME.test(username)) { problems.push(`${at}: user names are 1-64 letters, digits or . _ @ + -`); continue }
-    if (u === null || typeof u !== 'object') { problems.push(`${at}: must be a map`); continue }
+    if (u === null || typeof u !== 'object' || Array.isArray(u)) { problems.push(`${at}: must be a map`); continue }
+    const unknown = Object.keys(u).find((k) => !USED_KEYS.has(k) && !AUTHELIA_KEYS.has(k))
+    if (unknown !== undefined) { problems.push(`${at}: unknown key "${unknown}" (known: ${[...USED_KEYS].join(', ')} and Authelia's profile attributes)`); continue }
+    const disabled = 'disabled' in u ? asBoolean(u.disabled) : false
+    if (disabled === undefined) { problems.push(`${at}.disabled: must be true or false (or yes/no, on/off, y/n, as Authelia reads them)`); continue }
     if (typeof u.password !== 'string' || !u.password.startsWith('$argon2id$')) {
       problems.push(`${at}.password: must be an argon2id PHC string (npx tessera hash-password)`)
       continue
@@ -107,7 +133,7 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
         groups: Object.freeze([...(groups as string[])]),
       }),
       passwordHash: u.password,
-      disabled: u.disabled === true,
+      disabled,
     })
   }
   return problems.length > before ? undefined : new UserDirectory(entries)

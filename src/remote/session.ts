@@ -31,9 +31,10 @@ export class TesseraSession {
     return this.#snapshot?.sid
   }
 
+  /** The value stored under `key`, or undefined: only keys some app set, never inherited ones like `constructor`. */
   get<T = unknown>(key: string): T | undefined {
     if (this.#changes.has(key)) return this.#changes.get(key) as T | undefined
-    return this.#snapshot?.data[key] as T | undefined
+    return this.#snapshot?.data.get(key) as T | undefined
   }
 
   /**

@@ -10,8 +10,11 @@ export interface SessionUser {
   readonly groups: readonly string[]
 }
 
-/** Session data: a map with no inherited keys, so `__proto__` or `constructor` is only ever data. */
-export type SessionData = Readonly<Record<string, unknown>>
+/**
+ * Session data: a Map, not an object: keys are whatever apps chose (`__proto__`, `constructor`…),
+ * and an object would inherit Object.prototype's names or have its prototype replaced by a value.
+ */
+export type SessionData = ReadonlyMap<string, unknown>
 
 export interface SessionSnapshot {
   readonly sid: string

@@ -130,8 +130,7 @@ export function toSnapshot(sid: string, flat: readonly string[]): SessionSnapsho
   let user: SessionUser | undefined
   let expiresAt = 0
   let createdAt = 0
-  // No prototype: `__proto__`, `constructor` or `toString` are data keys here, never inherited ones.
-  const data = Object.create(null) as Record<string, unknown>
+  const data = new Map<string, unknown>()
   try {
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const field = flat[i] as string
@@ -139,7 +138,7 @@ export function toSnapshot(sid: string, flat: readonly string[]): SessionSnapsho
       if (field === 'u') user = JSON.parse(value) as SessionUser
       else if (field === 'x') expiresAt = Number(value)
       else if (field === 'c') createdAt = Number(value)
-      else if (field.startsWith('d:')) data[field.slice(2)] = JSON.parse(value)
+      else if (field.startsWith('d:')) data.set(field.slice(2), JSON.parse(value))
     }
   } catch {
     return undefined

@@ -60,6 +60,8 @@ export interface StackOptions {
   ownRedis?: boolean
   /** The apps' `waitReplicas` plugin option. */
   appWaitReplicas?: number
+  /** Adds routes to both apps (after the plugin, before they listen). */
+  appRoutes?: (app: FastifyInstance) => void
 }
 
 export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOptions = {}): Promise<Stack> {
@@ -94,6 +96,8 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   const appRedis = (): string | RedisConnection | Redis => options.appRedis ?? client()
   const appA = buildExampleApp({ ...appOpts, name: 'App A', origin: appAUrl, redis: appRedis(), links: [appBUrl] })
   const appB = buildExampleApp({ ...appOpts, name: 'App B', origin: appBUrl, redis: appRedis(), sessionSecret: secretB, links: [appAUrl] })
+  options.appRoutes?.(appA)
+  options.appRoutes?.(appB)
   await Promise.all(clients.map((c) => waitForRedis(c)))
   await idp.listen({ host: '127.0.0.1', port: idpPort })
   await appA.listen({ host: '127.0.0.2', port: aPort })

@@ -51,7 +51,7 @@ const bad: [string, Record<string, string | undefined>, RegExp][] = [
   ['TRUST_PROXY with a bad CIDR', { TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY: must be true, false, or comma-separated proxy addresses/],
   // Fastify 5.12 trusts no hop for a number: every client would share the proxy's address.
   ['TRUST_PROXY as a hop count', { TRUST_PROXY: '1' }, /TRUST_PROXY: a hop count \("1"\) is not supported; give the proxy's addresses/],
-  ['weak argon2 costs in production', { NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'https://a.example.com', PUBLIC_URL: 'https://sso.example.com' }, /USERS_FILE: users.alice.password: argon2id costs below OWASP's minimum/],
+  ['weak argon2 costs in production', { NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'https://a.example.com', PUBLIC_URL: 'https://sso.example.com' }, /USERS_FILE \(.*\): users.alice.password: argon2id costs below OWASP's minimum/],
   ['http in production', { NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'http://app.example.com' }, /KNOWN_REMOTE_HOSTS\[0\]: "http:\/\/app.example.com" uses http: in production/],
 ]
 

@@ -1,0 +1,100 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { loadConfig, type IdpConfig } from '../../src/idp/config.js'
+import { ConfigError } from '../../src/shared/errors.js'
+import { newKey, PASSWORD, PASSWORD_HASH } from '../helpers/stack.js'
+
+function usersFile(yaml: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tessera-users-')), 'users.yml')
+  writeFileSync(file, yaml)
+  return file
+}
+
+const env = (file: string): Record<string, string> => ({
+  SYNC_KEYS: newKey('k1'), SESSION_SECRET: randomBytes(32).toString('base64url'), USERS_FILE: file,
+  PUBLIC_URL: 'http://127.0.0.1:3000', KNOWN_REMOTE_HOSTS: 'https://shop.example.com',
+})
+
+/** A file with alice (enabled) and bob, whose entry ends with `bobTail` lines. */
+const withBob = (bobTail: string, head = ''): string =>
+  `${head}users:\n  alice:\n    password: "${PASSWORD_HASH}"\n  bob:\n    password: "${PASSWORD_HASH}"\n${bobTail}`
+
+function load(yaml: string): IdpConfig {
+  return loadConfig(env(usersFile(yaml)))
+}
+
+function refused(yaml: string, expected: RegExp): void {
+  const file = usersFile(yaml)
+  assert.throws(() => loadConfig(env(file)), (err: unknown) => {
+    assert.ok(err instanceof ConfigError, String(err))
+    assert.match(err.message, expected)
+    assert.ok(err.message.includes(file), `names the file: ${err.message}`)
+    return true
+  }, yaml)
+}
+
+async function signsIn(config: IdpConfig, username: string): Promise<boolean> {
+  return (await config.users.verify(username, PASSWORD)) !== undefined
+}
+
+// What Authelia's file backend (go-yaml decoding into a Go bool) reads as true or false: YAML 1.2's
+// true/false in three spellings, and YAML 1.1's y/yes/on, n/no/off, quoted or not.
+const TRUE = ['true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'y', 'Y', 'on', 'On', 'ON', '"yes"', "'on'", '"Y"']
+const FALSE = ['false', 'False', 'FALSE', 'no', 'No', 'NO', 'n', 'N', 'off', 'Off', 'OFF', '"no"']
+
+test('disabled: every spelling of true that Authelia reads as true disables the user', async () => {
+  for (const v of TRUE) {
+    const c = load(withBob(`    disabled: ${v}\n`))
+    assert.equal(await signsIn(c, 'bob'), false, `disabled: ${v}`)
+    assert.equal(await signsIn(c, 'alice'), true)
+  }
+})
+
+test('disabled: every spelling of false, or no disabled key, leaves the user enabled', async () => {
+  for (const v of FALSE) assert.equal(await signsIn(load(withBob(`    disabled: ${v}\n`)), 'bob'), true, `disabled: ${v}`)
+  assert.equal(await signsIn(load(withBob('')), 'bob'), true)
+})
+
+test('disabled: anything else refuses the file, naming the file, the user and the field', () => {
+  for (const v of ['"true"', "'True'", '"false"', '1', '0', '', '~', 'null', '""', 'disabled', '[true]', '{yes: 1}', '2026-01-01']) {
+    refused(withBob(`    disabled: ${v}\n`), /users\.bob\.disabled: must be true or false/)
+  }
+})
+
+test('an unknown key in a user entry refuses the file (a typo like "disable" must not pass)', () => {
+  refused(withBob('    disable: true\n'), /users\.bob: unknown key "disable"/)
+  refused(withBob('    Disabled: true\n'), /users\.bob: unknown key "Disabled"/)
+  refused(withBob('    groups: [a]\n    group: [b]\n'), /users\.bob: unknown key "group"/)
+})
+
+test('Authelia\'s other profile attributes are accepted', async () => {
+  const c = load(withBob('    given_name: Bob\n    family_name: Builder\n    locale: en-GB\n    phone_number: "+1 555"\n    address:\n      country: UK\n    extra:\n      level: 3\n'))
+  assert.equal(await signsIn(c, 'bob'), true)
+})
+
+test('YAML merge keys are resolved: disabled through <<: *off disables, and merged keys are checked', async () => {
+  const viaAnchor = load(withBob('    <<: *off\n', 'defaults:\n  off: &off\n    disabled: true\n'))
+  assert.equal(await signsIn(viaAnchor, 'bob'), false)
+  assert.equal(await signsIn(viaAnchor, 'alice'), true)
+  // A user entry itself as the base: bob takes alice's keys, his own win.
+  const inline = load(`users:\n  alice: &alice\n    password: "${PASSWORD_HASH}"\n    disabled: yes\n  bob:\n    <<: *alice\n    displayname: Bob\n`)
+  assert.equal(await signsIn(inline, 'bob'), false)
+  const own = load(`users:\n  alice: &alice\n    password: "${PASSWORD_HASH}"\n    disabled: yes\n  bob:\n    <<: *alice\n    disabled: no\n`)
+  assert.equal(await signsIn(own, 'bob'), true)
+  refused(withBob('    <<: *off\n', 'defaults:\n  off: &off\n    disabled: "true"\n'), /users\.bob\.disabled: must be true or false/)
+  refused(withBob('    <<: *off\n', 'defaults:\n  off: &off\n    disable: true\n'), /users\.bob: unknown key "disable"/)
+})
+
+test('the server refuses such a file with one line naming the file and the user', () => {
+  const file = usersFile(withBob('    disabled: "true"\n'))
+  const res = spawnSync(process.execPath, ['dist/src/server.js'], { env: { PATH: process.env.PATH, ...env(file) }, encoding: 'utf8', timeout: 10_000 })
+  assert.equal(res.status, 1)
+  const lines = res.stderr.trim().split('\n')
+  assert.equal(lines.length, 1, res.stderr)
+  assert.match(lines[0] as string, /^tessera: Invalid configuration: USERS_FILE .*users\.yml.*users\.bob\.disabled: must be true or false/)
+})
