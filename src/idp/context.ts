@@ -10,6 +10,7 @@ import type { Sessions } from '../shared/sessions.js'
 import type { Tokens } from '../shared/tokens.js'
 import type { UserIndex } from '../shared/user-index.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
+import { acceptsHtml } from '../shared/http.js'
 
 export interface IdpContext {
   readonly config: IdpConfig
@@ -55,7 +56,11 @@ export function parseState(value: unknown): string | undefined {
   return isState(value) ? value : undefined
 }
 
+/**
+ * The IdP is a web site: it answers HTML unless a client asks only for something else (an app's
+ * 401s answer JSON by default instead, for their API clients: `acceptsHtml`).
+ */
 export function wantsHtml(req: FastifyRequest): boolean {
   const accept = req.headers.accept
-  return accept === undefined || accept.includes('text/html') || accept.includes('*/*')
+  return accept === undefined || accept.includes('*/*') || acceptsHtml(accept)
 }

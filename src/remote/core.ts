@@ -1,0 +1,173 @@
+/**
+ * The remote side's hand-over and restore decisions, with no framework: plain values in (method,
+ * URL, Accept, cookies), a decision out (go on with or without a session, redirect, error) with the
+ * cookies to set or clear. The Fastify plugin, the Express middleware and the forward-auth endpoint
+ * only translate requests in and decisions out, so the security-critical order of checks lives here
+ * once:
+ *   1. a signed-in browser: go on (a stray token in a navigation is dropped without spending it);
+ *   2. a token: GET only, opened for this origin, its state equal to this browser's state cookie,
+ *      then spent once in Redis, which links a handle for this app; then back to the clean URL;
+ *   3. a public path: go on without a session;
+ *   4. else: a navigation goes to the IdP with a callback and state, anything else gets 401.
+ */
+import { randomId, safeEqual } from '../shared/crypto.js'
+import { BadRequestError, InvalidTokenError, TesseraError, UnauthenticatedError } from '../shared/errors.js'
+import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
+import { isNavigation } from '../shared/http.js'
+import { encodeCallback, replaceQueryParam } from '../shared/query.js'
+import { ID_BYTES, isState, type SessionSnapshot } from '../shared/session.js'
+import type { Sessions } from '../shared/sessions.js'
+import { openToken } from '../shared/token.js'
+import type { Tokens } from '../shared/tokens.js'
+import type { ResolvedOptions } from './options.js'
+import type { WayOn } from './pages.js'
+
+/** How long a user may spend at the IdP's login form before the state cookie lapses. */
+export const STATE_MAX_AGE_S = 15 * 60
+
+/** The request as the core needs it; `url` is the request target, origin-form (`/path?query`). */
+export interface PlainRequest {
+  readonly method: string
+  readonly url: string
+  readonly accept: string | undefined
+  readonly cookies: Readonly<Record<string, string | undefined>>
+}
+
+/** A cookie to set (`value`) or clear (`value` null), with the app's cookie attributes. */
+export interface CookieChange {
+  readonly name: string
+  readonly value: string | null
+  readonly maxAge?: number
+}
+
+interface Common {
+  /** The session the request opened (or a redemption created), if any. */
+  readonly session?: SessionSnapshot
+  readonly cookies: readonly CookieChange[]
+  /** For the log: what happened, never a secret. */
+  readonly event?: string
+}
+
+export type Decision =
+  | (Common & { readonly kind: 'continue' })
+  | (Common & { readonly kind: 'redirect'; readonly location: string; readonly headers: Readonly<Record<string, string>> })
+  | (Common & { readonly kind: 'error'; readonly error: TesseraError; readonly extra?: Readonly<Record<string, string>>; readonly wayOn?: WayOn })
+
+const NO_STORE = { 'cache-control': 'no-store' } as const
+// The token is in the URL being left: keep it out of any Referer and any cache.
+const HANDED_OVER = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } as const
+
+export class RemoteCore {
+  constructor(
+    readonly opts: ResolvedOptions,
+    readonly sessions: Sessions,
+    readonly tokens: Tokens,
+  ) {}
+
+  /** What to do with a request: the order of checks in the module comment. */
+  async decide(req: PlainRequest): Promise<Decision> {
+    // Every request a browser sends is origin-form; anything else is not ours to serve.
+    if (!req.url.startsWith('/')) return { kind: 'error', error: new BadRequestError('Bad request.', 'request target is not origin-form'), cookies: [] }
+    const cookieValue = req.cookies[this.opts.cookieName]
+    const cookies: CookieChange[] = []
+    try {
+      const handle = decodeHandle(cookieValue, this.opts.sessionSecret, this.opts.origin)
+      const session = handle === undefined ? undefined : await this.sessions.resolve(handle, this.opts.origin)
+      const token = tokenParam(req.url)
+      if (session !== undefined) {
+        if (token !== undefined && isNavigation(req.method, req.accept)) {
+          return { kind: 'redirect', location: this.cleanUrl(req.url), headers: {}, session, cookies }
+        }
+        return { kind: 'continue', session, cookies }
+      }
+      // A cookie that opens nothing is cleared, so the browser stops sending it.
+      if (cookieValue !== undefined) cookies.push({ name: this.opts.cookieName, value: null })
+      if (token !== undefined) return await this.#redeem(req, token, cookies)
+      if (this.opts.isPublic(pathOf(req.url))) return { kind: 'continue', cookies }
+      return this.#askToSignIn(req, cookies)
+    } catch (err) {
+      if (!(err instanceof TesseraError) || !err.expose) throw err
+      const wayOn = err instanceof InvalidTokenError ? { href: this.cleanUrl(req.url), label: 'Try again' } : undefined
+      return { kind: 'error', error: err, cookies, ...(wayOn === undefined ? {} : { wayOn }) }
+    }
+  }
+
+  async #redeem(req: PlainRequest, token: string | readonly string[], cookies: CookieChange[]): Promise<Decision> {
+    if (typeof token !== 'string') throw new InvalidTokenError('token parameter repeated')
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new InvalidTokenError(`token on a ${req.method}`)
+    const claims = openToken(this.opts.keyring, token, this.opts.origin)
+    const state = req.cookies[this.opts.stateCookieName]
+    if (state === undefined || !safeEqual(state, claims.st)) throw new InvalidTokenError('state does not match this browser')
+    const result = await this.tokens.redeem(claims.sid, claims.jti, this.opts.origin)
+    if (result === 'replayed') throw new InvalidTokenError('token used before, expired or never minted')
+    if (result === 'gone') throw new InvalidTokenError('session ended')
+    const { opts } = this
+    cookies.length = 0 // the new handle replaces whatever cookie came
+    cookies.push({ name: opts.cookieName, value: encodeHandle(result.handle, opts.sessionSecret, opts.origin) }, { name: opts.stateCookieName, value: null })
+    // Back to the same URL without the token, so it never stays in the address bar, history or a Referer.
+    return { kind: 'redirect', location: this.cleanUrl(req.url), headers: HANDED_OVER, session: result.session, cookies, event: 'session handed over' }
+  }
+
+  #askToSignIn(req: PlainRequest, cookies: CookieChange[]): Decision {
+    // Reuse a live state so two tabs signing in at once do not invalidate each other's token.
+    let state = req.cookies[this.opts.stateCookieName]
+    if (!isState(state)) {
+      state = randomId(ID_BYTES.state)
+      cookies.push({ name: this.opts.stateCookieName, value: state, maxAge: STATE_MAX_AGE_S })
+    }
+    const loginUrl = this.loginUrl(req, state)
+    if (isNavigation(req.method, req.accept)) return { kind: 'redirect', location: loginUrl, headers: NO_STORE, cookies }
+    return { kind: 'error', error: new UnauthenticatedError(), extra: { loginUrl }, wayOn: { href: loginUrl, label: 'Sign in' }, cookies }
+  }
+
+  /**
+   * The IdP's login URL for this request. The way back is a GET: a GET comes back to where it was;
+   * a POST (a form sent after the session lapsed) cannot be replayed, so it comes back to `/`.
+   */
+  loginUrl(req: Pick<PlainRequest, 'method' | 'url'>, state: string): string {
+    const back = req.method === 'GET' || req.method === 'HEAD' ? req.url : '/'
+    return `${this.opts.idpUrl}/login?callback=${encodeCallback(`${this.opts.origin}${back}`)}&state=${state}`
+  }
+
+  /** Writes the data a request changed; resolves false when the session has ended meanwhile. */
+  save(sid: string, changes: ReadonlyMap<string, unknown>): Promise<boolean> {
+    return this.sessions.save(sid, changes)
+  }
+
+  /** Ends the session everywhere; returns where to send the browser and the cookie to clear. */
+  async logout(sid: string | undefined, callback?: string): Promise<{ location: string; cookies: readonly CookieChange[] }> {
+    if (sid !== undefined) await this.sessions.destroy(sid)
+    return { location: this.#logoutTarget(callback), cookies: [{ name: this.opts.cookieName, value: null }] }
+  }
+
+  /** This request's absolute URL on our own origin, without `token`. Absolute, so a `//host` path cannot leave the origin. */
+  cleanUrl(url: string): string {
+    const q = url.indexOf('?')
+    if (q < 0) return `${this.opts.origin}${url}`
+    return `${this.opts.origin}${url.slice(0, q)}${replaceQueryParam(url.slice(q), 'token')}`
+  }
+
+  /** A path or URL on this app's origin or the IdP's; anything else goes to `/`. */
+  #logoutTarget(callback: string | undefined): string {
+    const home = `${this.opts.origin}/`
+    if (callback === undefined) return home
+    try {
+      const url = new URL(callback, home)
+      if (url.origin === this.opts.origin || url.origin === this.opts.idpUrl) return url.href
+    } catch { /* falls through */ }
+    return home
+  }
+}
+
+/** The `token` query parameter: undefined, one value, or every value when repeated. Names compare decoded. */
+function tokenParam(url: string): string | readonly string[] | undefined {
+  const q = url.indexOf('?')
+  if (q < 0) return undefined
+  const values = new URLSearchParams(url.slice(q + 1)).getAll('token')
+  return values.length === 0 ? undefined : values.length === 1 ? (values[0] as string) : values
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?')
+  return q < 0 ? url : url.slice(0, q)
+}

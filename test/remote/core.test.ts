@@ -1,0 +1,134 @@
+/**
+ * The framework-free hand-over core, tested on its decisions (no Fastify, no HTTP), on a real Redis.
+ * The Fastify plugin's own tests run the same paths through real sockets.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { startRedis, type TestRedis } from '../helpers/redis-server.js'
+import { newKey } from '../helpers/stack.js'
+import { RemoteCore, type Decision, type PlainRequest } from '../../src/remote/core.js'
+import { resolveOptions } from '../../src/remote/options.js'
+import { Sessions } from '../../src/shared/sessions.js'
+import { Tokens } from '../../src/shared/tokens.js'
+import { mintToken } from '../../src/shared/token.js'
+import { encodeHandle } from '../../src/shared/handle-cookie.js'
+import { randomId } from '../../src/shared/crypto.js'
+import { InvalidTokenError } from '../../src/shared/errors.js'
+
+const ORIGIN = 'http://127.0.0.2:4000'
+const IDP = 'http://127.0.0.1:3000'
+const USER = { username: 'alice', displayName: 'Alice', email: '', groups: [] }
+const LIMITS = { idleMs: 60_000, absoluteMs: 600_000 }
+const HTML = 'text/html,application/xhtml+xml'
+
+let redis: TestRedis
+let core: RemoteCore
+const syncKeys = newKey('k1')
+const sessionSecret = randomBytes(32).toString('base64url')
+before(async () => {
+  redis = await startRedis()
+  const client = redis.client()
+  core = new RemoteCore(resolveOptions({ idpUrl: IDP, origin: ORIGIN, syncKeys, redis: client, sessionSecret, publicPaths: ['/', '/assets/*'] }),
+    new Sessions(client), new Tokens(client))
+})
+after(async () => { await redis.stop() })
+
+const request = (over: Partial<PlainRequest> = {}): PlainRequest => ({ method: 'GET', url: '/private', accept: HTML, cookies: {}, ...over })
+
+/** A session at the IdP and a token for this app minted for `state`, recorded as the IdP records it. */
+async function handOver(state: string): Promise<{ sid: string; token: string }> {
+  const { sid } = await core.sessions.create(USER, LIMITS, IDP)
+  const { token, claims } = mintToken(resolveOptions({ idpUrl: IDP, origin: ORIGIN, syncKeys, redis: 'redis://x', sessionSecret }).keyring,
+    { sid, aud: ORIGIN, st: state, ttlSeconds: 10 })
+  await core.tokens.record(sid, claims.jti, 10_000)
+  return { sid, token }
+}
+
+function cookieValue(d: Decision, name: string): string | null | undefined {
+  return d.cookies.find((c) => c.name === name)?.value
+}
+
+test('no session, a navigation: to the IdP with the callback and a new state cookie', async () => {
+  const d = await core.decide(request({ url: '/private?x=1' }))
+  assert.equal(d.kind, 'redirect')
+  const location = new URL((d as { location: string }).location)
+  assert.equal(location.origin + location.pathname, `${IDP}/login`)
+  assert.equal(Buffer.from(location.searchParams.get('callback') as string, 'base64url').toString(), `${ORIGIN}/private?x=1`)
+  assert.equal(location.searchParams.get('state'), cookieValue(d, 'tessera_state'))
+  // A live state is reused: two tabs signing in at once keep one state.
+  const again = await core.decide(request({ cookies: { tessera_state: location.searchParams.get('state') as string } }))
+  assert.equal(again.cookies.length, 0)
+})
+
+test('no session, not a navigation: 401 with the login URL; a POST comes back to /', async () => {
+  const d = await core.decide(request({ method: 'POST', url: '/form', accept: 'application/json' }))
+  assert.equal(d.kind, 'error')
+  if (d.kind !== 'error') return
+  assert.equal(d.error.statusCode, 401)
+  const back = new URL(d.extra?.loginUrl as string).searchParams.get('callback') as string
+  assert.equal(Buffer.from(back, 'base64url').toString(), `${ORIGIN}/`)
+})
+
+test('a public path goes on without a session; an origin-form target is required', async () => {
+  assert.deepEqual(await core.decide(request({ url: '/assets/app.css' })), { kind: 'continue', cookies: [] })
+  const bad = await core.decide(request({ url: 'http://evil.example/' }))
+  assert.equal(bad.kind === 'error' && bad.error.statusCode, 400)
+})
+
+test('a valid token redeems once: handle cookie set, state cleared, back to the clean URL; a replay is refused', async () => {
+  const state = randomId(32)
+  const { token } = await handOver(state)
+  const d = await core.decide(request({ url: `/private?a=1&token=${token}`, cookies: { tessera_state: state } }))
+  assert.equal(d.kind, 'redirect')
+  assert.equal((d as { location: string }).location, `${ORIGIN}/private?a=1`)
+  assert.equal((d as { headers: Record<string, string> }).headers['referrer-policy'], 'no-referrer')
+  assert.ok(cookieValue(d, 'tessera'))
+  assert.equal(cookieValue(d, 'tessera_state'), null)
+  assert.equal(d.session?.user.username, 'alice')
+  const replay = await core.decide(request({ url: `/private?token=${token}`, cookies: { tessera_state: state } }))
+  assert.ok(replay.kind === 'error' && replay.error instanceof InvalidTokenError)
+  assert.equal(replay.kind === 'error' && replay.wayOn?.href, `${ORIGIN}/private`)
+})
+
+test('a token is refused without spending it when the state, the method or its count is wrong', async () => {
+  const state = randomId(32)
+  const { token } = await handOver(state)
+  for (const req of [
+    request({ url: `/private?token=${token}`, cookies: { tessera_state: randomId(32) } }),
+    request({ url: `/private?token=${token}` }),
+    request({ method: 'POST', url: `/private?token=${token}`, cookies: { tessera_state: state } }),
+    request({ url: `/private?token=${token}&token=${token}`, cookies: { tessera_state: state } }),
+  ]) {
+    const d = await core.decide(req)
+    assert.ok(d.kind === 'error' && d.error instanceof InvalidTokenError)
+    assert.equal(d.session, undefined)
+  }
+  // None of them spent it.
+  const d = await core.decide(request({ url: `/private?token=${token}`, cookies: { tessera_state: state } }))
+  assert.equal(d.kind, 'redirect')
+})
+
+test('signed in: go on with the session; a stray token in a navigation is dropped unspent', async () => {
+  const state = randomId(32)
+  const { token } = await handOver(state)
+  const handle = await core.sessions.create(USER, LIMITS, ORIGIN)
+  const cookie = encodeHandle(handle, sessionSecret, ORIGIN)
+  const d = await core.decide(request({ cookies: { tessera: cookie } }))
+  assert.equal(d.kind, 'continue')
+  assert.equal(d.session?.user.username, 'alice')
+  const stray = await core.decide(request({ url: `/private?token=${token}`, cookies: { tessera: cookie } }))
+  assert.equal(stray.kind === 'redirect' && stray.location, `${ORIGIN}/private`)
+  assert.equal((await core.decide(request({ url: `/private?token=${token}`, cookies: { tessera_state: state } }))).kind, 'redirect', 'still redeemable')
+})
+
+test('a cookie that opens nothing is cleared; logout ends the session and stays on allowed origins', async () => {
+  const handle = await core.sessions.create(USER, LIMITS, ORIGIN)
+  const cookie = encodeHandle(handle, sessionSecret, ORIGIN)
+  const out = await core.logout(handle.sid, 'https://evil.example/')
+  assert.equal(out.location, `${ORIGIN}/`)
+  assert.equal((await core.logout(undefined, `${IDP}/login`)).location, `${IDP}/login`)
+  const d = await core.decide(request({ cookies: { tessera: cookie } }))
+  assert.equal(d.kind, 'redirect')
+  assert.equal(cookieValue(d, 'tessera'), null)
+})
