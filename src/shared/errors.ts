@@ -79,7 +79,7 @@ export class BadCredentialsError extends TesseraError {
 }
 
 export class UnauthenticatedError extends TesseraError {
-  constructor(readonly loginUrl?: string) {
+  constructor() {
     super('TESSERA_ERR_UNAUTHENTICATED', 401, 'Sign-in required.')
   }
 }
