@@ -16,8 +16,7 @@
  */
 import { Cluster, Redis } from 'ioredis'
 import type { Handle, SessionUser } from '../src/shared/session.js'
-import { Sessions } from '../src/shared/sessions.js'
-import { Tokens } from '../src/shared/tokens.js'
+import { PWD, storesFor } from '../test/helpers/stores.js'
 import { UserIndex } from '../src/shared/user-index.js'
 import { keys as redisKeys, sessionKeyPattern } from '../src/shared/keys.js'
 import { randomId } from '../src/shared/crypto.js'
@@ -43,8 +42,7 @@ async function main(): Promise<void> {
     // user JSON field is over the default 64 bytes) in the compact listpack encoding.
     const listpack = process.env.MEMORY_HASH_MAX_LISTPACK_VALUE
     if (listpack !== undefined) for (const port of ports) await withNode(port, (c) => c.config('SET', 'hash-max-listpack-value', listpack))
-    const store = new Sessions(redis)
-    const tokens = new Tokens(redis)
+    const { sessions: store, tokens, signer } = storesFor(redis)
     const index = new UserIndex(redis)
     const before = await usedMemory(ports)
     const sids: string[] = []
@@ -52,7 +50,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < N; i += 200) {
       await Promise.all(Array.from({ length: Math.min(200, N - i) }, async (_, j) => {
         const user = userOf(i + j)
-        const handle = await store.create(user, LIMITS, IDP) // the session hash, the IdP's handle
+        const handle = await store.create(user, PWD, LIMITS, IDP, signer) // the session hash, the IdP's handle
         await index.add(user.username, handle.sid, LIMITS.absoluteMs) // the user index
         const sid = handle.sid
         for (const app of APPS) {

@@ -26,6 +26,7 @@ import { PASSWORD, USERNAME, WHO, page, writeUsersFile, type ChildConfig } from 
 import { ServerProcess, type ChildStats } from './lib/proc.js'
 import { freePort, startRedis, type BenchRedis } from './lib/redis.js'
 import { fmt, percentile, round, summarize, type Summary } from './lib/stats.js'
+import { mintingKeyFor } from '../src/shared/app-keys.js'
 
 // ---------------------------------------------------------------- settings
 
@@ -381,9 +382,11 @@ function mintOpenPeers(): (seconds: number) => Promise<MintOpenRound> {
   const st = randomBytes(32).toString('base64url')
   const sid = randomBytes(16).toString('base64url')
   const claims = Buffer.from(JSON.stringify({ sid, aud, st, iat: 1, exp: 2, jti: randomBytes(16).toString('base64url') }))
+  // The IdP mints with the app's derived key and the app opens with the same key (app-keys.ts).
+  const appKey = mintingKeyFor(keyring, aud)
   const tessera = (): void => {
-    const { token } = mintToken(keyring, { sid, aud, st, ttlSeconds: 10 })
-    if (openToken(keyring, token, aud).sid !== sid) throw new Error('mint/open: wrong claims')
+    const { token } = mintToken(appKey, { sid, aud, st, ttlSeconds: 10 })
+    if (openToken(() => appKey.key, token, aud).sid !== sid) throw new Error('mint/open: wrong claims')
   }
   const joseKey = webcrypto.subtle.importKey('raw', material, 'AES-GCM', false, ['encrypt', 'decrypt'])
   const jose = async (): Promise<void> => {

@@ -1,8 +1,7 @@
 /** `tessera check-config`: loads the environment as the IdP would, pings Redis, prints what it found and every problem. */
 import { loadConfig, type IdpConfig } from '../idp/config.js'
 import { ConfigError } from '../shared/errors.js'
-import { createRedis } from '../shared/redis.js'
-import { Sessions } from '../shared/sessions.js'
+import { createRedis, pingRedis } from '../shared/redis.js'
 import { environment, EXIT } from './environment.js'
 
 export const HELP = `Usage: tessera check-config
@@ -34,7 +33,7 @@ export async function checkConfig(out: (s: string) => void): Promise<number> {
   const redis = createRedis(config.redis, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   redis.on('error', () => {}) // reported below, once
   try {
-    await new Sessions(redis).ping()
+    await pingRedis(redis)
     out(`  Redis                 ${describe(config)}: answers\n`)
     return EXIT.ok
   } catch {

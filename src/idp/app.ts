@@ -9,6 +9,8 @@ import { loggerOptions } from '../shared/logger.js'
 import { createRedis, type RedisClient } from '../shared/redis.js'
 import { readyWhenRedisIs } from '../shared/redis-ready.js'
 import { Sessions } from '../shared/sessions.js'
+import { identityKeysOf } from '../shared/app-keys.js'
+import { IdentityVerifier } from '../shared/identity.js'
 import { Tokens } from '../shared/tokens.js'
 import { UserIndex } from '../shared/user-index.js'
 import { AllowList } from './allow-list.js'
@@ -51,10 +53,13 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   for (const warning of config.warnings) app.log.warn(`configuration: ${warning}`)
 
   const https = config.publicUrl.startsWith('https:')
+  const { signer, publicKeyFor } = identityKeysOf(config.keyring)
+  const identity = new IdentityVerifier(publicKeyFor, (reason) => app.log.warn({ reason }, 'session record refused: its identity does not verify'))
   const ctx: IdpContext = {
     config,
-    sessions: new Sessions(redis, { waitReplicas: config.redisWaitReplicas }),
-    tokens: new Tokens(redis, { waitReplicas: config.redisWaitReplicas }),
+    sessions: new Sessions(redis, { identity, waitReplicas: config.redisWaitReplicas }),
+    tokens: new Tokens(redis, { identity, waitReplicas: config.redisWaitReplicas }),
+    signer,
     userIndex: new UserIndex(redis),
     allowList: new AllowList(config.knownRemoteHosts),
     regulation: new Regulation(redis, config.regulation),

@@ -9,6 +9,7 @@ import { isState, type Handle, type SessionSnapshot } from '../shared/session.js
 import type { Sessions } from '../shared/sessions.js'
 import type { Tokens } from '../shared/tokens.js'
 import type { UserIndex } from '../shared/user-index.js'
+import type { IdentitySigningKey } from '../shared/app-keys.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 import { acceptsHtml } from '../shared/http.js'
 
@@ -17,6 +18,8 @@ export interface IdpContext {
   readonly sessions: Sessions
   readonly tokens: Tokens
   readonly userIndex: UserIndex
+  /** Signs the identity in each new session (apps verify it with the public key). */
+  readonly signer: IdentitySigningKey
   readonly allowList: AllowList
   readonly regulation: Regulation
   /** How long a sign-in answer takes when no password was checked. */

@@ -95,7 +95,7 @@ export class RemoteCore {
   async #redeem(req: PlainRequest, token: string | readonly string[], cookies: CookieChange[]): Promise<Decision> {
     if (typeof token !== 'string') throw new InvalidTokenError('token parameter repeated')
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new InvalidTokenError(`token on a ${req.method}`)
-    const claims = openToken(this.opts.keyring, token, this.opts.origin)
+    const claims = openToken((kid) => this.opts.keys.byId.get(kid)?.tokenKey, token, this.opts.origin)
     const state = req.cookies[this.opts.stateCookieName]
     if (state === undefined || !safeEqual(state, claims.st)) throw new InvalidTokenError('state does not match this browser')
     const result = await this.tokens.redeem(claims.sid, claims.jti, this.opts.origin)

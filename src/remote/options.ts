@@ -1,7 +1,8 @@
 /** The remote plugin's options, checked at registration so a bad value stops `app.ready()`. */
 import type { RedisClient, RedisConnection } from '../shared/redis.js'
 import { OptionsError } from '../shared/errors.js'
-import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
+import { parseSyncKeys } from '../shared/keyring.js'
+import { appKeyringFrom, parseAppKeys, type AppKeyring } from '../shared/app-keys.js'
 
 export interface TesseraCookieOptions {
   /** Default `tessera`, or `__Host-tessera` when `origin` is https and neither domain nor path is set. */
@@ -18,8 +19,16 @@ export interface TesseraRemoteOptions {
   idpUrl: string
   /** This app's public origin, e.g. `https://shop.example.com`: the token audience and cookie scope. */
   origin: string
-  /** Same format as the IdP's SYNC_KEYS: `id:key,id:key` (or an array of `id:key`), newest first. */
-  syncKeys: string | readonly string[]
+  /**
+   * This app's keys, as `npx tessera app-key <origin>` prints them (or an array of its entries): they
+   * open tokens for this origin only and verify the identities the IdP signs.
+   */
+  appKeys?: string | readonly string[]
+  /**
+   * Deprecated: the IdP's own SYNC_KEYS, from which the plugin derives this app's keys. It works, but
+   * an app that holds them could mint tokens for every other app: switch to `appKeys`.
+   */
+  syncKeys?: string | readonly string[]
   /**
    * A Redis URL, or `{ url, sentinels, sentinelName, clusterNodes, password }` (the plugin connects
    * and disconnects), or an ioredis `Redis`/`Cluster` instance (yours to close).
@@ -45,7 +54,9 @@ export interface TesseraRemoteOptions {
 export interface ResolvedOptions {
   readonly idpUrl: string
   readonly origin: string
-  readonly keyring: Keyring
+  readonly keys: AppKeyring
+  /** The app was given the IdP's SYNC_KEYS instead of its own app keys (warned at start-up). */
+  readonly holdsSyncKeys: boolean
   readonly redis: string | RedisConnection | RedisClient
   readonly sessionSecret: string
   readonly cookieName: string
@@ -60,9 +71,7 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   const problems: string[] = []
   const origin = originOf(o.origin, 'origin', problems)
   const idpUrl = originOf(o.idpUrl, 'idpUrl', problems)
-  const rawKeys = Array.isArray(o.syncKeys) ? o.syncKeys.join(',') : o.syncKeys
-  const keyring = typeof rawKeys === 'string' ? parseSyncKeys(rawKeys, 'syncKeys', problems) : undefined
-  if (typeof rawKeys !== 'string') problems.push('syncKeys: required, the same id:key list as the IdP\'s SYNC_KEYS')
+  const keys = origin === undefined ? undefined : keysOf(o, origin, problems)
   if (typeof o.sessionSecret !== 'string' || o.sessionSecret.length < 32) problems.push('sessionSecret: must be a string of at least 32 characters')
   if (typeof o.redis !== 'string' && (o.redis === null || typeof o.redis !== 'object')) problems.push('redis: must be a redis:// URL or an ioredis instance')
   const c = o.cookie ?? {}
@@ -78,14 +87,14 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   }
   const waitReplicas = o.waitReplicas ?? 0
   if (!Number.isInteger(waitReplicas) || waitReplicas < 0 || waitReplicas > 16) problems.push('waitReplicas: must be an integer from 0 to 16')
-  if (problems.length > 0 || origin === undefined || idpUrl === undefined || keyring === undefined) throw new OptionsError(problems)
+  if (problems.length > 0 || origin === undefined || idpUrl === undefined || keys === undefined) throw new OptionsError(problems)
   const secure = c.secure ?? origin.startsWith('https:')
   if (sameSite === 'none' && !secure) problems.push('cookie.sameSite: none needs secure cookies')
   if (problems.length > 0) throw new OptionsError(problems)
   const hostPrefix = secure && c.domain === undefined && path === '/' ? '__Host-' : ''
   const cookieName = c.name ?? `${hostPrefix}tessera`
   return {
-    idpUrl, origin, keyring,
+    idpUrl, origin, keys, holdsSyncKeys: o.appKeys === undefined,
     redis: o.redis as string | RedisConnection | RedisClient,
     sessionSecret: o.sessionSecret as string,
     cookieName,
@@ -94,6 +103,21 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
     isPublic: publicMatcher(publicPaths as string[]),
     waitReplicas,
   }
+}
+
+/** This app's keys from `appKeys`, or derived from the IdP's `syncKeys` (the old way); exactly one of them. */
+function keysOf(o: Partial<TesseraRemoteOptions>, origin: string, problems: string[]): AppKeyring | undefined {
+  const joined = (v: string | readonly string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(',') : (v as string | undefined))
+  const appKeys = joined(o.appKeys)
+  const syncKeys = joined(o.syncKeys)
+  if (appKeys !== undefined && syncKeys !== undefined) { problems.push('appKeys and syncKeys: give appKeys only (syncKeys is the IdP\'s own keyring)'); return undefined }
+  if (typeof appKeys === 'string') return parseAppKeys(appKeys, 'appKeys', problems)
+  if (typeof syncKeys === 'string') {
+    const keyring = parseSyncKeys(syncKeys, 'syncKeys', problems)
+    return keyring === undefined ? undefined : appKeyringFrom(keyring, origin)
+  }
+  problems.push('appKeys: required, as printed by npx tessera app-key <origin> on the IdP')
+  return undefined
 }
 
 function originOf(value: unknown, name: string, problems: string[]): string | undefined {

@@ -10,6 +10,7 @@ import { createRedis, type RedisClient, type RedisConnection } from '../shared/r
 import { readyWhenRedisIs } from '../shared/redis-ready.js'
 import { Sessions } from '../shared/sessions.js'
 import { Tokens } from '../shared/tokens.js'
+import { IdentityVerifier } from '../shared/identity.js'
 import { RemoteCore, type CookieChange, type Decision } from './core.js'
 import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
 import { errorAnswer } from './pages.js'
@@ -32,7 +33,11 @@ declare module 'fastify' {
 const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawOpts) => {
   const opts = resolveOptions(rawOpts)
   const redis = connect(app, opts)
-  const core = new RemoteCore(opts, new Sessions(redis, { waitReplicas: opts.waitReplicas }), new Tokens(redis, { waitReplicas: opts.waitReplicas }))
+  if (opts.holdsSyncKeys) app.log.warn('tessera: this app holds the IdP\'s SYNC_KEYS, which can mint tokens for every app; give it appKeys (npx tessera app-key <origin>) instead')
+  const identity = new IdentityVerifier((kid) => opts.keys.byId.get(kid)?.identityKey,
+    (reason) => app.log.warn({ reason }, 'tessera: session record refused: its identity does not verify'))
+  const stores = { identity, waitReplicas: opts.waitReplicas }
+  const core = new RemoteCore(opts, new Sessions(redis, stores), new Tokens(redis, stores))
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
 
   app.decorateRequest('session', null as unknown as TesseraSession)

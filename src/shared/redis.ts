@@ -112,6 +112,11 @@ export async function waitForRedis(redis: RedisClient, timeoutMs = 2000): Promis
   })
 }
 
+/** Resolves when Redis answers a PING; rejects with StoreUnavailableError otherwise. */
+export async function pingRedis(redis: RedisClient): Promise<void> {
+  await inStore(() => redis.ping())
+}
+
 /** Runs a Redis operation; any failure is Redis being unavailable, answered 503 (fail closed). */
 export async function inStore<T>(op: () => Promise<T>): Promise<T> {
   try {

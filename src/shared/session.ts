@@ -16,11 +16,21 @@ export interface SessionUser {
  */
 export type SessionData = ReadonlyMap<string, unknown>
 
+/** How the user signed in, from the identity only the IdP can sign (identity.ts). */
+export interface SessionAuth {
+  /** Each way the user proved who they are, with when: `pwd`, `otp`, `hwk` (RFC 8176 `amr`). */
+  readonly methods: readonly { readonly method: 'pwd' | 'otp' | 'hwk'; readonly at: number }[]
+  /** Epoch ms. */
+  readonly signedInAt: number
+}
+
 export interface SessionSnapshot {
   readonly sid: string
   readonly user: SessionUser
+  readonly auth: SessionAuth
   readonly data: SessionData
   readonly createdAt: number
+  /** The absolute expiry, as the IdP signed it (epoch ms). */
   readonly expiresAt: number
 }
 

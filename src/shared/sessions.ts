@@ -4,11 +4,13 @@
  * Every write has a TTL; times come from Redis's own clock (TIME), never from the hosts'.
  */
 import type { RedisClient } from './redis.js'
-import { inStore } from './redis.js'
+import { inStore, pingRedis } from './redis.js'
 import { randomId } from './crypto.js'
 import { keys } from './keys.js'
 import { Replication } from './replication.js'
 import { ID_BYTES, type Handle, type SessionLimits, type SessionSnapshot, type SessionUser } from './session.js'
+import { signIdentity, type AuthMethod, type IdentityVerifier } from './identity.js'
+import type { IdentitySigningKey } from './app-keys.js'
 
 /** Lua: `now`, Redis's clock in epoch ms. */
 export const LUA_NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
@@ -49,6 +51,8 @@ interface SessionCommands {
 }
 
 export interface StoreOptions {
+  /** Checks the IdP's signature on every record read: a record that does not verify is no session. */
+  readonly identity: IdentityVerifier
   /** Replicas that must acknowledge each write that must survive a failover (Redis WAIT). */
   readonly waitReplicas?: number
 }
@@ -56,10 +60,11 @@ export interface StoreOptions {
 export class Sessions {
   readonly #redis: RedisClient & SessionCommands
   readonly #replication: Replication
+  readonly #identity: IdentityVerifier
   /** Hashed handle keys of the handles that cookies decode to (the same object per cookie), so a page view hashes nothing. */
   readonly #handleKeys = new WeakMap<Handle, { readonly audience: string; readonly key: string }>()
 
-  constructor(redis: RedisClient, opts: StoreOptions = {}) {
+  constructor(redis: RedisClient, opts: StoreOptions) {
     if (typeof (redis as Partial<SessionCommands>).tesseraCreate !== 'function') {
       redis.defineCommand('tesseraCreate', { numberOfKeys: 2, lua: CREATE })
       redis.defineCommand('tesseraResolve', { lua: RESOLVE })
@@ -67,15 +72,21 @@ export class Sessions {
     }
     this.#redis = redis as RedisClient & SessionCommands
     this.#replication = new Replication(redis, opts.waitReplicas ?? 0)
+    this.#identity = opts.identity
   }
 
-  /** Creates a shared session and the first handle to it, for `audience` (replicated, with `waitReplicas`). */
-  async create(user: SessionUser, limits: SessionLimits, audience: string): Promise<Handle> {
+  /**
+   * Creates a shared session, its identity signed with `signer` (the IdP's key), and the first handle
+   * to it, for `audience` (replicated, with `waitReplicas`).
+   */
+  async create(user: SessionUser, methods: readonly AuthMethod[], limits: SessionLimits, audience: string, signer: IdentitySigningKey): Promise<Handle> {
     const sid = randomId(ID_BYTES.sid)
     const secret = randomId(ID_BYTES.secret)
+    const now = Date.now()
+    const identity = signIdentity(signer, { sid, user, methods, signedInAt: now, expiresAt: now + limits.absoluteMs })
     const mark = this.#replication.mark()
     await inStore(() => this.#redis.tesseraCreate(keys.session(sid), keys.handle(sid, secret, audience),
-      JSON.stringify(user), limits.idleMs, limits.absoluteMs))
+      identity, limits.idleMs, limits.absoluteMs))
     await this.#replication.confirm(mark)
     return { sid, secret }
   }
@@ -99,7 +110,7 @@ export class Sessions {
     if (!reply) return undefined
     // A recorded token id must survive a failover too, or its redemption would answer 403.
     if (token !== undefined) await this.#replication.confirm(mark)
-    return toSnapshot(handle.sid, reply)
+    return toSnapshot(handle.sid, reply, this.#identity)
   }
 
   /** Applies changed data keys (undefined deletes). Resolves false when the session no longer exists. */
@@ -110,6 +121,11 @@ export class Sessions {
     return (await inStore(() => this.#redis.tesseraSave(1, keys.session(sid), ...args))) === 1
   }
 
+  /** Resolves when the store answers (readiness). */
+  async ping(): Promise<void> {
+    await pingRedis(this.#redis)
+  }
+
   /** Ends a session everywhere: every handle to it now opens nothing (replicated first, with `waitReplicas`). */
   async destroy(sid: string): Promise<void> {
     const mark = this.#replication.mark()
@@ -117,32 +133,32 @@ export class Sessions {
     await this.#replication.confirm(mark)
   }
 
-  async ping(): Promise<void> {
-    await inStore(() => this.#redis.ping())
-  }
 }
 
 /**
- * The session in a flat HGETALL reply, or undefined when the record cannot be read (no user, bad
- * JSON): a corrupt record is no session, never a 503 that would send the user away to retry.
+ * The session in a flat HGETALL reply, or undefined when the record cannot be read (bad JSON) or its
+ * identity does not verify: a corrupt or forged record is no session, never a 503 that would send
+ * the user away to retry.
  */
-export function toSnapshot(sid: string, flat: readonly string[]): SessionSnapshot | undefined {
-  let user: SessionUser | undefined
-  let expiresAt = 0
+export function toSnapshot(sid: string, flat: readonly string[], verifier: IdentityVerifier): SessionSnapshot | undefined {
+  let record: string | undefined
   let createdAt = 0
   const data = new Map<string, unknown>()
   try {
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const field = flat[i] as string
       const value = flat[i + 1] as string
-      if (field === 'u') user = JSON.parse(value) as SessionUser
-      else if (field === 'x') expiresAt = Number(value)
+      if (field === 'u') record = value
       else if (field === 'c') createdAt = Number(value)
       else if (field.startsWith('d:')) data.set(field.slice(2), JSON.parse(value))
     }
   } catch {
     return undefined
   }
-  if (user === undefined || typeof user.username !== 'string') return undefined
-  return { sid, user, data, createdAt, expiresAt }
+  const identity = record === undefined ? undefined : verifier.verify(record, sid)
+  if (identity === undefined) return undefined
+  return {
+    sid, user: identity.user, auth: { methods: identity.methods, signedInAt: identity.signedInAt },
+    data, createdAt, expiresAt: identity.expiresAt,
+  }
 }

@@ -12,7 +12,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto'
 import { InvalidTokenError } from './errors.js'
 import { randomBytesPooled } from './crypto.js'
-import type { Keyring } from './keyring.js'
+import type { KeyObject } from 'node:crypto'
 
 export interface TokenClaims {
   /** Shared session id. */
@@ -52,8 +52,9 @@ function aad(kid: string, audience: string): Buffer {
   return buf
 }
 
+/** Seals a token with `key`: the audience's own token key (app-keys.ts), under its key id. */
 export function mintToken(
-  keyring: Keyring,
+  key: { readonly id: string; readonly key: KeyObject },
   input: { sid: string; aud: string; st: string; ttlSeconds: number; now?: number },
 ): { token: string; claims: TokenClaims } {
   const iat = Math.floor((input.now ?? Date.now()) / 1000)
@@ -63,8 +64,8 @@ export function mintToken(
     sid: input.sid, aud: input.aud, st: input.st, iat, exp: iat + input.ttlSeconds,
     jti: random.subarray(IV_BYTES).toString('base64url'),
   }
-  const { id, key } = keyring.current
-  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
+  const { id } = key
+  const cipher = createCipheriv('aes-256-gcm', key.key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(aad(id, input.aud))
   const body = cipher.update(JSON.stringify(claims), 'utf8')
   cipher.final() // GCM is a stream mode: final() adds no bytes, it computes the tag
@@ -83,19 +84,19 @@ const TOKEN_SHAPE = new RegExp(`^${VERSION}\\.([A-Za-z0-9_-]{1,32})\\.([A-Za-z0-
  * backstop; single use and the real expiry are the session store's job.
  * @throws InvalidTokenError for every failure, with the reason only in `detail`.
  */
-export function openToken(keyring: Keyring, token: string, audience: string, now = Date.now()): TokenClaims {
+export function openToken(keyFor: (kid: string) => KeyObject | undefined, token: string, audience: string, now = Date.now()): TokenClaims {
   if (token.length > MAX_TOKEN_LENGTH) throw new InvalidTokenError('too long')
   const m = TOKEN_SHAPE.exec(token)
   if (m === null) throw new InvalidTokenError('malformed')
   const [, kid, ivText, bodyText, tagText] = m as unknown as [string, string, string, string, string]
-  const entry = keyring.byId.get(kid)
-  if (entry === undefined) throw new InvalidTokenError('unknown key id')
+  const key = keyFor(kid)
+  if (key === undefined) throw new InvalidTokenError('unknown key id')
   const body = Buffer.from(bodyText, 'base64url')
   if (body.toString('base64url') !== bodyText) throw new InvalidTokenError('not canonical base64url')
   let plain: string
   try {
     // authTagLength pinned: GCM would otherwise accept a short tag.
-    const decipher = createDecipheriv('aes-256-gcm', entry.key, Buffer.from(ivText, 'base64url'), { authTagLength: TAG_BYTES })
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'), { authTagLength: TAG_BYTES })
     decipher.setAAD(aad(kid, audience))
     decipher.setAuthTag(Buffer.from(tagText, 'base64url'))
     const out = decipher.update(body)

@@ -30,13 +30,15 @@ export type Redemption = { readonly handle: Handle; readonly session: SessionSna
 export class Tokens {
   readonly #redis: RedisClient & TokenCommands
   readonly #replication: Replication
+  readonly #opts: StoreOptions
 
-  constructor(redis: RedisClient, opts: StoreOptions = {}) {
+  constructor(redis: RedisClient, opts: StoreOptions) {
     if (typeof (redis as Partial<TokenCommands>).tesseraRedeem !== 'function') {
       redis.defineCommand('tesseraRedeem', { numberOfKeys: 3, lua: REDEEM })
     }
     this.#redis = redis as RedisClient & TokenCommands
     this.#replication = new Replication(redis, opts.waitReplicas ?? 0)
+    this.#opts = opts
   }
 
   /** Records a minted token's id for `ttlMs` (replicated first, with `waitReplicas`). */
@@ -55,7 +57,7 @@ export class Tokens {
     const mark = this.#replication.mark()
     const reply = await inStore(() => this.#redis.tesseraRedeem(keys.token(sid, tokenId), keys.session(sid), keys.handle(sid, secret, audience)))
     if (reply === -1) return 'replayed'
-    const session = typeof reply === 'number' ? undefined : toSnapshot(sid, reply)
+    const session = typeof reply === 'number' ? undefined : toSnapshot(sid, reply, this.#opts.identity)
     if (session === undefined) return 'gone'
     await this.#replication.confirm(mark)
     return { handle: { sid, secret }, session }

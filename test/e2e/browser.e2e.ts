@@ -14,6 +14,7 @@ import { VIEWS_DIR } from '../../src/idp/paths.js'
 import { parseSyncKeys } from '../../src/shared/keyring.js'
 import { mintToken } from '../../src/shared/token.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
+import { mintingKeyFor } from '../../src/shared/app-keys.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const CHROMIUM_ARGS = [
@@ -167,7 +168,7 @@ test('a forged ?token= gets the 403 page, not a session', async () => {
   const problems: string[] = []
   const keyring = parseSyncKeys(`demo:${randomBytes(32).toString('base64url')}`, 'forged', problems)
   assert.ok(keyring)
-  const { token } = mintToken(keyring, { sid: randomBytes(32).toString('base64url'), aud: demo.urls.shop, st: state, ttlSeconds: 10 })
+  const { token } = mintToken(mintingKeyFor(keyring, demo.urls.shop), { sid: randomBytes(32).toString('base64url'), aud: demo.urls.shop, st: state, ttlSeconds: 10 })
 
   const response = await page.goto(`${demo.urls.shop}/private?token=${token}`)
   assert.equal(response?.status(), 403)

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { test, before, after } from 'node:test'
 import { Redis } from 'ioredis'
 import { StoreUnavailableError } from '../../src/shared/errors.js'
-import { Sessions } from '../../src/shared/sessions.js'
+import { PWD, storesFor } from '../helpers/stores.js'
 import { waitForRedis } from '../../src/shared/redis.js'
 import { Browser } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
@@ -53,11 +53,11 @@ test('session store: a logout is confirmed by a replica, or fails with StoreUnav
   try {
     // Connected first: WAIT vouches only for writes made on the connection it is asked on.
     assert.ok(await waitForRedis(client))
-    const store = new Sessions(client, { waitReplicas: 1 })
+    const { sessions: store, signer } = storesFor(client, { waitReplicas: 1 })
     const user = { username: 'bob', displayName: 'Bob', email: 'bob@example.com', groups: [] }
     const limits = { idleMs: 60_000, absoluteMs: 600_000 }
-    const a = await store.create(user, limits, 'http://127.0.0.2')
-    const b = await store.create(user, limits, 'http://127.0.0.2')
+    const a = await store.create(user, PWD, limits, 'http://127.0.0.2', signer)
+    const b = await store.create(user, PWD, limits, 'http://127.0.0.2', signer)
     await store.destroy(a.sid)
     assert.equal(await store.resolve(a, 'http://127.0.0.2'), undefined)
     await frozen(async () => {

@@ -9,8 +9,9 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { newKey } from '../helpers/stack.js'
 import { RemoteCore, type Decision, type PlainRequest } from '../../src/remote/core.js'
 import { resolveOptions } from '../../src/remote/options.js'
-import { Sessions } from '../../src/shared/sessions.js'
-import { Tokens } from '../../src/shared/tokens.js'
+import { PWD, storesFor } from '../helpers/stores.js'
+import { parseSyncKeys, type Keyring } from '../../src/shared/keyring.js'
+import { formatAppKeys, mintingKeyFor, type IdentitySigningKey } from '../../src/shared/app-keys.js'
 import { mintToken } from '../../src/shared/token.js'
 import { encodeHandle } from '../../src/shared/handle-cookie.js'
 import { randomId } from '../../src/shared/crypto.js'
@@ -24,13 +25,18 @@ const HTML = 'text/html,application/xhtml+xml'
 
 let redis: TestRedis
 let core: RemoteCore
+let signer: IdentitySigningKey
+let keyring: Keyring
 const syncKeys = newKey('k1')
 const sessionSecret = randomBytes(32).toString('base64url')
 before(async () => {
   redis = await startRedis()
   const client = redis.client()
-  core = new RemoteCore(resolveOptions({ idpUrl: IDP, origin: ORIGIN, syncKeys, redis: client, sessionSecret, publicPaths: ['/', '/assets/*'] }),
-    new Sessions(client), new Tokens(client))
+  const stores = storesFor(client, { keyring: parseSyncKeys(syncKeys, 'SYNC_KEYS', []) as Keyring })
+  signer = stores.signer
+  keyring = stores.keyring
+  core = new RemoteCore(resolveOptions({ idpUrl: IDP, origin: ORIGIN, appKeys: formatAppKeys(keyring, ORIGIN), redis: client, sessionSecret, publicPaths: ['/', '/assets/*'] }),
+    stores.sessions, stores.tokens)
 })
 after(async () => { await redis.stop() })
 
@@ -38,9 +44,8 @@ const request = (over: Partial<PlainRequest> = {}): PlainRequest => ({ method: '
 
 /** A session at the IdP and a token for this app minted for `state`, recorded as the IdP records it. */
 async function handOver(state: string): Promise<{ sid: string; token: string }> {
-  const { sid } = await core.sessions.create(USER, LIMITS, IDP)
-  const { token, claims } = mintToken(resolveOptions({ idpUrl: IDP, origin: ORIGIN, syncKeys, redis: 'redis://x', sessionSecret }).keyring,
-    { sid, aud: ORIGIN, st: state, ttlSeconds: 10 })
+  const { sid } = await core.sessions.create(USER, PWD, LIMITS, IDP, signer)
+  const { token, claims } = mintToken(mintingKeyFor(keyring, ORIGIN), { sid, aud: ORIGIN, st: state, ttlSeconds: 10 })
   await core.tokens.record(sid, claims.jti, 10_000)
   return { sid, token }
 }
@@ -112,7 +117,7 @@ test('a token is refused without spending it when the state, the method or its c
 test('signed in: go on with the session; a stray token in a navigation is dropped unspent', async () => {
   const state = randomId(32)
   const { token } = await handOver(state)
-  const handle = await core.sessions.create(USER, LIMITS, ORIGIN)
+  const handle = await core.sessions.create(USER, PWD, LIMITS, ORIGIN, signer)
   const cookie = encodeHandle(handle, sessionSecret, ORIGIN)
   const d = await core.decide(request({ cookies: { tessera: cookie } }))
   assert.equal(d.kind, 'continue')
@@ -123,7 +128,7 @@ test('signed in: go on with the session; a stray token in a navigation is droppe
 })
 
 test('a cookie that opens nothing is cleared; logout ends the session and stays on allowed origins', async () => {
-  const handle = await core.sessions.create(USER, LIMITS, ORIGIN)
+  const handle = await core.sessions.create(USER, PWD, LIMITS, ORIGIN, signer)
   const cookie = encodeHandle(handle, sessionSecret, ORIGIN)
   const out = await core.logout(handle.sid, 'https://evil.example/')
   assert.equal(out.location, `${ORIGIN}/`)

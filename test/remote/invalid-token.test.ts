@@ -8,6 +8,7 @@ import { formFields, newKey, PASSWORD, startStack, useStack, type Stack } from '
 import { parseSyncKeys, type Keyring } from '../../src/shared/keyring.js'
 import { mintToken } from '../../src/shared/token.js'
 import { keys } from '../../src/shared/keys.js'
+import { mintingKeyFor } from '../../src/shared/app-keys.js'
 
 const A_HOST = '127.0.0.2'
 const B_HOST = '127.0.0.3'
@@ -146,7 +147,7 @@ test('a token minted with another key is rejected', async () => {
   // Same key id as the stack's, other key material; and a key id the apps do not know.
   const kid = stack.syncKeys.split(':')[0] as string
   for (const raw of [newKey(kid), newKey('other')]) {
-    const { token } = mintToken(keyringOf(raw), { sid, aud: stack.appAUrl, st: state, ttlSeconds: 10 })
+    const { token } = mintToken(mintingKeyFor(keyringOf(raw), stack.appAUrl), { sid, aud: stack.appAUrl, st: state, ttlSeconds: 10 })
     await assertBothRejected(browser, tokenUrl(token), `key ${raw.split(':')[0]}`)
   }
   await assertSignedOutAtA(browser, 'after wrong-key tokens')
@@ -159,10 +160,10 @@ test('a token for another audience is rejected', async () => {
   await assertBothRejected(browser, tokenUrl(real.token), 'app B token at app A')
   // Minted with the right key for app B's origin, carrying app A's real state and a real sid.
   const a = await realToken()
-  const { token } = mintToken(stack.config.keyring, { sid: a.sid, aud: stack.appBUrl, st: a.state, ttlSeconds: 10 })
+  const { token } = mintToken(mintingKeyFor(stack.config.keyring, stack.appBUrl), { sid: a.sid, aud: stack.appBUrl, st: a.state, ttlSeconds: 10 })
   await assertBothRejected(a.browser, tokenUrl(token), 'minted for app B')
   // ...and for the IdP's own origin.
-  const { token: forIdp } = mintToken(stack.config.keyring, { sid: a.sid, aud: stack.idpUrl, st: a.state, ttlSeconds: 10 })
+  const { token: forIdp } = mintToken(mintingKeyFor(stack.config.keyring, stack.idpUrl), { sid: a.sid, aud: stack.idpUrl, st: a.state, ttlSeconds: 10 })
   await assertBothRejected(a.browser, tokenUrl(forIdp), 'minted for the IdP')
   await assertSignedOutAtA(browser, 'after app B token')
   await assertSignedOutAtA(a.browser, 'after tokens for other audiences')
@@ -297,9 +298,9 @@ test('after every kind of failed attempt the user is not signed in at app A', as
   const body = p[3] as string
   const mid = Math.floor(body.length / 2)
   const tampered = [p[0], p[1], p[2], body.slice(0, mid) + (body[mid] === 'z' ? 'y' : 'z') + body.slice(mid + 1), p[4]].join('.')
-  const wrongKey = mintToken(keyringOf(newKey('k1')), { sid, aud: stack.appAUrl, st: state, ttlSeconds: 10 }).token
-  const otherAud = mintToken(stack.config.keyring, { sid, aud: stack.appBUrl, st: state, ttlSeconds: 10 }).token
-  const unrecorded = mintToken(stack.config.keyring, { sid, aud: stack.appAUrl, st: state, ttlSeconds: 10 }).token
+  const wrongKey = mintToken(mintingKeyFor(keyringOf(newKey('k1')), stack.appAUrl), { sid, aud: stack.appAUrl, st: state, ttlSeconds: 10 }).token
+  const otherAud = mintToken(mintingKeyFor(stack.config.keyring, stack.appBUrl), { sid, aud: stack.appBUrl, st: state, ttlSeconds: 10 }).token
+  const unrecorded = mintToken(mintingKeyFor(stack.config.keyring, stack.appAUrl), { sid, aud: stack.appAUrl, st: state, ttlSeconds: 10 }).token
   const attempts: [string, string][] = [
     ['malformed', tokenUrl('nope')],
     ['tampered', tokenUrl(tampered)],

@@ -5,8 +5,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { Sessions } from '../../src/shared/sessions.js'
-import { Tokens } from '../../src/shared/tokens.js'
+import { PWD, storesFor } from '../helpers/stores.js'
 import { keys } from '../../src/shared/keys.js'
 import { randomId } from '../../src/shared/crypto.js'
 import { StoreUnavailableError } from '../../src/shared/errors.js'
@@ -19,14 +18,16 @@ const OTHER = 'http://127.0.0.3:3002'
 
 let redis: TestRedis
 let client: Redis
-before(async () => { redis = await startRedis(); client = redis.client() })
+let stores: ReturnType<typeof storesFor>
+let signer: ReturnType<typeof storesFor>['signer']
+before(async () => { redis = await startRedis(); client = redis.client(); stores = storesFor(client); signer = stores.signer })
 after(async () => { await redis.stop() })
 
 test('exactly one of two racing redemptions of one token wins', async () => {
-  const sessions = new Sessions(client)
-  const tokens = new Tokens(client)
+  const sessions = stores.sessions
+  const tokens = stores.tokens
   for (let round = 0; round < 20; round++) {
-    const { sid } = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+    const { sid } = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
     const tokenId = randomId(16)
     await tokens.record(sid, tokenId, 10_000)
     const results = await Promise.all([tokens.redeem(sid, tokenId, APP), tokens.redeem(sid, tokenId, APP)])
@@ -36,8 +37,8 @@ test('exactly one of two racing redemptions of one token wins', async () => {
 })
 
 test('a save never brings back an ended session', async () => {
-  const sessions = new Sessions(client)
-  const handle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  const sessions = stores.sessions
+  const handle = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
   await sessions.destroy(handle.sid)
   assert.equal(await sessions.save(handle.sid, new Map([['cart', [1, 2]]])), false)
   assert.equal(await client.exists(keys.session(handle.sid)), 0)
@@ -45,8 +46,8 @@ test('a save never brings back an ended session', async () => {
 })
 
 test("TTLs follow the idle and absolute limits on Redis's clock, and a read refreshes the idle one", async () => {
-  const sessions = new Sessions(client)
-  const handle = await sessions.create(USER, { idleMs: 30_000, absoluteMs: 90_000 }, IDP)
+  const sessions = stores.sessions
+  const handle = await sessions.create(USER, PWD, { idleMs: 30_000, absoluteMs: 90_000 }, IDP, signer)
   const idle = await client.pttl(keys.session(handle.sid))
   assert.ok(idle > 29_000 && idle <= 30_000, `session TTL ${idle}`)
   const handleTtl = await client.pttl(keys.handle(handle.sid, handle.secret, IDP))
@@ -65,9 +66,9 @@ test("TTLs follow the idle and absolute limits on Redis's clock, and a read refr
 })
 
 test('a logout is seen by the next request everywhere, through every handle', async () => {
-  const sessions = new Sessions(client)
-  const tokens = new Tokens(client)
-  const idpHandle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  const sessions = stores.sessions
+  const tokens = stores.tokens
+  const idpHandle = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
   const handles = []
   for (const app of [APP, OTHER]) {
     const tokenId = randomId(16)
@@ -82,8 +83,8 @@ test('a logout is seen by the next request everywhere, through every handle', as
 })
 
 test("a handle opens its session for its own audience only", async () => {
-  const sessions = new Sessions(client)
-  const handle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  const sessions = stores.sessions
+  const handle = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
   assert.ok(await sessions.resolve(handle, IDP))
   assert.equal(await sessions.resolve(handle, APP), undefined)
 })
@@ -91,28 +92,29 @@ test("a handle opens its session for its own audience only", async () => {
 test('WAIT is issued when replicas are asked for, and not otherwise; too few acknowledgements fail closed', async () => {
   const waits = async (): Promise<number> => Number(/cmdstat_wait:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0)
   const before = await waits()
-  await new Sessions(client).create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  await stores.sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
   assert.equal(await waits(), before, 'no WAIT without waitReplicas')
   // This Redis has no replica: WAIT 1 gets 0 acknowledgements within its 1 s and the write is refused.
-  await assert.rejects(new Sessions(client, { waitReplicas: 1 }).create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP), StoreUnavailableError)
+  const waiting = storesFor(client, { waitReplicas: 1 })
+  await assert.rejects(waiting.sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, waiting.signer), StoreUnavailableError)
   assert.equal(await waits(), before + 1)
-  await assert.rejects(new Sessions(client, { waitReplicas: 1 }).destroy(randomId(16)), StoreUnavailableError)
+  await assert.rejects(waiting.sessions.destroy(randomId(16)), StoreUnavailableError)
   assert.equal(await waits(), before + 2)
 })
 
 test('a corrupt session record is no session, not an outage', async () => {
-  const sessions = new Sessions(client)
-  const handle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  const sessions = stores.sessions
+  const handle = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
   await client.hset(keys.session(handle.sid), 'u', '{not json')
   assert.equal(await sessions.resolve(handle, IDP), undefined)
-  const other = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  const other = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
   await client.hdel(keys.session(other.sid), 'u')
   assert.equal(await sessions.resolve(other, IDP), undefined)
 })
 
 test('session data has no inherited keys: __proto__ is data, constructor is nothing', async () => {
-  const sessions = new Sessions(client)
-  const handle = await sessions.create(USER, { idleMs: 60_000, absoluteMs: 600_000 }, IDP)
+  const sessions = stores.sessions
+  const handle = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
   assert.ok(await sessions.save(handle.sid, new Map<string, unknown>([['__proto__', { isAdmin: true }]])))
   const snapshot = await sessions.resolve(handle, IDP)
   assert.ok(snapshot)

@@ -65,7 +65,8 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     if (previous !== undefined) await ctx.sessions.destroy(previous.sid)
     // A new session id at every sign-in: the pre-login cookie never becomes a session (session fixation).
     const absoluteMs = ctx.config.sessionTtlSeconds * 1000
-    const handle = await ctx.sessions.create(user, { idleMs: ctx.config.sessionIdleSeconds * 1000, absoluteMs }, ctx.audience)
+    const methods = [{ method: 'pwd' as const, at: Date.now() }]
+    const handle = await ctx.sessions.create(user, methods, { idleMs: ctx.config.sessionIdleSeconds * 1000, absoluteMs }, ctx.audience, ctx.signer)
     await ctx.userIndex.add(user.username, handle.sid, absoluteMs)
     req.log.info({ user: user.username }, 'signed in')
     setSessionCookie(ctx, reply, handle)
