@@ -1,6 +1,7 @@
 /**
  * Runs one example app from environment variables (used by docker-compose.yml):
- *   APP_NAME, APP_ORIGIN, IDP_URL, SYNC_KEYS, REDIS_URL, APP_SESSION_SECRET, PORT, HOST, APP_LINKS
+ *   APP_NAME, APP_ORIGIN, IDP_URL, APP_KEYS, REDIS_URL, APP_SESSION_SECRET, PORT, HOST, APP_LINKS
+ * (SYNC_KEYS instead of APP_KEYS still works, with a warning: the app would hold the IdP's keys).
  */
 import { buildExampleApp } from './remote-app.js'
 
@@ -17,7 +18,7 @@ const app = buildExampleApp({
   name: process.env.APP_NAME ?? 'Example app',
   origin: need('APP_ORIGIN'),
   idpUrl: need('IDP_URL'),
-  syncKeys: need('SYNC_KEYS'),
+  ...(process.env.APP_KEYS === undefined && process.env.SYNC_KEYS !== undefined ? { syncKeys: need('SYNC_KEYS') } : { appKeys: need('APP_KEYS') }),
   redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   sessionSecret: need('APP_SESSION_SECRET'),
   links: (process.env.APP_LINKS ?? '').split(',').filter((s) => s !== ''),

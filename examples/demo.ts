@@ -21,6 +21,7 @@ import { VIEWS_DIR } from '../src/idp/paths.js'
 import { loggerOptions } from '../src/shared/logger.js'
 import { REDIS_OPTIONS, waitForRedis } from '../src/shared/redis.js'
 import { buildExampleApp } from './remote-app.js'
+import { formatAppKeys } from '../src/shared/app-keys.js'
 
 export const DEMO_USER = { username: 'alice', password: 'tessera-demo' } as const
 
@@ -88,12 +89,14 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     }
     const idp = buildIdp(config, { redis: client(), logger: quiet ? false : loggerOptions(level) })
     const appLogger = quiet ? false : { level }
+    // Each app holds only its own keys, as `npx tessera app-key <origin>` prints them.
+    const appKeysFor = (origin: string): string => formatAppKeys(config.keyring, origin)
     const app = buildExampleApp({
-      name: 'App', origin: urls.app, idpUrl: urls.idp, syncKeys, redis: client(), sessionSecret: secret(),
+      name: 'App', origin: urls.app, idpUrl: urls.idp, appKeys: appKeysFor(urls.app), redis: client(), sessionSecret: secret(),
       links: [urls.shop], accent: '#0f766e', logger: appLogger,
     })
     const shop = buildExampleApp({
-      name: 'Shop', origin: urls.shop, idpUrl: urls.idp, syncKeys, redis: client(), sessionSecret: secret(),
+      name: 'Shop', origin: urls.shop, idpUrl: urls.idp, appKeys: appKeysFor(urls.shop), redis: client(), sessionSecret: secret(),
       links: [urls.app], accent: '#9a4d0c', logger: appLogger,
     })
     const ready = await Promise.all(clients.map((c) => waitForRedis(c, 5000)))

@@ -12,7 +12,10 @@ export interface ExampleAppOptions {
   /** This app's public origin, e.g. http://app.localhost:3001. */
   origin: string
   idpUrl: string
-  syncKeys: string
+  /** This app's keys (`npx tessera app-key <origin>`). */
+  appKeys?: string
+  /** The old way (the IdP's own SYNC_KEYS): still accepted, with a warning. */
+  syncKeys?: string
   /** A redis:// URL, a `{ sentinels, sentinelName }` or `{ clusterNodes }` object, or an ioredis client. */
   redis: TesseraRemoteOptions['redis']
   sessionSecret: string
@@ -51,7 +54,8 @@ export function buildExampleApp(opts: ExampleAppOptions): FastifyInstance {
   app.register(tesseraRemote, {
     idpUrl: opts.idpUrl,
     origin: opts.origin,
-    syncKeys: opts.syncKeys,
+    ...(opts.appKeys === undefined ? {} : { appKeys: opts.appKeys }),
+    ...(opts.syncKeys === undefined ? {} : { syncKeys: opts.syncKeys }),
     redis: opts.redis,
     sessionSecret: opts.sessionSecret,
     // /logout is public: logging out without a session (a second click, a retry) just clears the cookie.

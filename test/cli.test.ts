@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { verify } from '@node-rs/argon2'
-import { parseSyncKeys } from '../src/shared/keyring.js'
+import { parseSyncKeys, type Keyring } from '../src/shared/keyring.js'
+import { formatAppKeys, parseAppKeys } from '../src/shared/app-keys.js'
 import { Browser } from './helpers/browser.js'
 import { type TestRedis } from './helpers/redis-server.js'
 import { formFields, newKey, PASSWORD, writeUsersFile, useStack, type Stack } from './helpers/stack.js'
@@ -63,7 +64,7 @@ test('gen-key prints an id:key pair that SYNC_KEYS accepts', async () => {
 })
 
 test('every command has --help, exit 0; an unknown command exits 2 with the usage', async () => {
-  for (const command of ['hash-password', 'gen-key', 'check-config', 'check-callback', 'sessions']) {
+  for (const command of ['hash-password', 'gen-key', 'app-key', 'check-config', 'check-callback', 'sessions']) {
     const res = await cli([command, '--help'])
     assert.equal(res.status, 0, command)
     assert.match(res.stdout, /Usage: /, command)
@@ -158,4 +159,18 @@ test('sessions list shows a user\'s live sessions and revoke ends them in every 
   const none = await cli(['sessions', 'list', 'alice'], { env })
   assert.equal(none.status, 1)
   assert.equal((await cli(['sessions', 'list', 'alice'], { env: { REDIS_URL: 'redis://127.0.0.1:1' } })).status, 3)
+})
+
+test('app-key prints the appKeys for an allowed origin, and refuses any other', async () => {
+  const env = goodEnv()
+  const res = await cli(['app-key', 'https://Shop.example.com:443'], { env })
+  assert.equal(res.status, 0, res.stderr)
+  const keyring = parseSyncKeys(env.SYNC_KEYS as string, 'SYNC_KEYS', []) as Keyring
+  assert.equal(res.stdout.trim(), formatAppKeys(keyring, 'https://shop.example.com'))
+  assert.ok(parseAppKeys(res.stdout.trim(), 'appKeys', []))
+  assert.ok(!res.stdout.includes((env.SYNC_KEYS as string).split(':')[1] as string), 'the IdP key itself is never printed')
+  const other = await cli(['app-key', 'https://evil.example.com'], { env })
+  assert.equal(other.status, 1)
+  assert.match(other.stderr, /not in KNOWN_REMOTE_HOSTS/)
+  assert.equal(other.stdout, '')
 })

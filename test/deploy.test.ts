@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml'
 import { loadConfig } from '../src/idp/config.js'
 import { freePort } from './helpers/net.js'
 import { startRedis, type TestRedis } from './helpers/redis-server.js'
+import { formatAppKeys } from '../src/shared/app-keys.js'
 
 type Service = { command?: string[]; environment?: Record<string, string>; healthcheck?: { test: string[] }; build?: string; image?: string }
 const compose = parseYaml(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service> }
@@ -42,8 +43,10 @@ test('the compose file gives the IdP a configuration it accepts', () => {
   const config = loadConfig(env)
   assert.deepEqual(config.knownRemoteHosts, ['http://app.localhost:3001'])
   assert.equal(config.publicUrl, 'http://idp.localhost:3000')
-  assert.equal(compose.services.app?.environment?.SYNC_KEYS, env.SYNC_KEYS, 'the app and the IdP share the sync keys')
-  assert.ok(compose.services.app?.environment?.APP_ORIGIN !== undefined && config.knownRemoteHosts.includes(compose.services.app.environment.APP_ORIGIN))
+  const app = compose.services.app?.environment ?? {}
+  assert.ok(app.APP_ORIGIN !== undefined && config.knownRemoteHosts.includes(app.APP_ORIGIN))
+  assert.equal(app.SYNC_KEYS, undefined, 'the app does not hold the IdP\'s keys')
+  assert.equal(app.APP_KEYS, formatAppKeys(config.keyring, app.APP_ORIGIN), 'the app holds its own keys, as tessera app-key prints them')
 })
 
 test('production refuses the demo secrets the compose file and .env.example publish', () => {

@@ -3,6 +3,7 @@
 import { hash } from '@node-rs/argon2'
 import { randomBytes } from 'node:crypto'
 import { randomId } from '../shared/crypto.js'
+import { appKey, HELP as APP_KEY_HELP } from './app-key.js'
 import { checkCallback, HELP as CHECK_CALLBACK_HELP } from './check-callback.js'
 import { checkConfig, HELP as CHECK_CONFIG_HELP } from './check-config.js'
 import { EXIT } from './environment.js'
@@ -13,6 +14,7 @@ const HELP = `Usage: tessera <command> [--help]
 Commands:
   hash-password            read a password on standard input, print its argon2id PHC string
   gen-key                  print a new id:key pair for SYNC_KEYS
+  app-key <origin>         print the appKeys one app holds (derived from SYNC_KEYS)
   check-config             load the IdP's configuration as it would, ping Redis, list every problem
   check-callback <url>     say whether the IdP would redirect to <url>, and why not
   sessions list <user>     list a user's live sessions
@@ -46,7 +48,7 @@ async function readStdin(): Promise<string> {
 
 const HELPS: Record<string, string> = {
   'hash-password': HASH_HELP, 'gen-key': GEN_KEY_HELP, 'check-config': CHECK_CONFIG_HELP,
-  'check-callback': CHECK_CALLBACK_HELP, sessions: SESSIONS_HELP,
+  'check-callback': CHECK_CALLBACK_HELP, 'app-key': APP_KEY_HELP, sessions: SESSIONS_HELP,
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -74,6 +76,8 @@ async function main(argv: string[]): Promise<number> {
       return checkConfig(out)
     case 'check-callback':
       return checkCallback(rest, out, err)
+    case 'app-key':
+      return appKey(rest, out, err)
     case 'sessions':
       return sessions(rest, out, err)
     default:

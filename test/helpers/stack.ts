@@ -14,6 +14,7 @@ import { randomId } from '../../src/shared/crypto.js'
 import { freePort } from './net.js'
 import { before, after } from 'node:test'
 import { startRedis, type TestRedis } from './redis-server.js'
+import { formatAppKeys } from '../../src/shared/app-keys.js'
 
 export const PASSWORD = 'correct horse battery staple'
 // argon2id of PASSWORD with small costs so tests stay fast; the format is what matters here.
@@ -87,15 +88,19 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   const idp = options.ownRedis === true
     ? buildIdp(config, { logger: options.idpLogger ?? false })
     : buildIdp(config, { redis: client(), logger: options.idpLogger ?? false })
+  // Each app holds only its own keys, as `npx tessera app-key` prints them (or, for the upgrade and
+  // rotation tests, the IdP's own SYNC_KEYS).
+  const keysFor = (origin: string): { appKeys: string } | { syncKeys: string } =>
+    options.appSyncKeys === undefined ? { appKeys: formatAppKeys(config.keyring, origin) } : { syncKeys: options.appSyncKeys }
   const appOpts = {
-    idpUrl, syncKeys: options.appSyncKeys ?? syncKeys, sessionSecret: randomBytes(32).toString('base64url'),
+    idpUrl, sessionSecret: randomBytes(32).toString('base64url'),
     ...(options.appLogger === undefined ? {} : { logger: options.appLogger }),
     ...(options.appWaitReplicas === undefined ? {} : { waitReplicas: options.appWaitReplicas }),
   }
   const secretB = randomBytes(32).toString('base64url')
   const appRedis = (): string | RedisConnection | Redis => options.appRedis ?? client()
-  const appA = buildExampleApp({ ...appOpts, name: 'App A', origin: appAUrl, redis: appRedis(), links: [appBUrl] })
-  const appB = buildExampleApp({ ...appOpts, name: 'App B', origin: appBUrl, redis: appRedis(), sessionSecret: secretB, links: [appAUrl] })
+  const appA = buildExampleApp({ ...appOpts, ...keysFor(appAUrl), name: 'App A', origin: appAUrl, redis: appRedis(), links: [appBUrl] })
+  const appB = buildExampleApp({ ...appOpts, ...keysFor(appBUrl), name: 'App B', origin: appBUrl, redis: appRedis(), sessionSecret: secretB, links: [appAUrl] })
   options.appRoutes?.(appA)
   options.appRoutes?.(appB)
   await Promise.all(clients.map((c) => waitForRedis(c)))
