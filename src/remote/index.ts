@@ -4,5 +4,6 @@ export default tesseraRemote
 export { tesseraRemote }
 export type { TesseraRemoteOptions, TesseraCookieOptions } from './options.js'
 export { TesseraSession, type TesseraUser } from './session.js'
+export type { SessionAuth as TesseraAuth } from '../shared/session.js'
 export { TesseraError } from '../shared/errors.js'
 export { loggerOptions as tesseraLoggerOptions } from '../shared/logger.js'

@@ -1,6 +1,6 @@
 /** `request.session` in a remote app: the shared session's user and data, written back at the end of the request. */
 import { UnauthenticatedError } from '../shared/errors.js'
-import type { SessionSnapshot, SessionUser } from '../shared/session.js'
+import type { SessionAuth, SessionSnapshot, SessionUser } from '../shared/session.js'
 
 export type TesseraUser = SessionUser
 
@@ -15,6 +15,14 @@ export class TesseraSession {
   /** The signed-in user, or undefined on a public path without a session. */
   get user(): TesseraUser | undefined {
     return this.#snapshot?.user
+  }
+
+  /**
+   * How the user signed in (`methods`: `pwd`, `otp`, `hwk`, each with when) and when: part of the
+   * identity only the IdP can sign, so no app can claim a factor the user never gave.
+   */
+  get auth(): SessionAuth | undefined {
+    return this.#snapshot?.auth
   }
 
   get authenticated(): boolean {

@@ -38,6 +38,8 @@ export interface Stack {
   readonly appBUrl: string
   readonly config: IdpConfig
   readonly syncKeys: string
+  /** Each app's session secret (what a compromised app would hold). */
+  readonly appSecrets: { readonly A: string; readonly B: string }
   close(): Promise<void>
 }
 
@@ -53,7 +55,7 @@ export interface StackOptions {
    * The apps' `redis` plugin option (a URL or a `{ sentinels, sentinelName }` / `{ clusterNodes }`
    * object): the plugin connects by itself. Default: an ioredis client on the test Redis's URL.
    */
-  appRedis?: string | RedisConnection
+  appRedis?: string | RedisConnection | ((app: 'A' | 'B') => string)
   /**
    * The IdP connects by itself from its configuration (REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES
    * in `env`), as `npm start` does. Default: an ioredis client on the test Redis's URL.
@@ -98,9 +100,10 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
     ...(options.appWaitReplicas === undefined ? {} : { waitReplicas: options.appWaitReplicas }),
   }
   const secretB = randomBytes(32).toString('base64url')
-  const appRedis = (): string | RedisConnection | Redis => options.appRedis ?? client()
-  const appA = buildExampleApp({ ...appOpts, ...keysFor(appAUrl), name: 'App A', origin: appAUrl, redis: appRedis(), links: [appBUrl] })
-  const appB = buildExampleApp({ ...appOpts, ...keysFor(appBUrl), name: 'App B', origin: appBUrl, redis: appRedis(), sessionSecret: secretB, links: [appAUrl] })
+  const appRedis = (name: 'A' | 'B'): string | RedisConnection | Redis =>
+    typeof options.appRedis === 'function' ? options.appRedis(name) : (options.appRedis ?? client())
+  const appA = buildExampleApp({ ...appOpts, ...keysFor(appAUrl), name: 'App A', origin: appAUrl, redis: appRedis('A'), links: [appBUrl] })
+  const appB = buildExampleApp({ ...appOpts, ...keysFor(appBUrl), name: 'App B', origin: appBUrl, redis: appRedis('B'), sessionSecret: secretB, links: [appAUrl] })
   options.appRoutes?.(appA)
   options.appRoutes?.(appB)
   await Promise.all(clients.map((c) => waitForRedis(c)))
@@ -115,6 +118,7 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   }
   return {
     idp, appA, appB, idpUrl, appAUrl, appBUrl, config, syncKeys,
+    appSecrets: { A: appOpts.sessionSecret, B: secretB },
     close: async () => {
       await Promise.all([idp.close(), appA.close(), appB.close()])
       for (const c of clients) c.disconnect()
