@@ -148,6 +148,7 @@ test('check-config prints what it found, without secrets, and exits 0 when Redis
 test('check-config lists every problem at once and exits 1', async () => {
   const res = await cli(['check-config'], { env: { ...goodEnv(), SYNC_KEYS: 'bad', PORT: 'x', KNOWN_REMOTE_HOSTS: 'ftp://a' } })
   assert.equal(res.status, 1)
+  assert.equal(res.stderr, '', 'the report is on stdout (docs/errors.md)')
   assert.match(res.stdout, /3 problems/)
   assert.match(res.stdout, /SYNC_KEYS\[0\]/)
   assert.match(res.stdout, /PORT/)
