@@ -1,4 +1,4 @@
-/** What `npm publish` would ship, read from `npm pack --dry-run` (no scripts run, dist as built). */
+/** What `npm publish` would ship (from `npm pack --dry-run`: no scripts run, dist as built), and what git tracks. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -25,4 +25,12 @@ test('the package ships no source map (maps would point at src/*.ts, which it do
 test('every bin and export the package names is in it', () => {
   const targets = [...Object.values(pkg.bin), ...Object.values(pkg.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e)))]
   for (const t of targets) assert.ok(files.has(t.replace(/^\.\//, '')), t)
+})
+
+test('.gitignore and the tracked files agree: bench/results/latest.json is tracked and not ignored', () => {
+  const git = (...args: string[]): string => execFileSync('git', args, { cwd: root, encoding: 'utf8' })
+  assert.equal(git('ls-files', '--cached', '--ignored', '--exclude-standard'), '', 'tracked files that .gitignore ignores')
+  assert.equal(git('ls-files', 'bench/results/latest.json').trim(), 'bench/results/latest.json')
+  // Other results stay local: check-ignore prints the path when it is ignored (and exits 0).
+  assert.equal(git('check-ignore', '--no-index', 'bench/results/load.json').trim(), 'bench/results/load.json')
 })
