@@ -64,6 +64,7 @@ function hashInTerminal(answers: readonly string[]): Promise<{ status: number | 
       const prompts = screen.match(/Password: |Again: /g)?.length ?? 0
       if (prompts > typed && typed < answers.length) child.stdin.write(`${answers[typed++] as string}\r`)
     })
+    child.on('error', (e) => { clearTimeout(guard); fail(new Error(`util-linux script(1) is needed for this test: ${e.message}`)) })
     child.on('close', (status) => { clearTimeout(guard); child.stdin.destroy(); done({ status, screen }) })
   })
 }
