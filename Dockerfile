@@ -9,7 +9,8 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY examples ./examples
-RUN npx tsc -p tsconfig.json
+# The same build as `npm run build`, which also makes the CLI (dist/src/cli/main.js) executable.
+RUN npm run build
 
 FROM node:20-slim
 ENV NODE_ENV=production \

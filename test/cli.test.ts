@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -9,6 +9,7 @@ import { verify } from '@node-rs/argon2'
 import { parseSyncKeys, type Keyring } from '../src/shared/keyring.js'
 import { formatAppKeys, parseAppKeys } from '../src/shared/app-keys.js'
 import { Browser } from './helpers/browser.js'
+import { repoRoot } from './helpers/callbacks.js'
 import { type TestRedis } from './helpers/redis-server.js'
 import { formFields, newKey, PASSWORD, writeUsersFile, useStack, type Stack } from './helpers/stack.js'
 
@@ -45,6 +46,66 @@ test('hash-password prints an argon2id PHC string that verifies the password fro
   assert.match(phc, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
   assert.ok(await verify(phc, 's3cret pass'))
   assert.ok(!(await verify(phc, 's3cret pass\n')), 'the trailing newline is not part of the password')
+})
+
+/**
+ * Runs `tessera hash-password` on a real pseudo-terminal (util-linux `script`), typing each answer
+ * once its prompt shows. Resolves to the exit status and everything the terminal displayed.
+ */
+function hashInTerminal(answers: readonly string[]): Promise<{ status: number | null; screen: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn('script', ['-qec', `'${process.execPath}' '${MAIN}' hash-password`, '/dev/null'], {
+      cwd, env: { PATH: process.env.PATH ?? '', SHELL: '/bin/sh', TERM: 'dumb' },
+    })
+    let screen = ''
+    let typed = 0
+    const guard = setTimeout(() => { child.kill(); fail(new Error(`no exit; the terminal showed: ${JSON.stringify(screen)}`)) }, 30_000)
+    child.stdout.on('data', (d: Buffer) => {
+      screen += d.toString()
+      const prompts = screen.match(/Password: |Again: /g)?.length ?? 0
+      if (prompts > typed && typed < answers.length) child.stdin.write(`${answers[typed++] as string}\r`)
+    })
+    child.on('error', (e) => { clearTimeout(guard); fail(new Error(`util-linux script(1) is needed for this test: ${e.message}`)) })
+    child.on('close', (status) => { clearTimeout(guard); child.stdin.destroy(); done({ status, screen }) })
+  })
+}
+
+test('hash-password in a terminal asks twice without echo and prints the hash', async () => {
+  const secret = 'typed in a terminal'
+  const res = await hashInTerminal([secret, secret])
+  assert.equal(res.status, 0, res.screen)
+  assert.match(res.screen, /Password: [\s\S]*Again: /)
+  assert.ok(!res.screen.includes('typed'), `the password is not echoed: ${JSON.stringify(res.screen)}`)
+  const phc = /\$argon2id\$\S+/.exec(res.screen)?.[0] as string
+  assert.ok(await verify(phc, secret))
+})
+
+test('hash-password in a terminal refuses two different entries, and a short one, printing no hash', async () => {
+  const mismatch = await hashInTerminal(['first passphrase', 'second passphrase'])
+  assert.equal(mismatch.status, 1, mismatch.screen)
+  assert.match(mismatch.screen, /do not match/)
+  assert.doesNotMatch(mismatch.screen, /argon2id/)
+  const short = await hashInTerminal(['short12', 'short12'])
+  assert.equal(short.status, 1, short.screen)
+  assert.match(short.screen, /8 to 1024 characters/)
+})
+
+test('the CLI runs as README calls it after a plain build: the bin path executes, and npx tessera', async () => {
+  const root = repoRoot()
+  const bin = join(root, (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: { tessera: string } }).bin.tessera)
+  assert.notEqual(statSync(bin).mode & 0o111, 0, `${bin} is executable`)
+  for (const [cmd, args] of [[bin, ['gen-key']], ['npx', ['--offline', 'tessera', 'gen-key']]] as const) {
+    const res = await new Promise<Result>((done) => {
+      const child = spawn(cmd, args, { cwd: root, env: process.env })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+      child.on('close', (status) => done({ status, stdout, stderr }))
+    })
+    assert.equal(res.status, 0, `${cmd} ${args.join(' ')}: ${res.stderr}`)
+    assert.match(res.stdout, /^[A-Za-z0-9_-]+:[A-Za-z0-9_-]{43}\n$/)
+  }
 })
 
 test('hash-password refuses a password under 8 characters with exit 1', async () => {
@@ -89,6 +150,7 @@ test('check-config prints what it found, without secrets, and exits 0 when Redis
 test('check-config lists every problem at once and exits 1', async () => {
   const res = await cli(['check-config'], { env: { ...goodEnv(), SYNC_KEYS: 'bad', PORT: 'x', KNOWN_REMOTE_HOSTS: 'ftp://a' } })
   assert.equal(res.status, 1)
+  assert.equal(res.stderr, '', 'the report is on stdout (docs/errors.md)')
   assert.match(res.stdout, /3 problems/)
   assert.match(res.stdout, /SYNC_KEYS\[0\]/)
   assert.match(res.stdout, /PORT/)

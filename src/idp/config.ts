@@ -10,7 +10,7 @@ import { ENV_SCHEMA, type Env } from './config-schema.js'
 import { ConfigError } from '../shared/errors.js'
 import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
 import type { RegulationConfig } from './regulation.js'
-import { parseHostList, type RedisConnection } from '../shared/redis.js'
+import { isRedisUrl, parseHostList, type RedisConnection } from '../shared/redis.js'
 import { loadUsers, type UserDirectory } from './users.js'
 
 export interface IdpConfig {
@@ -152,11 +152,7 @@ function isProxyAddress(entry: string): boolean {
 export function parseRedisConnection(env: Partial<Record<keyof Env, unknown>>, problems: string[]): RedisConnection {
   const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
   const url = str(env.REDIS_URL) ?? 'redis://127.0.0.1:6379'
-  try {
-    if (!/^rediss?:$/.test(new URL(url).protocol)) throw new Error('scheme')
-  } catch {
-    problems.push('REDIS_URL: must be a redis:// or rediss:// URL')
-  }
+  if (!isRedisUrl(url)) problems.push('REDIS_URL: must be a redis:// or rediss:// URL')
   const sentinels = parseHostList(str(env.REDIS_SENTINELS) ?? '', 'REDIS_SENTINELS', problems)
   const clusterNodes = parseHostList(str(env.REDIS_CLUSTER_NODES) ?? '', 'REDIS_CLUSTER_NODES', problems)
   if (sentinels.length > 0 && clusterNodes.length > 0) problems.push('REDIS_SENTINELS and REDIS_CLUSTER_NODES: set one or the other, not both')

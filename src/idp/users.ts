@@ -5,10 +5,10 @@
  * guessed at: unknown keys, and `disabled` values Authelia would not read as a boolean.
  */
 import { readFileSync } from 'node:fs'
-import { hash, verify } from '@node-rs/argon2'
+import { verify } from '@node-rs/argon2'
 import { parse as parseYaml } from 'yaml'
-import { randomId } from '../shared/crypto.js'
 import type { SessionUser } from '../shared/session.js'
+import { DEFAULT_COSTS, makeDummyHash, meetsOwaspCosts, parseArgon2id, type Argon2Costs } from './argon2-phc.js'
 
 interface UserEntry {
   readonly user: SessionUser
@@ -41,10 +41,12 @@ function asBoolean(value: unknown): boolean | undefined {
 export class UserDirectory {
   readonly #users: ReadonlyMap<string, UserEntry>
   // Unknown users are checked against this, so they cost the same argon2 work as known ones.
-  #dummyHash: Promise<string> | undefined
+  readonly #dummyHash: string
 
-  constructor(users: ReadonlyMap<string, UserEntry>) {
+  /** @param dummyCosts the costs of a real user's hash, or the work would tell a known name from an unknown one. */
+  constructor(users: ReadonlyMap<string, UserEntry>, dummyCosts: Argon2Costs) {
     this.#users = users
+    this.#dummyHash = makeDummyHash(dummyCosts)
   }
 
   get size(): number {
@@ -54,36 +56,15 @@ export class UserDirectory {
   /** The user, when the password is right and the account enabled; undefined otherwise, in the same time. */
   async verify(username: string, password: string): Promise<SessionUser | undefined> {
     const entry = this.#users.get(username)
-    const target = entry?.passwordHash ?? (await this.#dummy())
     let ok = false
     try {
-      ok = await verify(target, password)
+      // Every hash, and the dummy's costs, were checked at load: argon2 can use each one.
+      ok = await verify(entry?.passwordHash ?? this.#dummyHash, password)
     } catch {
-      ok = false // a hash argon2 cannot read counts as a wrong password, not a 500
+      ok = false // still, never a 500 for a password check
     }
     return ok && entry !== undefined && !entry.disabled ? entry.user : undefined
   }
-
-  #dummy(): Promise<string> {
-    // Same costs as a real user's hash, or the work would tell a known name from an unknown one.
-    this.#dummyHash ??= hash(randomId(32), costsOf(this.#users.values().next().value?.passwordHash))
-    return this.#dummyHash
-  }
-}
-
-/** The m, t, p costs of an argon2id PHC string, or undefined for the library's defaults. */
-function costsOf(phc: string | undefined): { memoryCost: number; timeCost: number; parallelism: number } | undefined {
-  const m = phc === undefined ? null : /\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(phc)
-  return m === null ? undefined : { memoryCost: Number(m[1]), timeCost: Number(m[2]), parallelism: Number(m[3]) }
-}
-
-/**
- * OWASP's Password Storage Cheat Sheet lists equivalent argon2id settings from m=47104 KiB, t=1 to
- * m=7168 KiB, t=5; all spend about m·t ≥ 36 MiB·passes. Weaker hashes are refused in production.
- */
-function meetsOwaspCosts(phc: string): boolean {
-  const c = costsOf(phc)
-  return c !== undefined && c.memoryCost >= 7168 && c.memoryCost * c.timeCost >= 35_840
 }
 
 /** Reads and checks the users file; pushes one message per problem, naming the file's key path. */
@@ -104,6 +85,7 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
   }
   const before = problems.length
   const entries = new Map<string, UserEntry>()
+  let firstCosts: Argon2Costs | undefined
   for (const [username, raw] of Object.entries(users as Record<string, unknown>)) {
     const at = `${name} (${path}): users.${username}`
     const u = raw as Record<string, unknown> | null
@@ -113,11 +95,9 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
     if (unknown !== undefined) { problems.push(`${at}: unknown key "${unknown}" (known: ${[...USED_KEYS].join(', ')} and Authelia's profile attributes)`); continue }
     const disabled = 'disabled' in u ? asBoolean(u.disabled) : false
     if (disabled === undefined) { problems.push(`${at}.disabled: must be true or false (or yes/no, on/off, y/n, as Authelia reads them)`); continue }
-    if (typeof u.password !== 'string' || !u.password.startsWith('$argon2id$')) {
-      problems.push(`${at}.password: must be an argon2id PHC string (npx tessera hash-password)`)
-      continue
-    }
-    if (opts.production === true && !meetsOwaspCosts(u.password)) {
+    const costs = typeof u.password === 'string' ? parseArgon2id(u.password) : 'must be an argon2id PHC string (npx tessera hash-password)'
+    if (typeof costs === 'string') { problems.push(`${at}.password: ${costs}`); continue }
+    if (opts.production === true && !meetsOwaspCosts(costs)) {
       problems.push(`${at}.password: argon2id costs below OWASP's minimum (e.g. m=19456,t=2,p=1); re-hash with npx tessera hash-password`)
       continue
     }
@@ -125,6 +105,7 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
     if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string')) { problems.push(`${at}.groups: must be a list of strings`); continue }
     if (u.displayname !== undefined && typeof u.displayname !== 'string') { problems.push(`${at}.displayname: must be a string`); continue }
     if (u.email !== undefined && typeof u.email !== 'string') { problems.push(`${at}.email: must be a string`); continue }
+    firstCosts ??= costs
     entries.set(username, {
       user: Object.freeze({
         username,
@@ -132,9 +113,9 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
         email: (u.email as string | undefined) ?? '',
         groups: Object.freeze([...(groups as string[])]),
       }),
-      passwordHash: u.password,
+      passwordHash: u.password as string,
       disabled,
     })
   }
-  return problems.length > before ? undefined : new UserDirectory(entries)
+  return problems.length > before ? undefined : new UserDirectory(entries, firstCosts ?? DEFAULT_COSTS)
 }

@@ -1,5 +1,5 @@
 /** The remote plugin's options, checked at registration so a bad value stops `app.ready()`. */
-import type { RedisClient, RedisConnection } from '../shared/redis.js'
+import { isRedisUrl, type RedisClient, type RedisConnection } from '../shared/redis.js'
 import { OptionsError } from '../shared/errors.js'
 import { parseSyncKeys } from '../shared/keyring.js'
 import { appKeyringFrom, parseAppKeys, type AppKeyring } from '../shared/app-keys.js'
@@ -73,7 +73,7 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   const idpUrl = originOf(o.idpUrl, 'idpUrl', problems)
   const keys = origin === undefined ? undefined : keysOf(o, origin, problems)
   if (typeof o.sessionSecret !== 'string' || o.sessionSecret.length < 32) problems.push('sessionSecret: must be a string of at least 32 characters')
-  if (typeof o.redis !== 'string' && (o.redis === null || typeof o.redis !== 'object')) problems.push('redis: must be a redis:// URL or an ioredis instance')
+  checkRedis(o.redis, problems)
   const c = o.cookie ?? {}
   const sameSite = c.sameSite ?? 'lax'
   if (!['lax', 'strict', 'none'].includes(sameSite)) problems.push('cookie.sameSite: must be lax, strict or none')
@@ -128,6 +128,38 @@ function originOf(value: unknown, name: string, problems: string[]): string | un
   } catch { /* reported below */ }
   problems.push(`${name}: "${value}" must be an http(s) origin, e.g. https://app.example.com`)
   return undefined
+}
+
+const CONNECTION_KEYS = new Set(['url', 'sentinels', 'sentinelName', 'sentinelPassword', 'clusterNodes', 'password'])
+
+/**
+ * The `redis` option: a redis:// or rediss:// URL, a connection object or an ioredis client, refused
+ * now if it is anything else (an `http://` or `host:port` string would only fail at the first
+ * request). The value itself is never echoed: a URL may hold a password.
+ */
+function checkRedis(value: unknown, problems: string[]): void {
+  const expected = 'must be a redis:// or rediss:// URL, a { url, sentinels, sentinelName, clusterNodes, password } object or an ioredis instance'
+  if (typeof value === 'string') { if (!isRedisUrl(value)) problems.push(`redis: ${expected}`); return }
+  if (value === null || typeof value !== 'object') { problems.push(`redis: ${expected}`); return }
+  // Duck-typed, as the plugin does: the app's ioredis may be another copy than ours.
+  if (typeof (value as Partial<RedisClient>).defineCommand === 'function') return
+  const conn = value as Record<string, unknown>
+  const unknown = Object.keys(conn).find((k) => !CONNECTION_KEYS.has(k))
+  if (unknown !== undefined) { problems.push(`redis: unknown key "${unknown}"; ${expected}`); return }
+  if (conn.url !== undefined && !isRedisUrl(conn.url)) problems.push('redis.url: must be a redis:// or rediss:// URL')
+  for (const key of ['sentinels', 'clusterNodes'] as const) {
+    if (conn[key] !== undefined && !isHostList(conn[key])) problems.push(`redis.${key}: must be a list of { host, port } (port 1-65535)`)
+  }
+  for (const key of ['sentinelName', 'sentinelPassword', 'password'] as const) {
+    if (conn[key] !== undefined && typeof conn[key] !== 'string') problems.push(`redis.${key}: must be a string`)
+  }
+}
+
+function isHostList(value: unknown): boolean {
+  return Array.isArray(value) && value.every((n: unknown) => {
+    const { host, port } = (n ?? {}) as { host?: unknown; port?: unknown }
+    return typeof host === 'string' && host !== '' && Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535
+  })
 }
 
 function publicMatcher(paths: readonly string[]): (path: string) => boolean {

@@ -87,6 +87,16 @@ function urlOptions(url: string | undefined): RedisOptions {
   }
 }
 
+/** Whether `url` parses as a redis:// or rediss:// URL: what both the IdP and the plugin accept. */
+export function isRedisUrl(url: unknown): boolean {
+  if (typeof url !== 'string') return false
+  try {
+    return /^rediss?:$/.test(new URL(url).protocol)
+  } catch {
+    return false
+  }
+}
+
 /** Parses `host:port,host:port`; pushes one problem per bad entry, naming `name[i]`. */
 export function parseHostList(raw: string, name: string, problems: string[]): HostPort[] {
   const list: HostPort[] = []

@@ -1,11 +1,12 @@
 /**
  * `npm run test:e2e`: the demo (examples/demo.ts) driven by a real Chromium, Debian's /usr/bin/chromium
  * through playwright-core (no browser download). Free ports, a fresh redis-server, a fresh profile.
- * Leaves screenshots of the login form and the signed-in page in docs/img/ for README.
+ * Takes screenshots of the login form and the signed-in page; only `npm run screenshots`
+ * (TESSERA_SCREENSHOTS=1) writes them to docs/img/ for README, so a test run leaves the tree clean.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
@@ -22,6 +23,15 @@ const CHROMIUM_ARGS = [
   '--disable-sync', '--no-first-run', '--disable-quic',
 ]
 const SCREENSHOTS = join(dirname(VIEWS_DIR), 'docs', 'img')
+
+/** Takes a screenshot (so a test run checks the page renders), and keeps it for README only when asked. */
+async function screenshot(p: Page, name: string): Promise<void> {
+  const png = await p.screenshot()
+  assert.equal(png.subarray(1, 4).toString(), 'PNG')
+  if (process.env.TESSERA_SCREENSHOTS !== '1') return
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  writeFileSync(join(SCREENSHOTS, name), png)
+}
 
 let redis: TestRedis
 let demo: Demo
@@ -97,8 +107,7 @@ test('the login form, for README', async () => {
     const p = await fresh.newPage()
     await p.goto(`${demo.urls.shop}/private`)
     await p.getByLabel('Username').waitFor()
-    mkdirSync(SCREENSHOTS, { recursive: true })
-    await p.screenshot({ path: join(SCREENSHOTS, 'login.png') })
+    await screenshot(p, 'login.png')
   } finally {
     await fresh.close()
   }
@@ -122,8 +131,7 @@ test('the IdP\'s signed-in page shows who and where', async () => {
   const apps = await page.locator('.apps a').evaluateAll((links) => links.map((a) => (a as unknown as { href: string }).href))
   assert.deepEqual(apps, [`${demo.urls.app}/`, `${demo.urls.shop}/`])
   await page.getByRole('button', { name: 'Sign out everywhere' }).waitFor()
-  mkdirSync(SCREENSHOTS, { recursive: true })
-  await page.screenshot({ path: join(SCREENSHOTS, 'signed-in.png') })
+  await screenshot(page, 'signed-in.png')
 })
 
 test('another site\'s auto-submitting form cannot sign the user out at the IdP', async () => {

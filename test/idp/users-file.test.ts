@@ -7,7 +7,9 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { loadConfig, type IdpConfig } from '../../src/idp/config.js'
 import { ConfigError } from '../../src/shared/errors.js'
-import { newKey, PASSWORD, PASSWORD_HASH } from '../helpers/stack.js'
+import { Browser } from '../helpers/browser.js'
+import { startRedis } from '../helpers/redis-server.js'
+import { formFields, newKey, PASSWORD, PASSWORD_HASH, startStack } from '../helpers/stack.js'
 
 function usersFile(yaml: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'tessera-users-')), 'users.yml')
@@ -97,4 +99,51 @@ test('the server refuses such a file with one line naming the file and the user'
   const lines = res.stderr.trim().split('\n')
   assert.equal(lines.length, 1, res.stderr)
   assert.match(lines[0] as string, /^tessera: Invalid configuration: USERS_FILE .*users\.yml.*users\.bob\.disabled: must be true or false/)
+})
+
+// PASSWORD_HASH's salt and digest under other parameters: argon2 would refuse or misread each.
+const [, , , , salt, digest] = PASSWORD_HASH.split('$') as string[]
+const BAD_HASHES: [string, string][] = [
+  ['p=0', `$argon2id$v=19$m=1024,t=1,p=0$${salt}$${digest}`],
+  ['t=0', `$argon2id$v=19$m=1024,t=0,p=1$${salt}$${digest}`],
+  ['m below 8 KiB per lane', `$argon2id$v=19$m=15,t=1,p=2$${salt}$${digest}`],
+  ['m above 2 GiB', `$argon2id$v=19$m=4194304,t=1,p=1$${salt}$${digest}`],
+  ['t above 32', `$argon2id$v=19$m=1024,t=1000,p=1$${salt}$${digest}`],
+  ['p above 64', `$argon2id$v=19$m=65536,t=1,p=65$${salt}$${digest}`],
+  ['version 16', `$argon2id$v=16$m=1024,t=1,p=1$${salt}$${digest}`],
+  ['no version', `$argon2id$m=1024,t=1,p=1$${salt}$${digest}`],
+  ['a short salt', `$argon2id$v=19$m=1024,t=1,p=1$c29tZQ$${digest}`],
+  ['a short digest', `$argon2id$v=19$m=1024,t=1,p=1$${salt}$RAME85Nb`],
+  ['not base64', `$argon2id$v=19$m=1024,t=1,p=1$${salt}$${digest}!`],
+  ['extra parameters', `$argon2id$v=19$m=1024,t=1,p=1,keyid=a$${salt}$${digest}`],
+  ['argon2i', `$argon2i$v=19$m=1024,t=1,p=1$${salt}$${digest}`],
+]
+
+test('a hash argon2 cannot use refuses the file at load, naming the user', () => {
+  for (const [what, phc] of BAD_HASHES) {
+    // First in the file: the user whose costs the unknown-name dummy hash copies.
+    refused(`users:\n  carol:\n    password: "${phc}"\n  alice:\n    password: "${PASSWORD_HASH}"\n`, /users\.carol\.password: /)
+    assert.ok(what)
+  }
+})
+
+test('with the first user\'s hash at other valid costs, an unknown name answers as a known one over HTTP', async () => {
+  const { hash } = await import('@node-rs/argon2')
+  const p2 = await hash(PASSWORD, { memoryCost: 64, timeCost: 1, parallelism: 2 })
+  const redis = await startRedis()
+  const stack = await startStack(redis, { env: { USERS_FILE: usersFile(`users:\n  dora:\n    password: "${p2}"\n  alice:\n    password: "${PASSWORD_HASH}"\n`) } })
+  try {
+    const post = async (username: string, password: string): Promise<number> => {
+      const b = new Browser()
+      const form = await b.get(`${stack.idpUrl}/login`)
+      return (await b.post(`${stack.idpUrl}/login`, { ...formFields(form.body), username, password })).status
+    }
+    assert.equal(await post('nobody', 'wrong'), 401)
+    assert.equal(await post('dora', 'wrong'), 401)
+    assert.equal(await post('nobody', PASSWORD), 401)
+    assert.equal(await post('dora', PASSWORD), 303)
+  } finally {
+    await stack.close()
+    await redis.stop()
+  }
 })

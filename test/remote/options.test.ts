@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict'
+import { test, before, after } from 'node:test'
+import { randomBytes } from 'node:crypto'
+import Fastify from 'fastify'
+import { Redis } from 'ioredis'
+import tesseraRemote, { type TesseraRemoteOptions } from '../../src/remote/index.js'
+import { resolveOptions } from '../../src/remote/options.js'
+import { TesseraError } from '../../src/shared/errors.js'
+import { startRedis, type TestRedis } from '../helpers/redis-server.js'
+import { newKey } from '../helpers/stack.js'
+
+let redis: TestRedis
+before(async () => { redis = await startRedis() })
+after(async () => { await redis.stop() })
+
+const good = (): TesseraRemoteOptions => ({
+  idpUrl: 'http://127.0.0.1:3000', origin: 'http://127.0.0.2:3001', syncKeys: newKey('k1'),
+  redis: redis.url, sessionSecret: randomBytes(32).toString('base64url'),
+})
+
+/** Registers the plugin on a real Fastify app: resolves to what `ready()` rejected with, or undefined. */
+async function readyError(opts: object): Promise<unknown> {
+  const app = Fastify({ logger: false })
+  app.register(tesseraRemote, opts as unknown as TesseraRemoteOptions)
+  try {
+    await app.ready()
+    return undefined
+  } catch (err) {
+    return err
+  } finally {
+    await app.close()
+  }
+}
+
+async function assertRefused(change: Record<string, unknown>, expected: RegExp): Promise<void> {
+  const err = await readyError({ ...good(), ...change })
+  assert.ok(err instanceof TesseraError, `${JSON.stringify(change)}: ready() rejected with ${String(err)}`)
+  assert.equal(err.code, 'TESSERA_ERR_OPTIONS')
+  assert.match(err.message, expected)
+}
+
+test('a redis option that is not Redis is refused at ready() with TESSERA_ERR_OPTIONS', async () => {
+  for (const value of ['http://127.0.0.1:6379', '127.0.0.1:6379', 'localhost', '', 'redis//127.0.0.1', 42, null, true]) {
+    await assertRefused({ redis: value }, /redis: must be a redis:\/\/ or rediss:\/\/ URL/)
+  }
+  await assertRefused({ redis: { url: 'http://127.0.0.1:6379' } }, /redis\.url: must be a redis:\/\/ or rediss:\/\/ URL/)
+  await assertRefused({ redis: { host: '127.0.0.1', port: 6379 } }, /redis: unknown key "host"/)
+  await assertRefused({ redis: { sentinels: ['127.0.0.1:26379'] } }, /redis\.sentinels: must be a list of \{ host, port \}/)
+  await assertRefused({ redis: { clusterNodes: [{ host: '127.0.0.1', port: 70000 }] } }, /redis\.clusterNodes: must be a list of \{ host, port \}/)
+})
+
+test('a refused redis URL is not echoed: it may hold a password', async () => {
+  const err = await readyError({ ...good(), redis: 'http://:hunter2hunter2@127.0.0.1:6379' })
+  assert.ok(err instanceof TesseraError)
+  assert.ok(!err.message.includes('hunter2hunter2'), err.message)
+})
+
+test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, naming it', async () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ origin: undefined }, /origin: required/],
+    [{ origin: 'https://app.example.com/path' }, /origin: .* must be an http\(s\) origin/],
+    [{ idpUrl: 'ftp://sso.example.com' }, /idpUrl: .* must be an http\(s\) origin/],
+    [{ syncKeys: undefined }, /appKeys: required, as printed by npx tessera app-key/],
+    [{ syncKeys: 'k1:short' }, /syncKeys\[0\] \(id k1\): key must be 32 random bytes/],
+    [{ sessionSecret: 'short' }, /sessionSecret: must be a string of at least 32 characters/],
+    [{ redis: undefined }, /redis: must be/],
+    [{ cookie: { sameSite: 'strict' } }, /cookie\.sameSite: strict would drop the cookie/],
+    [{ cookie: { sameSite: 'sideways' } }, /cookie\.sameSite: must be lax, strict or none/],
+    [{ cookie: { sameSite: 'none' } }, /cookie\.sameSite: none needs secure cookies/],
+    [{ cookie: { path: 'app' } }, /cookie\.path: must start with \//],
+    [{ publicPaths: ['health'] }, /publicPaths: must be a list of paths starting with \//],
+    [{ waitReplicas: -1 }, /waitReplicas: must be an integer from 0 to 16/],
+  ]
+  for (const [change, expected] of cases) await assertRefused(change, expected)
+  // Every problem at once.
+  await assertRefused({ origin: 'nope', sessionSecret: 'short', redis: 'http://x' }, /origin: .*; sessionSecret: .*; redis: /)
+})
+
+test('redis:// and rediss:// URLs, a connection object and an ioredis instance are accepted', async () => {
+  assert.equal(await readyError(good()), undefined)
+  assert.equal(await readyError({ ...good(), redis: { url: redis.url } }), undefined)
+  const client = new Redis(redis.url)
+  try {
+    assert.equal(await readyError({ ...good(), redis: client }), undefined)
+  } finally {
+    client.disconnect()
+  }
+  // TLS and topologies: checked without connecting (no TLS server or sentinels here).
+  for (const value of ['rediss://:pw@redis.example.com:6380/0', { url: 'rediss://redis.example.com', sentinels: [{ host: '10.0.0.1', port: 26379 }], sentinelName: 'main', sentinelPassword: 'x' },
+    { clusterNodes: [{ host: '10.0.0.1', port: 7000 }], password: 'x' }]) {
+    assert.doesNotThrow(() => resolveOptions({ ...good(), redis: value as TesseraRemoteOptions['redis'] }), JSON.stringify(value))
+  }
+})
