@@ -142,7 +142,7 @@ function keepOutOfCaches(reply: FastifyReply): void {
   else if (!/(^|,)\s*(cookie|\*)\s*(,|$)/i.test(current)) reply.header('vary', `${current}, Cookie`)
 }
 
-/** A browser navigation: GET or HEAD that accepts HTML. Anything else gets 401 JSON, not a redirect. */
+/** A browser navigation: GET or HEAD that accepts HTML. Anything else gets a 401 (JSON, or a page with a sign-in link), not a redirect. */
 function isNavigation(req: FastifyRequest): boolean {
   return (req.method === 'GET' || req.method === 'HEAD') && (req.headers.accept ?? '').includes('text/html')
 }
