@@ -19,6 +19,7 @@
  * Not part of `npm test`. Results also go to bench/results/load.json (ignored by git).
  */
 import { freePort } from '../test/helpers/net.js'
+import { appCookies } from '../test/helpers/app-cookies.js'
 import { spawn, fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs'
@@ -111,8 +112,8 @@ async function main(): Promise<number> {
         reject(new Error(`${idp.name} exited (${code}): ${readFileSync(join(dir, `${idp.name}.log`), 'utf8').slice(0, 500)}`))))
       await Promise.race([until(`http://127.0.0.1:${port}/readyz`, {}, 200), exited])
     }
-    await until(`${appAUrl}/api/me`, { cookie: `tessera=${encodeHandle({ sid: randomId(16), secret: randomId(32) }, secretA, appAUrl)}` }, 401)
-    await until(`${appBUrl}/api/me`, { cookie: `tessera=${encodeHandle({ sid: randomId(16), secret: randomId(32) }, secretB, appBUrl)}` }, 401)
+    await until(`${appAUrl}/api/me`, { cookie: `${appCookies(appAUrl).session}=${encodeHandle({ sid: randomId(16), secret: randomId(32) }, secretA, appAUrl)}` }, 401)
+    await until(`${appBUrl}/api/me`, { cookie: `${appCookies(appBUrl).session}=${encodeHandle({ sid: randomId(16), secret: randomId(32) }, secretB, appBUrl)}` }, 401)
     const idpPids = idps.map((p) => p.child.pid as number)
     const appPids = apps.map((p) => p.child.pid as number)
 

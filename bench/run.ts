@@ -21,6 +21,7 @@ import { Agent } from 'undici'
 import { CompactEncrypt, compactDecrypt } from 'jose'
 import { mintToken, openToken } from '../src/shared/token.js'
 import { parseSyncKeys } from '../src/shared/keyring.js'
+import { appCookies } from '../test/helpers/app-cookies.js'
 import { Browser, formAction, formFields } from './lib/browser.js'
 import { PASSWORD, USERNAME, WHO, page, writeUsersFile, type ChildConfig } from './lib/common.js'
 import { ServerProcess, type ChildStats } from './lib/proc.js'
@@ -526,7 +527,7 @@ async function main(): Promise<number> {
     // Page views: a valid session cookie from one real sign-in per system.
     const viewer = new Browser(agent())
     await tesseraSignIn(viewer, app.url, idp.url)
-    const tesseraCookie = viewer.cookie(HOSTS.app, 'tessera')
+    const tesseraCookie = viewer.cookie(HOSTS.app, appCookies(app.url).session)
     expect(tesseraCookie !== undefined, 'no tessera cookie after sign-in')
     const fsCookie = async (s: ServerProcess, host: string): Promise<string> => {
       const r = await withRetry('@fastify/session sign-in', () => viewer.post(`${s.url}/login`, { username: USERNAME, password: PASSWORD }))
@@ -538,7 +539,7 @@ async function main(): Promise<number> {
     const expected = page(USERNAME)
     const html = { accept: 'text/html,application/xhtml+xml' }
     const pageviews: PageviewSystem[] = [
-      { name: 'tessera-pageview', url: `${app.url}/private`, server: app, headers: { ...html, cookie: `tessera=${tesseraCookie}` }, expectBody: expected },
+      { name: 'tessera-pageview', url: `${app.url}/private`, server: app, headers: { ...html, cookie: `${appCookies(app.url).session}=${tesseraCookie}` }, expectBody: expected },
       { name: 'fastify-session-pageview', url: `${fsNoRolling.url}/private`, server: fsNoRolling, headers: { ...html, cookie: `sid=${await fsCookie(fsNoRolling, HOSTS.fastifySession)}` }, expectBody: expected },
       { name: 'fastify-session-default-pageview', url: `${fsDefault.url}/private`, server: fsDefault, headers: { ...html, cookie: `sid=${await fsCookie(fsDefault, HOSTS.fastifySessionDefault)}` }, expectBody: expected },
       { name: 'hello-world', url: `${hello.url}/`, server: hello, headers: {}, expectBody: JSON.stringify({ hello: 'world' }) },

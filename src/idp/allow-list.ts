@@ -2,8 +2,11 @@
  * Which callbacks the IdP may redirect to: exact origins, parsed by the WHATWG URL parser.
  *
  * A callback arrives base64url-encoded (standard base64 accepted). It is kept only when it parses
- * as an absolute http(s) URL without user-info, the parser did not have to repair it (so what the
- * admin allowed and what the browser will visit are the same host), and its origin is listed.
+ * as an absolute http(s) URL without user-info, the parser did not have to repair its scheme or
+ * host (so what the admin allowed and what the browser will visit are the same host), and its
+ * origin is listed. Scheme and host must be plain ASCII; the path, query and fragment may hold any
+ * Unicode text but controls and spaces: the parser percent-encodes it as UTF-8, which changes
+ * nothing about where the browser goes.
  * See OWASP ASVS 5.0 V3.7 and oidc-provider's exact redirect_uri matching.
  */
 
@@ -15,8 +18,12 @@ export type CallbackCheck =
   | { readonly kind: 'refused'; readonly reason: string }
 
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/
-// Raw text the parser would silently repair or that no browser-built URL contains.
-const UNSAFE_CHARS = /[^\x21-\x7e]|\\/
+// Raw text the parser would silently strip or turn into a slash, or that no browser-built URL contains.
+const UNSAFE_CHARS = /[\p{Cc}\p{Z}\\]/u
+// Before the path: anything but printable ASCII is an IDN or look-alike the parser would rewrite.
+const NON_ASCII = /[^\x21-\x7e]/
+// Scheme and authority: everything before the path, query or fragment.
+const HEAD = /^[^/?#]*(?:\/\/[^/?#]*)?/
 const AUTHORITY = /^https?:\/\/([^/?#]*)/i
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -43,7 +50,8 @@ export class AllowList {
   /** Checks a decoded callback URL (also used by `tessera check-callback`). */
   checkUrl(text: string): CallbackCheck {
     if (text.length > MAX_CALLBACK_LENGTH) return refuse('too long')
-    if (UNSAFE_CHARS.test(text)) return refuse('contains spaces, control, non-ASCII characters or backslashes')
+    if (UNSAFE_CHARS.test(text)) return refuse('contains spaces, control characters or backslashes')
+    if (NON_ASCII.test(HEAD.exec(text)?.[0] ?? '')) return refuse('non-ASCII characters in the scheme or host')
     const authority = AUTHORITY.exec(text)?.[1]
     if (authority === undefined) return refuse('not an absolute http(s) URL with //')
     if (authority.includes('@')) return refuse('has user-info')

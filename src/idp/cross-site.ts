@@ -1,8 +1,8 @@
 /**
  * A second line of defence behind the CSRF tokens: what the browser itself says about where a
- * state-changing request comes from. The CSRF token stays the rule; this only refuses what a
- * browser has flagged as sent by another site, so a missing or forgeable-by-nobody header costs
- * nothing and a request without these headers (curl, an old browser) falls back to the token.
+ * state-changing request comes from (a page cannot forge these headers). The CSRF token stays the
+ * rule; this only refuses what a browser has marked as sent by another site. A request without
+ * these headers (curl, an old browser) falls back to the token.
  *
  * - `Sec-Fetch-Site` (Fetch Metadata): only `same-origin` (our own form) and `none` (the user
  *   acted, e.g. from the address bar) pass. `same-site` is refused too: a sibling subdomain is

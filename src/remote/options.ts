@@ -5,7 +5,10 @@ import { parseSyncKeys } from '../shared/keyring.js'
 import { appKeyringFrom, parseAppKeys, type AppKeyring } from '../shared/app-keys.js'
 
 export interface TesseraCookieOptions {
-  /** Default `tessera`, or `__Host-tessera` when `origin` is https and neither domain nor path is set. */
+  /**
+   * Default `tessera`, or `__Host-tessera` when `origin` is https and neither domain nor path is set;
+   * with a non-default port in `origin`, `_<port>` follows (`tessera_3001`), since cookies ignore ports.
+   */
   name?: string
   /** Default: true when `origin` is https. */
   secure?: boolean
@@ -92,7 +95,10 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   if (sameSite === 'none' && !secure) problems.push('cookie.sameSite: none needs secure cookies')
   if (problems.length > 0) throw new OptionsError(problems)
   const hostPrefix = secure && c.domain === undefined && path === '/' ? '__Host-' : ''
-  const cookieName = c.name ?? `${hostPrefix}tessera`
+  // Cookies ignore ports: two apps on one host name would share one `tessera` cookie and clear each
+  // other's. A non-default port therefore joins the default name (`tessera_3001`).
+  const port = new URL(origin).port
+  const cookieName = c.name ?? `${hostPrefix}tessera${port === '' ? '' : `_${port}`}`
   return {
     idpUrl, origin, keys, holdsSyncKeys: o.appKeys === undefined,
     redis: o.redis as string | RedisConnection | RedisClient,

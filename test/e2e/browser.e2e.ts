@@ -14,6 +14,7 @@ import { DEMO_USER, startDemo, type Demo } from '../../examples/demo.js'
 import { VIEWS_DIR } from '../../src/idp/paths.js'
 import { parseSyncKeys } from '../../src/shared/keyring.js'
 import { mintToken } from '../../src/shared/token.js'
+import { appCookies } from '../helpers/app-cookies.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { mintingKeyFor } from '../../src/shared/app-keys.js'
 
@@ -171,7 +172,7 @@ test('a forged ?token= gets the 403 page, not a session', async () => {
   // The browser's real state cookie for the shop, a well-formed token for the shop, the demo's key
   // id, but a key nobody has: everything right except the one thing that matters.
   await page.goto(`${demo.urls.shop}/private`) // sets the state cookie, lands on the form
-  const state = (await context.cookies(demo.urls.shop)).find((c) => c.name === 'tessera_state')?.value
+  const state = (await context.cookies(demo.urls.shop)).find((c) => c.name === appCookies(demo.urls.shop).state)?.value
   assert.ok(state, 'the shop set its state cookie')
   const problems: string[] = []
   const keyring = parseSyncKeys(`demo:${randomBytes(32).toString('base64url')}`, 'forged', problems)
@@ -185,5 +186,5 @@ test('a forged ?token= gets the 403 page, not a session', async () => {
   assert.match(text, /This sign-in link is invalid or has expired\./)
   assert.match(text, /TESSERA_ERR_INVALID_TOKEN/)
   const cookies = await context.cookies(demo.urls.shop)
-  assert.ok(!cookies.some((c) => c.name === 'tessera'), 'no session cookie at the shop')
+  assert.ok(!cookies.some((c) => c.name === appCookies(demo.urls.shop).session), 'no session cookie at the shop')
 })

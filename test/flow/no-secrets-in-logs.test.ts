@@ -16,6 +16,7 @@ import { type TestRedis } from '../helpers/redis-server.js'
 import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 import { signInThroughA } from '../helpers/sso-scenarios.js'
 import { loggerOptions } from '../../src/shared/logger.js'
+import { formatAppKeys } from '../../src/shared/app-keys.js'
 
 const README_HOST = '127.0.0.4'
 const readmePorts = [await freePort(README_HOST)]
@@ -91,7 +92,7 @@ async function runReadmeExample(port: number, swap: (source: string) => string =
   symlinkSync(join(repoRoot(), 'node_modules', 'fastify'), join(dir, 'node_modules', 'fastify'), 'dir')
   writeFileSync(join(dir, 'app.mjs'), js)
   const child = spawn(process.execPath, [join(dir, 'app.mjs')], {
-    env: { PATH: process.env.PATH, SYNC_KEYS: stack.syncKeys, REDIS_URL: redis.url, SESSION_SECRET: randomBytes(32).toString('base64url') },
+    env: { PATH: process.env.PATH, APP_KEYS: formatAppKeys(stack.config.keyring, url), REDIS_URL: redis.url, SESSION_SECRET: randomBytes(32).toString('base64url') },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { Browser } from '../helpers/browser.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { startStack, formFields, PASSWORD, type Stack } from '../helpers/stack.js'
+import { appCookies, startStack, formFields, PASSWORD, type Stack } from '../helpers/stack.js'
 import { after } from 'node:test'
 import { formatAppKeys, parseAppKeys, type AppKeyring } from '../../src/shared/app-keys.js'
 import { mintToken } from '../../src/shared/token.js'
@@ -62,7 +62,7 @@ async function aliceEverywhere(): Promise<{ b: Browser; sid: string }> {
   assert.equal(posted.status, 303)
   assert.equal((await b.navigate(posted.location() as string)).at(-1)?.status, 200)
   assert.equal((await b.navigate(`${stack.appBUrl}/private`)).at(-1)?.status, 200)
-  const sid = claimedSid(b.cookies('127.0.0.2').get('tessera')) as string
+  const sid = claimedSid(b.cookies('127.0.0.2').get(appCookies(stack.appAUrl).session)) as string
   return { b, sid }
 }
 
@@ -80,13 +80,13 @@ test('1. A mints a token for B with its own keys: B answers 403, even with B\'s 
   const victim = new Browser()
   const toIdp = await victim.get(`${stack.appBUrl}/private`)
   assert.equal(toIdp.status, 302)
-  const state = victim.cookies('127.0.0.3').get('tessera_state') as string
+  const state = victim.cookies('127.0.0.3').get(appCookies(stack.appBUrl).state) as string
   const key = [...rogueKeys.byId.values()][0] as { id: string; tokenKey: import('node:crypto').KeyObject }
   const { token, claims } = mintToken({ id: key.id, key: key.tokenKey }, { sid, aud: stack.appBUrl, st: state, ttlSeconds: 10 })
   await rogueRedis.set(keys.token(sid, claims.jti), '1', 'PX', 10_000)
   const at = await victim.get(`${stack.appBUrl}/private?token=${encodeURIComponent(token)}`)
   assert.equal(at.status, 403)
-  assert.equal(victim.cookies('127.0.0.3').get('tessera'), undefined)
+  assert.equal(victim.cookies('127.0.0.3').get(appCookies(stack.appBUrl).session), undefined)
 })
 
 test("2. A rewrites alice's session (user, groups, methods): B treats the session as gone", async () => {
@@ -114,7 +114,7 @@ test("3. A writes a handle for B's audience and forges B's cookie with its own s
   const secret = randomId(32)
   await rogueRedis.set(keys.handle(sid, secret, stack.appBUrl), '1', 'PX', 600_000)
   const forged = new Browser()
-  forged.cookies('127.0.0.3').set('tessera', encodeHandle({ sid, secret }, stack.appSecrets.A, stack.appBUrl))
+  forged.cookies('127.0.0.3').set(appCookies(stack.appBUrl).session, encodeHandle({ sid, secret }, stack.appSecrets.A, stack.appBUrl))
   assert.equal((await forged.get(`${stack.appBUrl}/api/me`, 'application/json')).status, 401)
 })
 

@@ -2,7 +2,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { Browser } from '../helpers/browser.js'
 import { type TestRedis } from '../helpers/redis-server.js'
-import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
+import { appCookies, formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 
 let redis: TestRedis
 let stack: Stack
@@ -50,7 +50,7 @@ test('Redis holds TTLs on every session key and no cookie value', async () => {
   const keys = await client.keys('tessera:*')
   assert.ok(keys.length >= 2)
   for (const k of keys) assert.ok((await client.pttl(k)) > 0, `${k} has a TTL`)
-  const cookieValues = [b.cookies('127.0.0.1').get('tessera_idp'), b.cookies('127.0.0.2').get('tessera')].map((v) => (v as string).split('.')[1] as string)
+  const cookieValues = [b.cookies('127.0.0.1').get('tessera_idp'), b.cookies('127.0.0.2').get(appCookies(stack.appAUrl).session)].map((v) => (v as string).split('.')[1] as string)
   for (const k of keys) {
     for (const secret of cookieValues) assert.ok(!k.includes(secret))
     const type = await client.type(k)

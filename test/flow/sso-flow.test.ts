@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Browser, type Page } from '../helpers/browser.js'
 import { type TestRedis } from '../helpers/redis-server.js'
-import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
+import { appCookies, formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 
 let redis: TestRedis
 let stack: Stack
@@ -17,7 +17,7 @@ async function signInThroughAppA(_t?: unknown): Promise<Browser> {
   assert.strictEqual(login.origin, stack.idpUrl)
   assert.strictEqual(login.pathname, '/login')
   assert.strictEqual(Buffer.from(login.searchParams.get('callback') as string, 'base64url').toString(), `${stack.appAUrl}/private?x=1`)
-  assert.match(b.setCookies.find((c) => c.startsWith('tessera_state=')) ?? '', /HttpOnly/i)
+  assert.match(b.setCookies.find((c) => c.startsWith(`${appCookies(stack.appAUrl).state}=`)) ?? '', /HttpOnly/i)
 
   const form = await b.get(login.href)
   assert.strictEqual(form.status, 200)
@@ -102,16 +102,16 @@ test('logout at the IdP without its CSRF field is refused and the session lives 
 
 test('a cookie from app A is no session at app B or at the IdP', async (t) => {
   const b = await signInThroughAppA(t)
-  const cookieA = b.cookies('127.0.0.2').get('tessera') as string
+  const cookieA = b.cookies('127.0.0.2').get(appCookies(stack.appAUrl).session) as string
   assert.ok(cookieA)
   const thief = new Browser()
-  thief.cookies('127.0.0.3').set('tessera', cookieA)
+  thief.cookies('127.0.0.3').set(appCookies(stack.appBUrl).session, cookieA)
   thief.cookies('127.0.0.1').set('tessera_idp', cookieA)
   assert.strictEqual((await me(thief, stack.appBUrl)).status, 401)
   assert.match((await thief.get(`${stack.idpUrl}/`)).body, /You are not signed in/)
   // ...while the same value still works at A, where it belongs.
   const owner = new Browser()
-  owner.cookies('127.0.0.2').set('tessera', cookieA)
+  owner.cookies('127.0.0.2').set(appCookies(stack.appAUrl).session, cookieA)
   assert.strictEqual((await me(owner, stack.appAUrl)).status, 200)
 })
 

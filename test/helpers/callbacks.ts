@@ -203,6 +203,15 @@ export const HOSTILE_URLS: ReadonlyArray<readonly [category: string, url: string
   ['idn', 'http://xn--ww-e3s.whitelisteddomain.tld/'],
   ['idn', 'http://xn--www.whitelisteddomain.tld/'],
   ['idn', `http://${W}\u3002/`],
+  // Non-ASCII in the host or port, with an ASCII-clean path after it (only the path may hold Unicode).
+  ['idn', 'http://café.whitelisteddomain.tld/café'],
+  ['idn', 'http://xn--caf-dma.whitelisteddomain.tld/'],
+  ['idn', `http://${W}:８０/é`],
+  ['idn', `http://${W}\u2024evil.com/é`],
+  ['idn', `http://${W}\u0307/`],
+  ['idn', `http://é@${W}/`],
+  ['idn', `ｈttp://${W}/é`],
+  ['idn', `http:／／${W}/é`],
   // Trailing dots.
   ['trailing dot', `http://${W}./`],
   ['trailing dot', `https://${W}./x`],
@@ -313,6 +322,19 @@ export function hostileCases(): CallbackCase[] {
   )
   return cases
 }
+
+/**
+ * Callbacks to an allowed origin whose path, query or fragment hold non-ASCII text, with the URL
+ * the IdP must send the browser to: the WHATWG parser's UTF-8 percent-encoding, nothing else changed.
+ */
+export const ALLOWED_NON_ASCII: ReadonlyArray<readonly [url: string, href: string]> = [
+  [`http://${W}/café`, `http://${W}/caf%C3%A9`],
+  [`https://${W}/straße/ü?q=grüße&x=日本#ärger`, `https://${W}/stra%C3%9Fe/%C3%BC?q=gr%C3%BC%C3%9Fe&x=%E6%97%A5%E6%9C%AC#%C3%A4rger`],
+  [`http://${W}/?name=Zoë&emoji=🙂`, `http://${W}/?name=Zo%C3%AB&emoji=%F0%9F%99%82`],
+  [`http://${W}/🙂/`, `http://${W}/%F0%9F%99%82/`],
+  // A full-width solidus or an ideographic full stop in the *path* is just text there: still this origin.
+  [`http://${W}/a／b。c`, `http://${W}/a%EF%BC%8Fb%E3%80%82c`],
+]
 
 /** Standard-base64 encodings that contain `+`, `/` and `=`: an allowed URL that must be accepted. */
 export const ALLOWED_WITH_STANDARD_BASE64 = `https://${W}/?~????`

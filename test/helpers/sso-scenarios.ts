@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { Browser, type Page } from './browser.js'
-import { formFields, PASSWORD } from './stack.js'
+import { appCookies, formFields, PASSWORD } from './stack.js'
 
 export interface StackUrls {
   readonly idpUrl: string
@@ -109,7 +109,7 @@ export async function assertReplayRefused(s: StackUrls, newBrowser: BrowserFacto
   const posted = await b.post(`${s.idpUrl}/login`, { ...formFields(form.body), username: 'alice', password: PASSWORD })
   assert.equal(posted.status, 303)
   const url = posted.location() as string
-  const state = b.cookies(hostOf(s.appAUrl)).get('tessera_state')
+  const state = b.cookies(hostOf(s.appAUrl)).get(appCookies(s.appAUrl).state)
   assert.ok(state && new URL(url).searchParams.get('token'))
 
   const first = await b.get(url)
@@ -118,11 +118,11 @@ export async function assertReplayRefused(s: StackUrls, newBrowser: BrowserFacto
 
   for (const attempt of ['first replay', 'second replay']) {
     const thief = newBrowser()
-    thief.cookies(hostOf(s.appAUrl)).set('tessera_state', state)
+    thief.cookies(hostOf(s.appAUrl)).set(appCookies(s.appAUrl).state, state)
     const replay = await thief.get(url)
     assert.equal(replay.status, 403, `${attempt}: 403`)
     assert.equal(replay.headers.get('location'), null, `${attempt}: no redirect`)
-    assert.equal(thief.cookies(hostOf(s.appAUrl)).get('tessera'), undefined, `${attempt}: no session cookie`)
+    assert.equal(thief.cookies(hostOf(s.appAUrl)).get(appCookies(s.appAUrl).session), undefined, `${attempt}: no session cookie`)
     const api = await thief.get(url, 'application/json')
     assert.equal(api.status, 403)
     assert.equal(api.json().code, 'TESSERA_ERR_INVALID_TOKEN')

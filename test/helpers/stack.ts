@@ -12,9 +12,12 @@ import { REDIS_OPTIONS, waitForRedis, type RedisConnection } from '../../src/sha
 import { encodeHandle } from '../../src/shared/handle-cookie.js'
 import { randomId } from '../../src/shared/crypto.js'
 import { freePort } from './net.js'
+import { appCookies } from './app-cookies.js'
 import { before, after } from 'node:test'
 import { startRedis, type TestRedis } from './redis-server.js'
 import { formatAppKeys } from '../../src/shared/app-keys.js'
+
+export { appCookies }
 
 export const PASSWORD = 'correct horse battery staple'
 // argon2id of PASSWORD with small costs so tests stay fast; the format is what matters here.
@@ -113,8 +116,8 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   // Clients the IdP or the plugin made themselves: wait until a request that reads Redis is served.
   if (options.ownRedis === true) await untilServed(`${idpUrl}/readyz`, {}, (s) => s === 200)
   if (options.appRedis !== undefined) {
-    await untilServed(`${appAUrl}/api/me`, { cookie: `tessera=${unknownHandle(appOpts.sessionSecret, appAUrl)}` }, (s) => s === 401)
-    await untilServed(`${appBUrl}/api/me`, { cookie: `tessera=${unknownHandle(secretB, appBUrl)}` }, (s) => s === 401)
+    await untilServed(`${appAUrl}/api/me`, { cookie: `${appCookies(appAUrl).session}=${unknownHandle(appOpts.sessionSecret, appAUrl)}` }, (s) => s === 401)
+    await untilServed(`${appBUrl}/api/me`, { cookie: `${appCookies(appBUrl).session}=${unknownHandle(secretB, appBUrl)}` }, (s) => s === 401)
   }
   return {
     idp, appA, appB, idpUrl, appAUrl, appBUrl, config, syncKeys,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { AllowList, MAX_CALLBACK_LENGTH } from '../../src/idp/allow-list.js'
 import {
-  ALLOWED_ORIGINS, ALLOWED_WITH_STANDARD_BASE64, HOSTILE_URLS, fixtureCases, fixturePayloads, goQueryUnescape, hostileCases,
+  ALLOWED_NON_ASCII, ALLOWED_ORIGINS, ALLOWED_WITH_STANDARD_BASE64, HOSTILE_URLS, fixtureCases, fixturePayloads, goQueryUnescape, hostileCases,
 } from '../helpers/callbacks.js'
 
 const list = new AllowList(ALLOWED_ORIGINS)
@@ -133,4 +133,22 @@ test('exactly MAX_CALLBACK_LENGTH characters is accepted, one more is refused', 
   const atLimit = base + 'a'.repeat(MAX_CALLBACK_LENGTH - base.length)
   assert.equal(list.check(b64url(atLimit)).kind, 'allowed')
   assert.equal(list.check(b64url(`${atLimit}a`)).kind, 'refused')
+})
+
+test('non-ASCII text in the path, query or fragment is honoured, percent-encoded as UTF-8; in the scheme or host it is refused', () => {
+  for (const [url, href] of ALLOWED_NON_ASCII) {
+    assertAllowed(b64url(url), href, new URL(href).origin)
+    assert.equal(list.checkUrl(url).kind, 'allowed', url)
+  }
+  const reason = (url: string): string => {
+    const r = list.checkUrl(url)
+    return r.kind === 'refused' ? r.reason : `NOT REFUSED (${r.kind})`
+  }
+  for (const url of ['http://café.whitelisteddomain.tld/', 'http://www.whitelisteddomain.tld:８０/é', 'ｈttp://www.whitelisteddomain.tld/', 'http://é@www.whitelisteddomain.tld/']) {
+    assert.match(reason(url), /non-ASCII characters in the scheme or host/, url)
+  }
+  // Unicode spaces and controls stay refused wherever they are.
+  for (const url of ['http://www.whitelisteddomain.tld/a\u00a0b', 'http://www.whitelisteddomain.tld/a\u2028b', 'http://www.whitelisteddomain.tld/?q=\u0085', 'http://www.whitelisteddomain.tld/#\u3000']) {
+    assert.match(reason(url), /spaces, control characters/, JSON.stringify(url))
+  }
 })

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test, before, after } from 'node:test'
 import { Browser } from '../helpers/browser.js'
-import { ALLOWED_ORIGINS, fixtureCases, hostileCases, type CallbackCase } from '../helpers/callbacks.js'
+import { ALLOWED_NON_ASCII, ALLOWED_ORIGINS, fixtureCases, hostileCases, type CallbackCase } from '../helpers/callbacks.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { formFields, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
 
@@ -252,5 +252,20 @@ test('an allowed callback keeps its path, query and fragment and gets exactly on
       assert.equal(loc.hash, '#frag')
     }
     assert.notEqual(got.location?.searchParams.get('token'), post.location?.searchParams.get('token'))
+  }
+})
+
+test('a callback with non-ASCII text in its path, query or fragment is followed, percent-encoded, with its token', async () => {
+  const cases = [...ALLOWED_NON_ASCII, [`${stack.appAUrl}/café?q=ü`, `${stack.appAUrl}/caf%C3%A9?q=%C3%BC`] as const]
+  for (const [url, href] of cases) {
+    const callback = Buffer.from(url).toString('base64url')
+    const got = await send(`/login?callback=${callback}&state=${newState()}`, { cookie: signedIn })
+    assert.equal(got.status, 302, url)
+    const loc = got.location as URL
+    const token = loc.searchParams.get('token')
+    assert.ok(token, url)
+    const expected = new URL(href)
+    expected.searchParams.set('token', token)
+    assert.equal(`${loc.origin}${loc.pathname}${loc.search}${loc.hash}`, `${expected.origin}${expected.pathname}${expected.search}${expected.hash}`, url)
   }
 })

@@ -7,7 +7,7 @@ import { type TestRedis } from '../helpers/redis-server.js'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { formFields, PASSWORD, PASSWORD_HASH, useStack, type Stack } from '../helpers/stack.js'
+import { appCookies, formFields, PASSWORD, PASSWORD_HASH, useStack, type Stack } from '../helpers/stack.js'
 
 const logLines: string[] = []
 let redis: TestRedis
@@ -101,7 +101,7 @@ test('signing in again in the same browser ends the earlier session everywhere',
   const hops = await b.navigate(`${stack.appAUrl}/private`)
   const first = await b.post(`${stack.idpUrl}/login`, { ...formFields(hops.at(-1)?.body ?? ''), username: 'alice', password: PASSWORD })
   await b.navigate(first.location() as string)
-  const appCookie = b.cookies('127.0.0.2').get('tessera') as string
+  const appCookie = b.cookies('127.0.0.2').get(appCookies(stack.appAUrl).session) as string
   assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 200)
   // A login form opened while signed out (say, in another tab), submitted while signed in.
   const idpJar = b.cookies('127.0.0.1')
@@ -111,7 +111,7 @@ test('signing in again in the same browser ends the earlier session everywhere',
   idpJar.set('tessera_idp', idpCookie)
   assert.equal((await b.post(`${stack.idpUrl}/login`, { ...formFields(again.body), username: 'alice', password: PASSWORD })).status, 303)
   const old = new Browser()
-  old.cookies('127.0.0.2').set('tessera', appCookie)
+  old.cookies('127.0.0.2').set(appCookies(stack.appAUrl).session, appCookie)
   assert.equal((await old.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401)
 })
 

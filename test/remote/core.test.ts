@@ -60,9 +60,9 @@ test('no session, a navigation: to the IdP with the callback and a new state coo
   const location = new URL((d as { location: string }).location)
   assert.equal(location.origin + location.pathname, `${IDP}/login`)
   assert.equal(Buffer.from(location.searchParams.get('callback') as string, 'base64url').toString(), `${ORIGIN}/private?x=1`)
-  assert.equal(location.searchParams.get('state'), cookieValue(d, 'tessera_state'))
+  assert.equal(location.searchParams.get('state'), cookieValue(d, core.opts.stateCookieName))
   // A live state is reused: two tabs signing in at once keep one state.
-  const again = await core.decide(request({ cookies: { tessera_state: location.searchParams.get('state') as string } }))
+  const again = await core.decide(request({ cookies: { [core.opts.stateCookieName]: location.searchParams.get('state') as string } }))
   assert.equal(again.cookies.length, 0)
 })
 
@@ -84,14 +84,14 @@ test('a public path goes on without a session; an origin-form target is required
 test('a valid token redeems once: handle cookie set, state cleared, back to the clean URL; a replay is refused', async () => {
   const state = randomId(32)
   const { token } = await handOver(state)
-  const d = await core.decide(request({ url: `/private?a=1&token=${token}`, cookies: { tessera_state: state } }))
+  const d = await core.decide(request({ url: `/private?a=1&token=${token}`, cookies: { [core.opts.stateCookieName]: state } }))
   assert.equal(d.kind, 'redirect')
   assert.equal((d as { location: string }).location, `${ORIGIN}/private?a=1`)
   assert.equal((d as { headers: Record<string, string> }).headers['referrer-policy'], 'no-referrer')
-  assert.ok(cookieValue(d, 'tessera'))
-  assert.equal(cookieValue(d, 'tessera_state'), null)
+  assert.ok(cookieValue(d, core.opts.cookieName))
+  assert.equal(cookieValue(d, core.opts.stateCookieName), null)
   assert.equal(d.session?.user.username, 'alice')
-  const replay = await core.decide(request({ url: `/private?token=${token}`, cookies: { tessera_state: state } }))
+  const replay = await core.decide(request({ url: `/private?token=${token}`, cookies: { [core.opts.stateCookieName]: state } }))
   assert.ok(replay.kind === 'error' && replay.error instanceof InvalidTokenError)
   assert.equal(replay.kind === 'error' && replay.wayOn?.href, `${ORIGIN}/private`)
 })
@@ -100,17 +100,17 @@ test('a token is refused without spending it when the state, the method or its c
   const state = randomId(32)
   const { token } = await handOver(state)
   for (const req of [
-    request({ url: `/private?token=${token}`, cookies: { tessera_state: randomId(32) } }),
+    request({ url: `/private?token=${token}`, cookies: { [core.opts.stateCookieName]: randomId(32) } }),
     request({ url: `/private?token=${token}` }),
-    request({ method: 'POST', url: `/private?token=${token}`, cookies: { tessera_state: state } }),
-    request({ url: `/private?token=${token}&token=${token}`, cookies: { tessera_state: state } }),
+    request({ method: 'POST', url: `/private?token=${token}`, cookies: { [core.opts.stateCookieName]: state } }),
+    request({ url: `/private?token=${token}&token=${token}`, cookies: { [core.opts.stateCookieName]: state } }),
   ]) {
     const d = await core.decide(req)
     assert.ok(d.kind === 'error' && d.error instanceof InvalidTokenError)
     assert.equal(d.session, undefined)
   }
   // None of them spent it.
-  const d = await core.decide(request({ url: `/private?token=${token}`, cookies: { tessera_state: state } }))
+  const d = await core.decide(request({ url: `/private?token=${token}`, cookies: { [core.opts.stateCookieName]: state } }))
   assert.equal(d.kind, 'redirect')
 })
 
@@ -119,12 +119,12 @@ test('signed in: go on with the session; a stray token in a navigation is droppe
   const { token } = await handOver(state)
   const handle = await core.sessions.create(USER, PWD, LIMITS, ORIGIN, signer)
   const cookie = encodeHandle(handle, sessionSecret, ORIGIN)
-  const d = await core.decide(request({ cookies: { tessera: cookie } }))
+  const d = await core.decide(request({ cookies: { [core.opts.cookieName]: cookie } }))
   assert.equal(d.kind, 'continue')
   assert.equal(d.session?.user.username, 'alice')
-  const stray = await core.decide(request({ url: `/private?token=${token}`, cookies: { tessera: cookie } }))
+  const stray = await core.decide(request({ url: `/private?token=${token}`, cookies: { [core.opts.cookieName]: cookie } }))
   assert.equal(stray.kind === 'redirect' && stray.location, `${ORIGIN}/private`)
-  assert.equal((await core.decide(request({ url: `/private?token=${token}`, cookies: { tessera_state: state } }))).kind, 'redirect', 'still redeemable')
+  assert.equal((await core.decide(request({ url: `/private?token=${token}`, cookies: { [core.opts.stateCookieName]: state } }))).kind, 'redirect', 'still redeemable')
 })
 
 test('a cookie that opens nothing is cleared; logout ends the session and stays on allowed origins', async () => {
@@ -133,7 +133,7 @@ test('a cookie that opens nothing is cleared; logout ends the session and stays 
   const out = await core.logout(handle.sid, 'https://evil.example/')
   assert.equal(out.location, `${ORIGIN}/`)
   assert.equal((await core.logout(undefined, `${IDP}/login`)).location, `${IDP}/login`)
-  const d = await core.decide(request({ cookies: { tessera: cookie } }))
+  const d = await core.decide(request({ cookies: { [core.opts.cookieName]: cookie } }))
   assert.equal(d.kind, 'redirect')
-  assert.equal(cookieValue(d, 'tessera'), null)
+  assert.equal(cookieValue(d, core.opts.cookieName), null)
 })

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Browser, type Page } from '../helpers/browser.js'
 import { type TestRedis } from '../helpers/redis-server.js'
-import { formFields, newKey, PASSWORD, startStack, useStack, type Stack } from '../helpers/stack.js'
+import { appCookies, formFields, newKey, PASSWORD, startStack, useStack, type Stack } from '../helpers/stack.js'
 import { parseSyncKeys, type Keyring } from '../../src/shared/keyring.js'
 import { mintToken } from '../../src/shared/token.js'
 import { keys } from '../../src/shared/keys.js'
@@ -56,28 +56,28 @@ async function realToken(s: Stack = stack, app: 'A' | 'B' = 'A'): Promise<RealTo
   assert.ok(url.startsWith(`${base}/private?`), url)
   const token = new URL(url).searchParams.get('token')
   assert.ok(token)
-  const state = browser.cookies(host).get('tessera_state')
+  const state = browser.cookies(host).get(appCookies(base).state)
   assert.ok(state, 'the app set a state cookie')
   const idpCookie = browser.cookies(IDP_HOST).get('tessera_idp')
   assert.ok(idpCookie, 'the IdP set its session cookie')
   const sid = idpCookie.split('.')[0] as string
   assert.match(sid, /^[A-Za-z0-9_-]{22}$/)
-  assert.strictEqual(browser.cookies(host).get('tessera'), undefined, 'no app session yet')
+  assert.strictEqual(browser.cookies(host).get(appCookies(base).session), undefined, 'no app session yet')
   return { browser, token, url, state, sid }
 }
 
 /** A browser that has only app A's state cookie set to `state`. */
-function browserWithState(state: string, host = A_HOST): Browser {
+function browserWithState(state: string): Browser {
   const b = new Browser()
-  b.cookies(host).set('tessera_state', state)
+  b.cookies(A_HOST).set(appCookies(stack.appAUrl).state, state)
   return b
 }
 
 const tokenUrl = (token: string, base = stack.appAUrl, path = '/private'): string =>
   `${base}${path}?token=${encodeURIComponent(token)}`
 
-/** True when a Set-Cookie line sets (not clears) the app's session cookie. */
-const setsSession = (line: string): boolean => /^tessera=[^;\s]/.test(line)
+/** True when a Set-Cookie line sets (not clears) an app's session cookie (`tessera_<port>`, not its `_state`). */
+const setsSession = (line: string): boolean => /^tessera_\d+=[^;\s]/.test(line)
 
 /**
  * Checks one rejected hand-over: 403, no session cookie set, no redirect, the right body for
@@ -110,7 +110,7 @@ async function assertBothRejected(browser: Browser, url: string, what: string): 
 
 /** The browser is not signed in at app A: no session cookie in its jar or ever set, and /api/me answers 401. */
 async function assertSignedOutAtA(browser: Browser, what: string): Promise<void> {
-  assert.strictEqual(browser.cookies(A_HOST).get('tessera'), undefined, `${what}: no session cookie in the jar`)
+  assert.strictEqual(browser.cookies(A_HOST).get(appCookies(stack.appAUrl).session), undefined, `${what}: no session cookie in the jar`)
   assert.ok(!browser.setCookies.some(setsSession), `${what}: no session cookie was ever set`)
   const me = await browser.get(`${stack.appAUrl}/api/me`, 'application/json')
   assert.strictEqual(me.status, 401, `${what}: /api/me`)
@@ -179,7 +179,7 @@ test('a token in a browser with no or another state cookie is rejected', async (
   await assertBothRejected(noState, url, 'no state cookie')
   await assertSignedOutAtA(noState, 'browser without state')
   // The no-state browser's /api/me gave it a fresh state cookie: still not the owner's.
-  assert.notStrictEqual(noState.cookies(A_HOST).get('tessera_state'), state)
+  assert.notStrictEqual(noState.cookies(A_HOST).get(appCookies(stack.appAUrl).state), state)
   await assertBothRejected(noState, url, 'a fresh state cookie of its own')
 
   let other = randomBytes(32).toString('base64url')
@@ -190,7 +190,7 @@ test('a token in a browser with no or another state cookie is rejected', async (
   const flipped = state.slice(0, -1) + (state.endsWith('A') ? 'B' : 'A')
   for (const s of [state.slice(0, 22), `${state}A`, flipped, '']) {
     const b = new Browser()
-    if (s !== '') b.cookies(A_HOST).set('tessera_state', s)
+    if (s !== '') b.cookies(A_HOST).set(appCookies(stack.appAUrl).state, s)
     await assertBothRejected(b, url, `state ${JSON.stringify(s)}`)
     await assertSignedOutAtA(b, `state ${JSON.stringify(s)}`)
   }
@@ -216,7 +216,7 @@ test('an expired token is rejected (TOKEN_TTL_SECONDS=1)', async () => {
     const json = await late.browser.get(late.url, 'application/json')
     assertRejected(json, 'json', 'expired (json)')
     assertRejected(await late.browser.get(late.url, 'text/html'), 'html', 'expired (html)')
-    assert.strictEqual(late.browser.cookies(A_HOST).get('tessera'), undefined)
+    assert.strictEqual(late.browser.cookies(A_HOST).get(appCookies(short.appAUrl).session), undefined)
     assert.ok(!late.browser.setCookies.some(setsSession))
     const me = await late.browser.get(`${short.appAUrl}/api/me`, 'application/json')
     assert.strictEqual(me.status, 401)
