@@ -1,7 +1,7 @@
 /** `tessera app-key <origin>`: prints the keys one app holds (its `appKeys` plugin option). */
 import { formatAppKeys } from '../shared/app-keys.js'
 import { parseSyncKeys } from '../shared/keyring.js'
-import { parseOrigin } from '../idp/config.js'
+import { parseOrigin } from '../shared/origin.js'
 import { environment, EXIT } from './environment.js'
 
 export const HELP = `Usage: tessera app-key <origin>

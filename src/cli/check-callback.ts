@@ -1,6 +1,6 @@
 /** `tessera check-callback <url>`: says whether the IdP would redirect there, and why not. */
 import { AllowList } from '../idp/allow-list.js'
-import { parseOrigin } from '../idp/config.js'
+import { parseOrigin } from '../shared/origin.js'
 import { environment, EXIT } from './environment.js'
 
 export const HELP = `Usage: tessera check-callback <url>

@@ -7,6 +7,7 @@ import { parseEnv } from 'node:util'
 import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 import { ENV_SCHEMA, type Env } from './config-schema.js'
+import { parseOrigin } from '../shared/origin.js'
 import { ConfigError } from '../shared/errors.js'
 import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
 import type { RegulationConfig } from './regulation.js'
@@ -208,29 +209,4 @@ function parseOrigins(raw: string, production: boolean, problems: string[]): str
     if (origin !== undefined && !origins.includes(origin)) origins.push(origin)
   })
   return origins
-}
-
-/** An exact origin, normalised by the URL parser, or a problem naming `name`. */
-export function parseOrigin(entry: string, name: string, production: boolean, problems: string[]): string | undefined {
-  let url: URL
-  try {
-    url = new URL(entry)
-  } catch {
-    problems.push(`${name}: "${entry}" is not a URL; expected an origin like https://app.example.com`)
-    return undefined
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' ||
-      url.pathname !== '/' || url.search !== '' || url.hash !== '' || /^https?:\/\/[^/]*\/./i.test(entry)) {
-    problems.push(`${name}: "${entry}" must be an origin: http(s)://host[:port], no path, query or user-info`)
-    return undefined
-  }
-  if (production && url.protocol === 'http:' && !isLoopback(url.hostname)) {
-    problems.push(`${name}: "${url.origin}" uses http: in production; use https: (only loopback and *.localhost may be http)`)
-    return undefined
-  }
-  return url.origin
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 }

@@ -2,6 +2,7 @@
 import { isRedisUrl, type RedisClient, type RedisConnection } from '../shared/redis.js'
 import { OptionsError } from '../shared/errors.js'
 import { parseSyncKeys } from '../shared/keyring.js'
+import { parseOrigin } from '../shared/origin.js'
 import { appKeyringFrom, parseAppKeys, type AppKeyring } from '../shared/app-keys.js'
 
 export interface TesseraCookieOptions {
@@ -126,14 +127,13 @@ function keysOf(o: Partial<TesseraRemoteOptions>, origin: string, problems: stri
   return undefined
 }
 
+/**
+ * An exact http(s) origin, as the IdP's KNOWN_REMOTE_HOSTS takes it; with NODE_ENV=production, http:
+ * only for loopback, as at the IdP.
+ */
 function originOf(value: unknown, name: string, problems: string[]): string | undefined {
   if (typeof value !== 'string') { problems.push(`${name}: required, an origin like https://app.example.com`); return undefined }
-  try {
-    const url = new URL(value)
-    if ((url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && url.search === '' && url.username === '') return url.origin
-  } catch { /* reported below */ }
-  problems.push(`${name}: "${value}" must be an http(s) origin, e.g. https://app.example.com`)
-  return undefined
+  return parseOrigin(value, name, process.env.NODE_ENV === 'production', problems)
 }
 
 const CONNECTION_KEYS = new Set(['url', 'sentinels', 'sentinelName', 'sentinelPassword', 'clusterNodes', 'password'])
