@@ -19,6 +19,8 @@
  * Not part of `npm test`. Results also go to bench/results/load.json (ignored by git).
  */
 import { freePort } from '../test/helpers/net.js'
+import { formFields } from '../test/helpers/forms.js'
+import { PASSWORD } from '../test/helpers/users.js'
 import { spawn, fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs'
@@ -45,7 +47,6 @@ const WARMUP_ROUNDS = env.LOAD_WARMUP_ROUNDS === '0' ? 0 : int('LOAD_WARMUP_ROUN
 const VIEWS = int('LOAD_VIEWS', 10)
 const TIMEOUT_S = int('LOAD_TIMEOUT_S', 300)
 const TOPOLOGY = (env.LOAD_REDIS ?? 'single') as 'single' | 'cluster' | 'sentinel'
-const PASSWORD = 'correct horse battery staple'
 const HERE = fileURLToPath(new URL('.', import.meta.url)) // dist/bench/
 const SERVER_JS = fileURLToPath(new URL('../src/server.js', import.meta.url))
 
@@ -243,7 +244,7 @@ class SimulatedUser {
     let t0 = performance.now()
     const first = await this.#expect('GET', `${this.t.appAUrl}/private`, 302, 'app A asks for a sign-in')
     const form = await this.#expect('GET', first.location, 200, 'login form')
-    const fields = hiddenFields(form.body)
+    const fields = formFields(form.body)
     if (fields.csrf === undefined) throw new Error('login form without csrf')
     const posted = await this.#expect('POST', `${this.t.idpUrl}/login`, 303, 'POST /login', { ...fields, username: name, password: PASSWORD })
     const redeemed = await this.#expect('GET', posted.location, 302, 'redeem at app A')
@@ -397,15 +398,6 @@ function userName(i: number): string {
 function sourceAddress(n: number): string {
   return `127.1.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`
 }
-
-function hiddenFields(html: string): Record<string, string> {
-  const fields: Record<string, string> = {}
-  for (const m of html.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) {
-    fields[m[1] as string] = (m[2] as string).replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&amp;/g, '&')
-  }
-  return fields
-}
-
 
 /** Polls until `url` answers `status` (20 s at most). */
 async function until(url: string, headers: Record<string, string>, status: number): Promise<void> {

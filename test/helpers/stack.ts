@@ -1,7 +1,4 @@
 /** The whole product on loopback: the IdP on 127.0.0.1, app A on 127.0.0.2, app B on 127.0.0.3, one Redis. */
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { Redis } from 'ioredis'
@@ -14,19 +11,13 @@ import { randomId } from '../../src/shared/crypto.js'
 import { freePort } from './net.js'
 import { before, after } from 'node:test'
 import { startRedis, type TestRedis } from './redis-server.js'
+import { writeUsersFile } from './users.js'
 
-export const PASSWORD = 'correct horse battery staple'
-// argon2id of PASSWORD with small costs so tests stay fast; the format is what matters here.
-export const PASSWORD_HASH = '$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$RAME85Nb8CxpfIy5Ca0XN5R2weN/7wRhxgF0shgwz70'
+// The users and forms every flow test signs in with, where the tests have always found them.
+export { PASSWORD, PASSWORD_HASH, writeUsersFile } from './users.js'
+export { formFields } from './forms.js'
 
 export const newKey = (id: string): string => `${id}:${randomBytes(32).toString('base64url')}`
-
-export function writeUsersFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-test-'))
-  const file = join(dir, 'users.yml')
-  writeFileSync(file, `users:\n  alice:\n    displayname: Alice Example\n    email: alice@example.com\n    password: "${PASSWORD_HASH}"\n    groups: [admins, staff]\n  bob:\n    displayname: Bob\n    password: "${PASSWORD_HASH}"\n    disabled: true\n`)
-  return file
-}
 
 export interface Stack {
   readonly idp: FastifyInstance
@@ -129,15 +120,6 @@ async function untilServed(url: string, headers: Record<string, string>, ok: (st
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`${url}: still ${status} after 20 s`)
-}
-
-/** The hidden inputs of the first form on a page. */
-export function formFields(html: string): Record<string, string> {
-  const fields: Record<string, string> = {}
-  for (const m of html.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) {
-    fields[m[1] as string] = (m[2] as string).replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&amp;/g, '&')
-  }
-  return fields
 }
 
 /**
