@@ -21,6 +21,7 @@
 import { freePort } from '../test/helpers/net.js'
 import { formFields } from '../test/helpers/forms.js'
 import { PASSWORD } from '../test/helpers/users.js'
+import { redisCpuMs, redisUsedMemoryMb } from './lib/redis.js'
 import { spawn, fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs'
@@ -356,17 +357,16 @@ interface Topology {
 async function startTopology(kind: 'single' | 'cluster' | 'sentinel'): Promise<Topology> {
   const sizeOf = async (ports: number[]): Promise<RedisInfo> => {
     let keys = 0
-    let bytes = 0
+    let memoryMb = 0
     let cpu = 0
     for (const port of ports) {
       const c = new Redis(port, '127.0.0.1')
       keys += await c.dbsize()
-      bytes += Number(/used_memory:(\d+)/.exec(await c.info('memory'))?.[1] ?? 0)
-      const text = await c.info('cpu')
-      cpu += (Number(/used_cpu_sys:([\d.]+)/.exec(text)?.[1]) + Number(/used_cpu_user:([\d.]+)/.exec(text)?.[1])) * 1000
+      memoryMb += await redisUsedMemoryMb(c)
+      cpu += await redisCpuMs(c)
       c.disconnect()
     }
-    return { keys, used_memory_mb: round(bytes / 1048576, 1), cpu_ms: cpu }
+    return { keys, used_memory_mb: round(memoryMb, 1), cpu_ms: cpu }
   }
   if (kind === 'cluster') {
     const { startCluster } = await import('../test/helpers/redis-topologies.js')

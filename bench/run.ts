@@ -21,12 +21,13 @@ import { Agent } from 'undici'
 import { CompactEncrypt, compactDecrypt } from 'jose'
 import { mintToken, openToken } from '../src/shared/token.js'
 import { parseSyncKeys } from '../src/shared/keyring.js'
-import { Browser } from './lib/browser.js'
+import { Browser, type Page } from '../test/helpers/browser.js'
 import { formAction, formFields } from '../test/helpers/forms.js'
 import { PASSWORD, USERNAME, writeUsersFile } from '../test/helpers/users.js'
 import { WHO, page, type ChildConfig } from './lib/common.js'
 import { ServerProcess, type ChildStats } from './lib/proc.js'
-import { freePort, startRedis, type BenchRedis } from './lib/redis.js'
+import { freePort } from '../test/helpers/net.js'
+import { startBenchRedis, type BenchRedis } from './lib/redis.js'
 import { fmt, percentile, round, summarize, type Summary } from './lib/stats.js'
 
 // ---------------------------------------------------------------- settings
@@ -70,8 +71,20 @@ class CheckError extends Error {}
 function expect(cond: boolean, what: string): asserts cond {
   if (!cond) throw new CheckError(what)
 }
-const describe = (r: { status: number; location: string | undefined }): string => `${r.status}${r.location === undefined ? '' : ` -> ${r.location.slice(0, 80)}`}`
 const log = (line: string): void => { process.stdout.write(`${line}\n`) }
+const describe = (r: Page): string => `${r.status}${r.location() === undefined ? '' : ` -> ${(r.location() as string).slice(0, 80)}`}`
+const startsWith = (prefix: string) => (location: string): boolean => location.startsWith(prefix)
+const is = (url: string) => (location: string): boolean => location === url
+
+/** Checks that `r` redirects (one of `statuses`) to where `where` accepts, and returns the Location. */
+function redirect(r: Page, statuses: readonly number[], where: (location: string) => boolean, what: string): string {
+  const location = r.location()
+  expect(statuses.includes(r.status) && location !== undefined && where(location), `${what}: ${describe(r)}`)
+  return location
+}
+
+/** The load driver's browser: undici's dispatch API over `agent`'s kept-alive connections. */
+const benchBrowser = (agent: Agent): Browser => new Browser({ dispatcher: agent, accept: 'text/html,application/xhtml+xml', userAgent: 'tessera-bench' })
 
 // ---------------------------------------------------------------- the two hand-overs
 
@@ -92,26 +105,20 @@ async function redirectHandover(b: Browser, appHost: string, appUrl: string, idp
   b.clear(appHost) // no session at the app yet; the IdP session stays
   const start = `${appUrl}/private`
   let r = await b.get(start)
-  expect(r.status === 302 && r.location?.startsWith(`${idpUrl}/login?`) === true, `app without session: ${describe(r)}`)
-  r = await b.get(r.location)
-  expect(r.status === 302 && r.location?.startsWith(`${appUrl}/private?token=`) === true, `IdP /login: ${describe(r)}`)
-  r = await b.get(r.location)
-  expect(r.status === 302 && r.location === start, `app redeeming the token: ${describe(r)}`)
-  r = await b.get(r.location, true)
+  r = await b.get(redirect(r, [302], startsWith(`${idpUrl}/login?`), 'app without session'))
+  r = await b.get(redirect(r, [302], startsWith(`${appUrl}/private?token=`), 'IdP /login'))
+  r = await b.get(redirect(r, [302], is(start), 'app redeeming the token'))
   expect(r.status === 200 && r.body.includes(WHO), `app page: ${r.status} ${r.body.slice(0, 80)}`)
 }
 
 /** Sign-in at the IdP once (the login form, argon2 and all), ending on the app's page. */
 async function tesseraSignIn(b: Browser, appUrl: string, idpUrl: string): Promise<void> {
   let r = await b.get(`${appUrl}/private`)
-  expect(r.status === 302 && r.location?.startsWith(`${idpUrl}/login?`) === true, `sign-in, app: ${describe(r)}`)
-  r = await b.get(r.location, true)
+  r = await b.get(redirect(r, [302], startsWith(`${idpUrl}/login?`), 'sign-in, app'))
   expect(r.status === 200, `sign-in, login form: ${r.status}`)
   r = await b.post(`${idpUrl}/login`, { ...formFields(r.body), username: USERNAME, password: PASSWORD })
-  expect(r.status === 303 && r.location?.startsWith(`${appUrl}/private?token=`) === true, `sign-in, POST /login: ${describe(r)}`)
-  r = await b.get(r.location)
-  expect(r.status === 302 && r.location !== undefined, `sign-in, redeem: ${describe(r)}`)
-  r = await b.get(r.location, true)
+  r = await b.get(redirect(r, [303], startsWith(`${appUrl}/private?token=`), 'sign-in, POST /login'))
+  r = await b.get(redirect(r, [302], () => true, 'sign-in, redeem'))
   expect(r.status === 200 && r.body.includes(WHO), `sign-in, page: ${r.status}`)
 }
 
@@ -120,12 +127,9 @@ async function oidcHandover(b: Browser, rpUrl: string, opUrl: string): Promise<v
   b.clear(HOSTS.rp)
   const start = `${rpUrl}/private`
   let r = await b.get(start)
-  expect(r.status === 302 && r.location?.startsWith(`${opUrl}/auth?`) === true, `RP without session: ${describe(r)}`)
-  r = await b.get(r.location)
-  expect((r.status === 302 || r.status === 303) && r.location?.startsWith(`${rpUrl}/cb?code=`) === true, `OP /auth: ${describe(r)}`)
-  r = await b.get(r.location)
-  expect(r.status === 302 && r.location === start, `RP callback: ${describe(r)}`)
-  r = await b.get(r.location, true)
+  r = await b.get(redirect(r, [302], startsWith(`${opUrl}/auth?`), 'RP without session'))
+  r = await b.get(redirect(r, [302, 303], startsWith(`${rpUrl}/cb?code=`), 'OP /auth'))
+  r = await b.get(redirect(r, [302], is(start), 'RP callback'))
   expect(r.status === 200 && r.body.includes(WHO), `RP page: ${r.status} ${r.body.slice(0, 80)}`)
 }
 
@@ -134,16 +138,18 @@ async function oidcSignIn(b: Browser, rpUrl: string): Promise<void> {
   let url = `${rpUrl}/private`
   const trail: string[] = []
   for (let hops = 0; hops < 20; hops++) {
-    const r = await b.get(url, true)
+    const r = await b.get(url)
     trail.push(`${r.status} ${url.slice(0, 60)}`)
-    if (r.status >= 300 && r.status < 400 && r.location !== undefined) { url = r.location; continue }
+    const location = r.location()
+    if (r.status >= 300 && r.status < 400 && location !== undefined) { url = location; continue }
     expect(r.status === 200, `OIDC sign-in at ${url}: ${r.status} ${r.body.slice(0, 200)}`)
     if (r.body.includes(WHO)) return
     const action = formAction(r.body, url)
     expect(action !== undefined, `OIDC sign-in: no form at ${url}`)
     const posted = await b.post(action, action.endsWith('/login') ? { login: USERNAME, password: PASSWORD } : {})
-    expect(posted.location !== undefined, `OIDC sign-in, POST ${action}: ${posted.status} ${posted.body.slice(0, 200)}`)
-    url = posted.location
+    const next = posted.location()
+    expect(next !== undefined, `OIDC sign-in, POST ${action}: ${posted.status} ${posted.body.slice(0, 200)}`)
+    url = next
   }
   throw new CheckError(`OIDC sign-in: too many redirects: ${trail.join(' -> ')}`)
 }
@@ -448,7 +454,7 @@ async function main(): Promise<number> {
   log(`tessera bench: ${ROUNDS} rounds x ${DURATION_S} s per measurement, warm-up ${WARMUP_S} s (OIDC ${OIDC_WARMUP_S} s), concurrency ${CONCURRENCY}` +
     `${QUICK ? ' (BENCH_QUICK)' : ''}; server logs at level '${LOG_LEVEL}' in ${runDir}`)
 
-  const redis = await startRedis()
+  const redis = await startBenchRedis()
   const servers: ServerProcess[] = []
   const agents: Agent[] = []
   const cleanup = async (): Promise<void> => {
@@ -502,8 +508,8 @@ async function main(): Promise<number> {
     const agent = (): Agent => { const a = new Agent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 }); agents.push(a); return a }
     const tesseraAgent = agent()
     const oidcAgent = agent()
-    const tesseraBrowsers = Array.from({ length: CONCURRENCY }, () => new Browser(tesseraAgent))
-    const oidcBrowsers = Array.from({ length: CONCURRENCY }, () => new Browser(oidcAgent))
+    const tesseraBrowsers = Array.from({ length: CONCURRENCY }, () => benchBrowser(tesseraAgent))
+    const oidcBrowsers = Array.from({ length: CONCURRENCY }, () => benchBrowser(oidcAgent))
     await Promise.all(tesseraBrowsers.map((b) => withRetry('Tessera sign-in', () => tesseraSignIn(b, app.url, idp.url))))
     await Promise.all(oidcBrowsers.map((b) => withRetry('OIDC sign-in', () => oidcSignIn(b, rp.url))))
 
@@ -511,7 +517,7 @@ async function main(): Promise<number> {
       name: 'tessera-handover', servers: [idp, app], browsers: tesseraBrowsers,
       handover: (b) => redirectHandover(b, HOSTS.app, app.url, idp.url),
     }
-    const bareBrowsers = Array.from({ length: CONCURRENCY }, () => new Browser(tesseraAgent))
+    const bareBrowsers = Array.from({ length: CONCURRENCY }, () => benchBrowser(tesseraAgent))
     for (const b of bareBrowsers) expect((await b.get(`${bareIdp.url}/bare-sign-in?user=${USERNAME}`)).status === 200, 'bare sign-in')
     const bare: HandoverSystem = {
       name: 'bare-handover', servers: [bareIdp, bareApp], browsers: bareBrowsers,
@@ -523,14 +529,14 @@ async function main(): Promise<number> {
     }
 
     // Page views: a valid session cookie from one real sign-in per system.
-    const viewer = new Browser(agent())
+    const viewer = benchBrowser(agent())
     await tesseraSignIn(viewer, app.url, idp.url)
-    const tesseraCookie = viewer.cookie(HOSTS.app, 'tessera')
+    const tesseraCookie = viewer.cookies(HOSTS.app).get('tessera')
     expect(tesseraCookie !== undefined, 'no tessera cookie after sign-in')
     const fsCookie = async (s: ServerProcess, host: string): Promise<string> => {
       const r = await withRetry('@fastify/session sign-in', () => viewer.post(`${s.url}/login`, { username: USERNAME, password: PASSWORD }))
       expect(r.status === 303, `@fastify/session sign-in: ${r.status}`)
-      const c = viewer.cookie(host, 'sid')
+      const c = viewer.cookies(host).get('sid')
       expect(c !== undefined, 'no sid cookie after sign-in')
       return c
     }
@@ -543,7 +549,7 @@ async function main(): Promise<number> {
       { name: 'hello-world', url: `${hello.url}/`, server: hello, headers: {}, expectBody: JSON.stringify({ hello: 'world' }) },
     ]
     for (const p of pageviews) {
-      const probe = await viewer.get(p.url, true).catch(() => undefined)
+      const probe = await viewer.get(p.url).catch(() => undefined)
       expect(probe !== undefined, `${p.name}: no answer`)
     }
 
