@@ -12,12 +12,12 @@ import { freePort } from './net.js'
 import { before, after } from 'node:test'
 import { startRedis, type TestRedis } from './redis-server.js'
 import { writeUsersFile } from './users.js'
+import { newKey } from './sync-keys.js'
 
 // The users and forms every flow test signs in with, where the tests have always found them.
 export { PASSWORD, PASSWORD_HASH, writeUsersFile } from './users.js'
 export { formFields } from './forms.js'
-
-export const newKey = (id: string): string => `${id}:${randomBytes(32).toString('base64url')}`
+export { newKey } from './sync-keys.js'
 
 export interface Stack {
   readonly idp: FastifyInstance
@@ -127,11 +127,16 @@ async function untilServed(url: string, headers: Record<string, string>, ok: (st
  * `use`: the set-up every flow test file shares.
  */
 export function useStack(use: (redis: TestRedis, stack: Stack) => void, options: StackOptions = {}, redisOptions: { persistent?: boolean } = {}): void {
-  let redis: TestRedis | undefined
+  useStackOn(() => startRedis(redisOptions), () => options, use)
+}
+
+/** As useStack, on the Redis `start` brings up (a Cluster, a Sentinel group), with options that may name it. */
+export function useStackOn<R extends Pick<TestRedis, 'url' | 'stop'>>(start: () => Promise<R>, options: (redis: R) => StackOptions, use: (redis: R, stack: Stack) => void): void {
+  let redis: R | undefined
   let stack: Stack | undefined
   before(async () => {
-    redis = await startRedis(redisOptions)
-    stack = await startStack(redis, options)
+    redis = await start()
+    stack = await startStack(redis, options(redis))
     use(redis, stack)
   })
   after(async () => {
