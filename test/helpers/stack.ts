@@ -6,13 +6,12 @@ import { buildIdp } from '../../src/idp/app.js'
 import { loadConfig, type IdpConfig } from '../../src/idp/config.js'
 import { buildExampleApp } from '../../examples/remote-app.js'
 import { REDIS_OPTIONS, waitForRedis, type RedisConnection } from '../../src/shared/redis.js'
-import { encodeHandle } from '../../src/shared/handle-cookie.js'
-import { randomId } from '../../src/shared/crypto.js'
 import { freePort } from './net.js'
 import { before, after } from 'node:test'
 import { startRedis, type TestRedis } from './redis-server.js'
 import { writeUsersFile } from './users.js'
 import { newKey } from './sync-keys.js'
+import { untilAppReadsRedis, untilStatus } from './wait.js'
 
 // The users and forms every flow test signs in with, where the tests have always found them.
 export { PASSWORD, PASSWORD_HASH, writeUsersFile } from './users.js'
@@ -90,10 +89,10 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   await appA.listen({ host: '127.0.0.2', port: aPort })
   await appB.listen({ host: '127.0.0.3', port: bPort })
   // Clients the IdP or the plugin made themselves: wait until a request that reads Redis is served.
-  if (options.ownRedis === true) await untilServed(`${idpUrl}/readyz`, {}, (s) => s === 200)
+  if (options.ownRedis === true) await untilStatus(`${idpUrl}/readyz`, {}, 200)
   if (options.appRedis !== undefined) {
-    await untilServed(`${appAUrl}/api/me`, { cookie: `tessera=${unknownHandle(appOpts.sessionSecret, appAUrl)}` }, (s) => s === 401)
-    await untilServed(`${appBUrl}/api/me`, { cookie: `tessera=${unknownHandle(secretB, appBUrl)}` }, (s) => s === 401)
+    await untilAppReadsRedis(appAUrl, appOpts.sessionSecret)
+    await untilAppReadsRedis(appBUrl, secretB)
   }
   return {
     idp, appA, appB, idpUrl, appAUrl, appBUrl, config, syncKeys,
@@ -102,24 +101,6 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
       for (const c of clients) c.disconnect()
     },
   }
-}
-
-/** A well-formed, correctly signed cookie for a session that does not exist: the app must ask Redis about it. */
-function unknownHandle(sessionSecret: string, origin: string): string {
-  return encodeHandle({ sid: randomId(16), secret: randomId(32) }, sessionSecret, origin)
-}
-
-/** Polls `url` until `ok(status)`, for at most 20 s. */
-async function untilServed(url: string, headers: Record<string, string>, ok: (status: number) => boolean): Promise<void> {
-  let status = 0
-  for (let i = 0; i < 200; i++) {
-    const res = await fetch(url, { headers: { accept: 'application/json', ...headers } })
-    await res.arrayBuffer()
-    status = res.status
-    if (ok(status)) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`${url}: still ${status} after 20 s`)
 }
 
 /**
