@@ -1,13 +1,8 @@
-/** What the driver and every bench server agree on: the user, the page, the child-process protocol. */
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-
-export const USERNAME = 'alice'
-export const DISPLAY_NAME = 'Alice Example'
-// Same password and argon2id hash as test/helpers/stack.ts (small costs: sign-in is not timed).
-export const PASSWORD = 'correct horse battery staple'
-export const PASSWORD_HASH = '$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$RAME85Nb8CxpfIy5Ca0XN5R2weN/7wRhxgF0shgwz70'
+/**
+ * What the driver and every bench server agree on: the page, the child-process protocol. The user
+ * (alice, her password, the users file) is the tests' own, from test/helpers/users.ts.
+ */
+import { USERNAME } from '../../test/helpers/users.js'
 
 /** The protected page every system serves: the same bytes, naming the user. */
 export const page = (username: string): string =>
@@ -19,13 +14,6 @@ export const WHO = `<p id="who">Signed in as ${USERNAME}</p>`
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
-
-export function writeUsersFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-'))
-  const file = join(dir, 'users.yml')
-  writeFileSync(file, `users:\n  ${USERNAME}:\n    displayname: ${DISPLAY_NAME}\n    email: alice@example.com\n    password: "${PASSWORD_HASH}"\n    groups: [staff]\n`)
-  return file
 }
 
 /** Configuration handed to each child in the BENCH_CHILD environment variable (JSON). */

@@ -1,7 +1,9 @@
-/** The bench's own redis-server on a free loopback port (no persistence), with its CPU counter. */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { freePort } from '../../test/helpers/net.js'
-import { Redis } from 'ioredis'
+/**
+ * The bench's Redis: the tests' own redis-server on a free loopback port (no persistence), plus what
+ * the bench reads from it: its CPU time, commands by name, keys and memory.
+ */
+import type { Redis } from 'ioredis'
+import { startRedis } from '../../test/helpers/redis-server.js'
 
 export interface BenchRedis {
   readonly url: string
@@ -14,47 +16,34 @@ export interface BenchRedis {
   stop(): Promise<void>
 }
 
-export { freePort }
-
-export async function startRedis(): Promise<BenchRedis> {
-  const port = await freePort('127.0.0.1')
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  const spawned = new Promise<never>((_, reject) => child.once('error', (err) => reject(new Error(`cannot start redis-server (is it installed?): ${err.message}`))))
-  const client = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
-  client.on('error', () => {}) // refused while the server starts: retried below
-  let up = false
-  for (let i = 0; i < 100 && !up; i++) {
-    try {
-      await Promise.race([client.connect().then(() => client.ping()), spawned])
-      up = true
-    } catch (err) {
-      if ((err as Error).message.startsWith('cannot start')) throw err
-      client.disconnect()
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
-  if (!up) throw new Error(`redis-server did not start on port ${port}`)
-  const field = (text: string, name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(text)?.[1] ?? NaN)
+export async function startBenchRedis(): Promise<BenchRedis> {
+  const redis = await startRedis()
+  const client = redis.client()
   return {
-    url: `redis://127.0.0.1:${port}`,
-    cpuMs: async () => {
-      const text = await client.info('cpu')
-      return (field(text, 'used_cpu_user') + field(text, 'used_cpu_sys')) * 1000
-    },
+    url: redis.url,
+    cpuMs: () => redisCpuMs(client),
     commands: async () => {
       const text = await client.info('commandstats')
       const out: Record<string, number> = {}
       for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1] as string] = Number(m[2])
       return out
     },
-    info: async () => {
-      const [keys, memory] = await Promise.all([client.dbsize(), client.info('memory')])
-      return { keys, usedMemoryMb: field(memory, 'used_memory') / 1048576 }
-    },
-    stop: async () => {
-      client.disconnect()
-      if (child.exitCode !== null) return
-      await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGKILL') })
-    },
+    info: async () => ({ keys: await client.dbsize(), usedMemoryMb: await redisUsedMemoryMb(client) }),
+    stop: () => redis.stop(),
   }
+}
+
+/** A Redis server's own CPU time (user + system) so far, in ms, from INFO cpu. */
+export async function redisCpuMs(client: Redis): Promise<number> {
+  const text = await client.info('cpu')
+  return (infoField(text, 'used_cpu_user') + infoField(text, 'used_cpu_sys')) * 1000
+}
+
+/** A Redis server's used memory, in MB, from INFO memory. */
+export async function redisUsedMemoryMb(client: Redis): Promise<number> {
+  return infoField(await client.info('memory'), 'used_memory') / 1048576
+}
+
+function infoField(text: string, name: string): number {
+  return Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(text)?.[1] ?? NaN)
 }

@@ -1,30 +1,25 @@
 /** Bench server: a remote app with `tessera/remote` (redis URL: the plugin connects), pino at 'warn'. */
 import Fastify from 'fastify'
 import tesseraRemote, { tesseraLoggerOptions } from '../../src/remote/index.js'
-import { createRedis } from '../../src/shared/redis.js'
 import { childConfig, runChild } from '../lib/child.js'
-import { page, type ChildConfig } from '../lib/common.js'
+import { page } from '../lib/common.js'
+import { experimentClient, type TesseraChildConfig } from '../lib/tessera-child.js'
 
-interface AppChildConfig extends ChildConfig {
+interface AppChildConfig extends TesseraChildConfig {
   idpUrl: string
-  syncKeys: string
-  sessionSecret: string
-  logLevel: string
-  /** Experiment (BENCH_REDIS_AUTOPIPELINING=1): pass an ioredis client with enableAutoPipelining. */
-  autoPipelining: boolean
 }
 
 runChild(async () => {
   const c = childConfig<AppChildConfig>()
   const origin = `http://${c.host}:${c.port}`
   const app = Fastify({ logger: tesseraLoggerOptions(c.logLevel) })
-  const redis = c.autoPipelining ? createRedis(c.redisUrl, { enableAutoPipelining: true }) : undefined
-  if (redis !== undefined) app.addHook('onClose', async () => { redis.disconnect() })
+  const experiment = experimentClient(c, c.redisUrl)
+  experiment.closeWith(app)
   await app.register(tesseraRemote, {
     idpUrl: c.idpUrl,
     origin,
     syncKeys: c.syncKeys,
-    redis: redis ?? c.redisUrl, // a URL (the plugin connects), or the experiment's client
+    redis: experiment.client ?? c.redisUrl, // a URL (the plugin connects), or the experiment's client
     sessionSecret: c.sessionSecret,
   })
   app.get('/private', async (req, reply) => {

@@ -5,7 +5,8 @@ import formbody from '@fastify/formbody'
 import { Redis } from 'ioredis'
 import { REDIS_OPTIONS, waitForRedis } from '../../src/shared/redis.js'
 import { childConfig, runChild } from '../lib/child.js'
-import { DISPLAY_NAME, PASSWORD, USERNAME, page, type ChildConfig } from '../lib/common.js'
+import { page, type ChildConfig } from '../lib/common.js'
+import { DISPLAY_NAME, PASSWORD, USERNAME } from '../../test/helpers/users.js'
 import { RedisSessionStore, fastifySession, sessionOf } from './redis-session-store.js'
 
 interface SessionChildConfig extends ChildConfig {

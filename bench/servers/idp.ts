@@ -1,18 +1,12 @@
 /** Bench server: the Tessera IdP as `npm start` runs it (own Redis connection, pino logger at 'warn'). */
 import { buildIdp } from '../../src/idp/app.js'
 import { loadConfig } from '../../src/idp/config.js'
-import { createRedis } from '../../src/shared/redis.js'
 import { childConfig, runChild } from '../lib/child.js'
-import type { ChildConfig } from '../lib/common.js'
+import { experimentClient, type TesseraChildConfig } from '../lib/tessera-child.js'
 
-interface IdpChildConfig extends ChildConfig {
+interface IdpChildConfig extends TesseraChildConfig {
   knownRemoteHosts: string
-  syncKeys: string
-  sessionSecret: string
   usersFile: string
-  logLevel: string
-  /** Experiment (BENCH_REDIS_AUTOPIPELINING=1): pass an ioredis client with enableAutoPipelining. */
-  autoPipelining: boolean
 }
 
 runChild(async () => {
@@ -32,9 +26,9 @@ runChild(async () => {
     LOGIN_MAX_RETRIES: '100',
   })
   // Tessera's own logger options, at LOG_LEVEL; every check and error page on.
-  const redis = c.autoPipelining ? createRedis(config.redis, { enableAutoPipelining: true }) : undefined
-  const app = buildIdp(config, redis === undefined ? {} : { redis })
-  if (redis !== undefined) app.addHook('onClose', async () => { redis.disconnect() })
+  const experiment = experimentClient(c, config.redis)
+  const app = buildIdp(config, experiment.client === undefined ? {} : { redis: experiment.client })
+  experiment.closeWith(app)
   await app.listen({ host: config.host, port: config.port })
   return { close: () => app.close() }
 })

@@ -9,7 +9,8 @@ import { Redis } from 'ioredis'
 import Provider, { type Configuration } from 'oidc-provider'
 import { REDIS_OPTIONS, waitForRedis } from '../../src/shared/redis.js'
 import { childConfig, runChild } from '../lib/child.js'
-import { DISPLAY_NAME, PASSWORD, USERNAME, escapeHtml, type ChildConfig } from '../lib/common.js'
+import { escapeHtml, type ChildConfig } from '../lib/common.js'
+import { DISPLAY_NAME, PASSWORD, USERNAME } from '../../test/helpers/users.js'
 import { RedisAdapter } from './oidc-redis-adapter.js'
 
 interface OpChildConfig extends ChildConfig {

@@ -4,28 +4,21 @@
  * everywhere and token replay, with sessions spread over every master.
  */
 import assert from 'node:assert/strict'
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import { Browser } from '../helpers/browser.js'
 import { startCluster, type TestCluster } from '../helpers/redis-topologies.js'
-import { startStack, type Stack } from '../helpers/stack.js'
-import { assertFullFlow, assertLogoutEverywhere, assertReplayRefused, assertSignedOutEverywhere, me, signInThroughA } from '../helpers/sso-scenarios.js'
+import { useStackOn, type Stack } from '../helpers/stack.js'
+import { assertSignedOutEverywhere, me, signInThroughA, topologyScenarioTests } from '../helpers/sso-scenarios.js'
 import { UserIndex } from '../../src/shared/user-index.js'
 import { waitForRedis } from '../../src/shared/redis.js'
 
 let cluster: TestCluster
 let stack: Stack
-before(async () => {
-  cluster = await startCluster()
-  stack = await startStack(cluster, {
-    ownRedis: true,
-    env: { REDIS_CLUSTER_NODES: cluster.nodesEnv },
-    appRedis: { clusterNodes: cluster.nodes },
-  })
-})
-after(async () => {
-  await stack?.close()
-  await cluster?.stop()
-})
+useStackOn(startCluster, (c) => ({
+  ownRedis: true,
+  env: { REDIS_CLUSTER_NODES: c.nodesEnv },
+  appRedis: { clusterNodes: c.nodes },
+}), (c, s) => { cluster = c; stack = s })
 
 test('cluster: the IdP and the apps connect from configuration alone', async () => {
   assert.deepEqual(stack.config.redis.clusterNodes, cluster.nodes)
@@ -33,17 +26,7 @@ test('cluster: the IdP and the apps connect from configuration alone', async () 
   assert.equal(ready.status, 200)
 })
 
-test('cluster: full SSO flow through two apps', async () => {
-  await assertFullFlow(stack)
-})
-
-test('cluster: logout at an app or at the IdP ends the session everywhere', async () => {
-  await assertLogoutEverywhere(stack)
-})
-
-test('cluster: a replayed hand-over token gets 403', async () => {
-  await assertReplayRefused(stack)
-})
+topologyScenarioTests('cluster', () => stack)
 
 test('cluster: sessions live on every master, each session in one slot; revoking a user ends them all', async () => {
   const browsers: Browser[] = []

@@ -6,13 +6,13 @@
  * follows by itself, answers only 503 while it switches, and keeps every WAIT-confirmed session.
  */
 import assert from 'node:assert/strict'
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import { performance } from 'node:perf_hooks'
 import { Writable } from 'node:stream'
 import { Browser, type Page } from '../helpers/browser.js'
 import { startSentinelGroup, waitFor, type TestSentinelGroup } from '../helpers/redis-topologies.js'
-import { formFields, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
-import { assertFullFlow, assertLogoutEverywhere, assertReplayRefused, assertSignedOutEverywhere, me, signInThroughA } from '../helpers/sso-scenarios.js'
+import { formFields, PASSWORD, useStackOn, type Stack } from '../helpers/stack.js'
+import { assertSignedOutEverywhere, me, signInThroughA, topologyScenarioTests } from '../helpers/sso-scenarios.js'
 import { loggerOptions } from '../../src/shared/logger.js'
 
 /** Every log line of the IdP and the apps, with the time it was written. */
@@ -26,21 +26,14 @@ const sink = (): Writable => new Writable({
 
 let group: TestSentinelGroup
 let stack: Stack
-before(async () => {
-  group = await startSentinelGroup()
-  stack = await startStack(group, {
-    ownRedis: true,
-    env: { REDIS_SENTINELS: group.sentinelsEnv, REDIS_SENTINEL_NAME: group.name, REDIS_WAIT_REPLICAS: '1' },
-    appRedis: { sentinels: group.sentinels, sentinelName: group.name },
-    appWaitReplicas: 1,
-    idpLogger: { ...loggerOptions('info'), stream: sink() },
-    appLogger: { level: 'info', stream: sink() },
-  })
-})
-after(async () => {
-  await stack?.close()
-  await group?.stop()
-})
+useStackOn(startSentinelGroup, (g) => ({
+  ownRedis: true,
+  env: { REDIS_SENTINELS: g.sentinelsEnv, REDIS_SENTINEL_NAME: g.name, REDIS_WAIT_REPLICAS: '1' },
+  appRedis: { sentinels: g.sentinels, sentinelName: g.name },
+  appWaitReplicas: 1,
+  idpLogger: { ...loggerOptions('info'), stream: sink() },
+  appLogger: { level: 'info', stream: sink() },
+}), (g, s) => { group = g; stack = s })
 
 test('sentinel: the IdP and the apps connect from configuration alone', async () => {
   assert.deepEqual(stack.config.redis.sentinels, group.sentinels)
@@ -49,17 +42,7 @@ test('sentinel: the IdP and the apps connect from configuration alone', async ()
   assert.equal((await fetch(`${stack.idpUrl}/readyz`)).status, 200)
 })
 
-test('sentinel: full SSO flow through two apps', async () => {
-  await assertFullFlow(stack)
-})
-
-test('sentinel: logout at an app or at the IdP ends the session everywhere', async () => {
-  await assertLogoutEverywhere(stack)
-})
-
-test('sentinel: a replayed hand-over token gets 403', async () => {
-  await assertReplayRefused(stack)
-})
+topologyScenarioTests('sentinel', () => stack)
 
 interface Attempt {
   readonly browser: Browser

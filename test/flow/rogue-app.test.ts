@@ -32,9 +32,9 @@ let stack: Stack
 let rogueRedis: Redis
 let rogueKeys: AppKeyring
 before(async () => {
-  redis = await startRedis()
   const users = documentedUsers()
   assert.deepEqual(users.map((u) => u.name), ['tessera-idp', 'tessera-app-shop'])
+  redis = await startRedis()
   const admin = redis.client()
   const appRules = (users[1] as { rules: string[] }).rules
   await admin.call('ACL', 'SETUSER', 'tessera-idp', ...(users[0] as { rules: string[] }).rules)

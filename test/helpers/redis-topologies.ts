@@ -45,6 +45,24 @@ function clientPool<C extends Redis | Cluster>(): { track(c: C): C; disconnectAl
   }
 }
 
+type ClientPool<C extends Redis | Cluster> = ReturnType<typeof clientPool<C>>
+
+/**
+ * Builds a topology on fresh processes and clients, and adds its stop(): disconnect every client
+ * handed out, kill every process. If the build fails, whatever it started is killed.
+ */
+async function topology<C extends Redis | Cluster, T>(build: (procs: Processes, clients: ClientPool<C>) => Promise<T>): Promise<T & { stop(): Promise<void> }> {
+  const procs = new Processes()
+  const clients = clientPool<C>()
+  try {
+    const built = await build(procs, clients)
+    return { ...built, stop: async () => { clients.disconnectAll(); await procs.killAll() } }
+  } catch (err) {
+    await procs.killAll()
+    throw err
+  }
+}
+
 /** Sends one command to host:port on a short-lived connection (no retries, no offline queue). */
 async function command(port: number, cmd: string, ...args: (string | number)[]): Promise<unknown> {
   const c = new Redis(port, HOST, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000, enableOfflineQueue: false })
@@ -110,9 +128,7 @@ export interface TestCluster {
 /** A Redis Cluster of `masters` primaries (no replicas), all slots assigned, cluster_state:ok on every node. */
 export async function startCluster(opts: { masters?: number } = {}): Promise<TestCluster> {
   const masters = opts.masters ?? 3
-  const procs = new Processes()
-  const clients = clientPool<Cluster>()
-  try {
+  return topology<Cluster, Omit<TestCluster, 'stop'>>(async (procs, clients) => {
     const ports: number[] = []
     const used: number[] = []
     for (let i = 0; i < masters; i++) {
@@ -138,15 +154,8 @@ export async function startCluster(opts: { masters?: number } = {}): Promise<Tes
       nodesEnv: nodes.map((n) => `${n.host}:${n.port}`).join(','),
       url: `redis://${HOST}:${ports[0]}`,
       client: () => clients.track(new Cluster(nodes.map((n) => ({ ...n })))),
-      stop: async () => {
-        clients.disconnectAll()
-        await procs.killAll()
-      },
     }
-  } catch (err) {
-    await procs.killAll()
-    throw err
-  }
+  })
 }
 
 export interface TestSentinelGroup {
@@ -189,38 +198,21 @@ export interface TestSentinelGroup {
 export async function startSentinelGroup(opts: { name?: string; replicas?: number } = {}): Promise<TestSentinelGroup> {
   const name = opts.name ?? 'mymaster'
   const replicaCount = opts.replicas ?? 1
-  const procs = new Processes()
-  const clients = clientPool<Redis>()
-  try {
+  return topology<Redis, Omit<TestSentinelGroup, 'stop'>>(async (procs, clients) => {
     const ports = await distinctFreePorts(4 + replicaCount, [])
     const primary = ports[0] as number
-    const replicaPorts = ports.slice(1, 1 + replicaCount)
     const sentinelPorts = ports.slice(1 + replicaCount)
     // repl-diskless-sync-delay 0: a (re)joining replica gets its full sync at once, not after the default 5 s.
     const dataArgs = (port: number): string[] => ['--port', String(port), '--bind', HOST, '--dir', procs.dir, '--save', '', '--appendonly', 'no',
       '--dbfilename', `dump-${port}.rdb`, '--repl-diskless-sync-delay', '0']
     procs.spawn(primary, dataArgs(primary))
     await waitForPing(primary)
-    for (const replica of replicaPorts) {
+    for (const replica of ports.slice(1, 1 + replicaCount)) {
       procs.spawn(replica, [...dataArgs(replica), '--replicaof', HOST, String(primary)])
       await waitForPing(replica)
       await waitForReplicaOnline(primary, replica)
     }
-    for (const port of sentinelPorts) {
-      const conf = join(procs.dir, `sentinel-${port}.conf`)
-      writeFileSync(conf, [
-        `port ${port}`,
-        `bind ${HOST}`,
-        `dir ${procs.dir}`,
-        'sentinel resolve-hostnames no',
-        `sentinel monitor ${name} ${HOST} ${primary} 2`,
-        `sentinel down-after-milliseconds ${name} 1000`,
-        `sentinel failover-timeout ${name} 3000`,
-        `sentinel parallel-syncs ${name} 1`,
-        '',
-      ].join('\n'))
-      procs.spawn(port, [conf, '--sentinel'])
-    }
+    for (const port of sentinelPorts) procs.spawn(port, [writeSentinelConf(procs.dir, port, name, primary), '--sentinel'])
     await Promise.all(sentinelPorts.map(waitForPing))
     await waitFor('every sentinel knows the replica and the other sentinels', async () => {
       for (const port of sentinelPorts) {
@@ -231,63 +223,81 @@ export async function startSentinelGroup(opts: { name?: string; replicas?: numbe
       }
       return true
     }, 30_000)
-
-    const primaryPort = async (): Promise<number> => {
-      const addr = await command(sentinelPorts[0] as number, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as [string, string]
-      return Number(addr[1])
-    }
-    const waitForNewPrimary = async (oldPort: number, timeoutMs: number): Promise<number> => {
-      let next = oldPort
-      await waitFor('a sentinel failover', async () => {
-        const seen = await Promise.all(sentinelPorts.map(async (p) =>
-          Number((await command(p, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as [string, string])[1])))
-        const first = seen[0] as number
-        if (first === oldPort || !seen.every((s) => s === first)) return false
-        const role = await command(first, 'ROLE') as [string]
-        next = first
-        return role[0] === 'master'
-      }, timeoutMs)
-      return next
-    }
     const sentinels = sentinelPorts.map((port) => ({ host: HOST, port }))
     return {
       name,
       sentinels,
       sentinelsEnv: sentinels.map((s) => `${s.host}:${s.port}`).join(','),
       url: `redis://${HOST}:${primary}`,
-      primaryPort,
-      killPrimary: async () => {
-        const port = await primaryPort()
-        await procs.kill(port)
-        return port
-      },
-      waitForFailover: (oldPort, timeoutMs = 30_000) => waitForNewPrimary(oldPort, timeoutMs),
-      failover: async (timeoutMs = 30_000) => {
-        const old = await primaryPort()
-        // Retried while the sentinels do not yet see a replica they may promote (-NOGOODSLAVE).
-        await waitFor('SENTINEL FAILOVER accepted', async () =>
-          (await command(sentinelPorts[0] as number, 'SENTINEL', 'FAILOVER', name).catch(() => 'retry')) === 'OK', timeoutMs)
-        return waitForNewPrimary(old, timeoutMs)
-      },
-      restartAsReplica: async (port) => {
-        const current = await primaryPort()
-        procs.spawn(port, [...dataArgs(port), '--replicaof', HOST, String(current)])
-        await waitForPing(port)
-        await waitForReplicaOnline(current, port)
-      },
-      waitForReplica: async (timeoutMs = 30_000) => {
-        await waitFor('a replica online at the primary', async () =>
-          /slave\d+:ip=[^,]+,port=\d+,state=online/.test(String(await command(await primaryPort(), 'INFO', 'replication'))), timeoutMs)
-      },
-      primaryClient: async () => clients.track(new Redis(await primaryPort(), HOST)),
-      stop: async () => {
-        clients.disconnectAll()
-        await procs.killAll()
-      },
+      ...sentinelControls(procs, clients, name, sentinelPorts, dataArgs),
     }
-  } catch (err) {
-    await procs.killAll()
-    throw err
+  })
+}
+
+/** sentinel.conf for the sentinel on `port`: quorum 2, down-after 1000 ms, failover-timeout 3000 ms. Returns its path. */
+function writeSentinelConf(dir: string, port: number, name: string, primary: number): string {
+  const conf = join(dir, `sentinel-${port}.conf`)
+  writeFileSync(conf, [
+    `port ${port}`,
+    `bind ${HOST}`,
+    `dir ${dir}`,
+    'sentinel resolve-hostnames no',
+    `sentinel monitor ${name} ${HOST} ${primary} 2`,
+    `sentinel down-after-milliseconds ${name} 1000`,
+    `sentinel failover-timeout ${name} 3000`,
+    `sentinel parallel-syncs ${name} 1`,
+    '',
+  ].join('\n'))
+  return conf
+}
+
+type SentinelControls = Pick<TestSentinelGroup, 'primaryPort' | 'killPrimary' | 'waitForFailover' | 'failover' | 'restartAsReplica' | 'waitForReplica' | 'primaryClient'>
+
+/** What a test does to a running sentinel group: find, kill or fail over the primary, bring a node back. */
+function sentinelControls(procs: Processes, clients: ClientPool<Redis>, name: string, sentinelPorts: readonly number[], dataArgs: (port: number) => string[]): SentinelControls {
+  const primaryPort = async (): Promise<number> => {
+    const addr = await command(sentinelPorts[0] as number, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as [string, string]
+    return Number(addr[1])
+  }
+  const waitForNewPrimary = async (oldPort: number, timeoutMs: number): Promise<number> => {
+    let next = oldPort
+    await waitFor('a sentinel failover', async () => {
+      const seen = await Promise.all(sentinelPorts.map(async (p) =>
+        Number((await command(p, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name) as [string, string])[1])))
+      const first = seen[0] as number
+      if (first === oldPort || !seen.every((s) => s === first)) return false
+      const role = await command(first, 'ROLE') as [string]
+      next = first
+      return role[0] === 'master'
+    }, timeoutMs)
+    return next
+  }
+  return {
+    primaryPort,
+    killPrimary: async () => {
+      const port = await primaryPort()
+      await procs.kill(port)
+      return port
+    },
+    waitForFailover: (oldPort, timeoutMs = 30_000) => waitForNewPrimary(oldPort, timeoutMs),
+    failover: async (timeoutMs = 30_000) => {
+      const old = await primaryPort()
+      // Retried while the sentinels do not yet see a replica they may promote (-NOGOODSLAVE).
+      await waitFor('SENTINEL FAILOVER accepted', async () =>
+        (await command(sentinelPorts[0] as number, 'SENTINEL', 'FAILOVER', name).catch(() => 'retry')) === 'OK', timeoutMs)
+      return waitForNewPrimary(old, timeoutMs)
+    },
+    restartAsReplica: async (port) => {
+      const current = await primaryPort()
+      procs.spawn(port, [...dataArgs(port), '--replicaof', HOST, String(current)])
+      await waitForPing(port)
+      await waitForReplicaOnline(current, port)
+    },
+    waitForReplica: async (timeoutMs = 30_000) => {
+      await waitFor('a replica online at the primary', async () =>
+        /slave\d+:ip=[^,]+,port=\d+,state=online/.test(String(await command(await primaryPort(), 'INFO', 'replication'))), timeoutMs)
+    },
+    primaryClient: async () => clients.track(new Redis(await primaryPort(), HOST)),
   }
 }
 

@@ -5,8 +5,11 @@
  * requests over several IdP replicas.
  */
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
 import { Browser, type Page } from './browser.js'
-import { appCookies, formFields, PASSWORD } from './stack.js'
+import { appCookies } from './app-cookies.js'
+import { formFields } from './forms.js'
+import { PASSWORD } from './users.js'
 
 export interface StackUrls {
   readonly idpUrl: string
@@ -129,4 +132,20 @@ export async function assertReplayRefused(s: StackUrls, newBrowser: BrowserFacto
     assert.equal((await me(thief, s.appAUrl)).status, 401, `${attempt}: signed out`)
   }
   assert.equal((await me(b, s.appAUrl)).status, 200, 'the rightful session is untouched')
+}
+
+/**
+ * Registers the three scenarios as tests named `<label>: ...`, on the stack `stack()` returns once
+ * the file's `before` has started it (a Redis topology's test file).
+ */
+export function topologyScenarioTests(label: string, stack: () => StackUrls): void {
+  test(`${label}: full SSO flow through two apps`, async () => {
+    await assertFullFlow(stack())
+  })
+  test(`${label}: logout at an app or at the IdP ends the session everywhere`, async () => {
+    await assertLogoutEverywhere(stack())
+  })
+  test(`${label}: a replayed hand-over token gets 403`, async () => {
+    await assertReplayRefused(stack())
+  })
 }

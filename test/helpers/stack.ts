@@ -1,7 +1,4 @@
 /** The whole product on loopback: the IdP on 127.0.0.1, app A on 127.0.0.2, app B on 127.0.0.3, one Redis. */
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { Redis } from 'ioredis'
@@ -9,28 +6,21 @@ import { buildIdp } from '../../src/idp/app.js'
 import { loadConfig, type IdpConfig } from '../../src/idp/config.js'
 import { buildExampleApp } from '../../examples/remote-app.js'
 import { REDIS_OPTIONS, waitForRedis, type RedisConnection } from '../../src/shared/redis.js'
-import { encodeHandle } from '../../src/shared/handle-cookie.js'
-import { randomId } from '../../src/shared/crypto.js'
 import { freePort } from './net.js'
 import { appCookies } from './app-cookies.js'
 import { before, after } from 'node:test'
 import { startRedis, type TestRedis } from './redis-server.js'
 import { formatAppKeys } from '../../src/shared/app-keys.js'
+import { writeUsersFile } from './users.js'
+import { newKey } from './sync-keys.js'
+import { untilAppReadsRedis, untilStatus } from './wait.js'
 
 export { appCookies }
 
-export const PASSWORD = 'correct horse battery staple'
-// argon2id of PASSWORD with small costs so tests stay fast; the format is what matters here.
-export const PASSWORD_HASH = '$argon2id$v=19$m=1024,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$RAME85Nb8CxpfIy5Ca0XN5R2weN/7wRhxgF0shgwz70'
-
-export const newKey = (id: string): string => `${id}:${randomBytes(32).toString('base64url')}`
-
-export function writeUsersFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-test-'))
-  const file = join(dir, 'users.yml')
-  writeFileSync(file, `users:\n  alice:\n    displayname: Alice Example\n    email: alice@example.com\n    password: "${PASSWORD_HASH}"\n    groups: [admins, staff]\n  bob:\n    displayname: Bob\n    password: "${PASSWORD_HASH}"\n    disabled: true\n`)
-  return file
-}
+// The users and forms every flow test signs in with, where the tests have always found them.
+export { PASSWORD, PASSWORD_HASH, writeUsersFile } from './users.js'
+export { formFields } from './forms.js'
+export { newKey } from './sync-keys.js'
 
 export interface Stack {
   readonly idp: FastifyInstance
@@ -114,10 +104,10 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   await appA.listen({ host: '127.0.0.2', port: aPort })
   await appB.listen({ host: '127.0.0.3', port: bPort })
   // Clients the IdP or the plugin made themselves: wait until a request that reads Redis is served.
-  if (options.ownRedis === true) await untilServed(`${idpUrl}/readyz`, {}, (s) => s === 200)
+  if (options.ownRedis === true) await untilStatus(`${idpUrl}/readyz`, {}, 200)
   if (options.appRedis !== undefined) {
-    await untilServed(`${appAUrl}/api/me`, { cookie: `${appCookies(appAUrl).session}=${unknownHandle(appOpts.sessionSecret, appAUrl)}` }, (s) => s === 401)
-    await untilServed(`${appBUrl}/api/me`, { cookie: `${appCookies(appBUrl).session}=${unknownHandle(secretB, appBUrl)}` }, (s) => s === 401)
+    await untilAppReadsRedis(appAUrl, appOpts.sessionSecret)
+    await untilAppReadsRedis(appBUrl, secretB)
   }
   return {
     idp, appA, appB, idpUrl, appAUrl, appBUrl, config, syncKeys,
@@ -129,43 +119,21 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   }
 }
 
-/** A well-formed, correctly signed cookie for a session that does not exist: the app must ask Redis about it. */
-function unknownHandle(sessionSecret: string, origin: string): string {
-  return encodeHandle({ sid: randomId(16), secret: randomId(32) }, sessionSecret, origin)
-}
-
-/** Polls `url` until `ok(status)`, for at most 20 s. */
-async function untilServed(url: string, headers: Record<string, string>, ok: (status: number) => boolean): Promise<void> {
-  let status = 0
-  for (let i = 0; i < 200; i++) {
-    const res = await fetch(url, { headers: { accept: 'application/json', ...headers } })
-    await res.arrayBuffer()
-    status = res.status
-    if (ok(status)) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`${url}: still ${status} after 20 s`)
-}
-
-/** The hidden inputs of the first form on a page. */
-export function formFields(html: string): Record<string, string> {
-  const fields: Record<string, string> = {}
-  for (const m of html.matchAll(/<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"/g)) {
-    fields[m[1] as string] = (m[2] as string).replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&amp;/g, '&')
-  }
-  return fields
-}
-
 /**
  * Starts a Redis and the stack before a file's tests and stops both after them, handing them to
  * `use`: the set-up every flow test file shares.
  */
 export function useStack(use: (redis: TestRedis, stack: Stack) => void, options: StackOptions = {}, redisOptions: { persistent?: boolean } = {}): void {
-  let redis: TestRedis | undefined
+  useStackOn(() => startRedis(redisOptions), () => options, use)
+}
+
+/** As useStack, on the Redis `start` brings up (a Cluster, a Sentinel group), with options that may name it. */
+export function useStackOn<R extends Pick<TestRedis, 'url' | 'stop'>>(start: () => Promise<R>, options: (redis: R) => StackOptions, use: (redis: R, stack: Stack) => void): void {
+  let redis: R | undefined
   let stack: Stack | undefined
   before(async () => {
-    redis = await startRedis(redisOptions)
-    stack = await startStack(redis, options)
+    redis = await start()
+    stack = await startStack(redis, options(redis))
     use(redis, stack)
   })
   after(async () => {

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Browser, type Page } from '../helpers/browser.js'
 import { type TestRedis } from '../helpers/redis-server.js'
 import { appCookies, formFields, newKey, PASSWORD, startStack, useStack, type Stack } from '../helpers/stack.js'
-import { parseSyncKeys, type Keyring } from '../../src/shared/keyring.js'
+import { keyringOf } from '../helpers/sync-keys.js'
 import { mintToken } from '../../src/shared/token.js'
 import { keys } from '../../src/shared/keys.js'
 import { mintingKeyFor } from '../../src/shared/app-keys.js'
@@ -17,14 +17,6 @@ const IDP_HOST = '127.0.0.1'
 let redis: TestRedis
 let stack: Stack
 useStack((r, s) => { redis = r; stack = s })
-
-function keyringOf(raw: string): Keyring {
-  const problems: string[] = []
-  const ring = parseSyncKeys(raw, 'SYNC_KEYS', problems)
-  assert.deepStrictEqual(problems, [])
-  assert.ok(ring)
-  return ring
-}
 
 interface RealToken {
   /** The browser that signed in; it holds the state cookie for the app and the IdP session, and no app session. */

@@ -58,8 +58,8 @@ test('a refused redis URL is not echoed: it may hold a password', async () => {
 test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, naming it', async () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ origin: undefined }, /origin: required/],
-    [{ origin: 'https://app.example.com/path' }, /origin: .* must be an http\(s\) origin/],
-    [{ idpUrl: 'ftp://sso.example.com' }, /idpUrl: .* must be an http\(s\) origin/],
+    [{ origin: 'https://app.example.com/path' }, /origin: .* must be an origin: http\(s\):\/\/host/],
+    [{ idpUrl: 'ftp://sso.example.com' }, /idpUrl: .* must be an origin: http\(s\):\/\/host/],
     [{ syncKeys: undefined }, /appKeys: required, as printed by npx tessera app-key/],
     [{ syncKeys: 'k1:short' }, /syncKeys\[0\] \(id k1\): key must be 32 random bytes/],
     [{ sessionSecret: 'short' }, /sessionSecret: must be a string of at least 32 characters/],
@@ -70,6 +70,9 @@ test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, nam
     [{ cookie: { path: 'app' } }, /cookie\.path: must start with \//],
     [{ publicPaths: ['health'] }, /publicPaths: must be a list of paths starting with \//],
     [{ waitReplicas: -1 }, /waitReplicas: must be an integer from 0 to 16/],
+    // One origin parser with the IdP's: no user-info or fragment, nothing the URL parser repaired.
+    [{ origin: 'https://user:pw@app.example.com' }, /origin: .* no path, query or user-info/],
+    [{ origin: 'https://app.example.com#x' }, /origin: .* no path, query or user-info/],
   ]
   for (const [change, expected] of cases) await assertRefused(change, expected)
   // Every problem at once.
@@ -89,5 +92,17 @@ test('redis:// and rediss:// URLs, a connection object and an ioredis instance a
   for (const value of ['rediss://:pw@redis.example.com:6380/0', { url: 'rediss://redis.example.com', sentinels: [{ host: '10.0.0.1', port: 26379 }], sentinelName: 'main', sentinelPassword: 'x' },
     { clusterNodes: [{ host: '10.0.0.1', port: 7000 }], password: 'x' }]) {
     assert.doesNotThrow(() => resolveOptions({ ...good(), redis: value as TesseraRemoteOptions['redis'] }), JSON.stringify(value))
+  }
+})
+
+test('with NODE_ENV=production the plugin refuses an http: origin other than loopback, as the IdP does', async () => {
+  const previous = process.env.NODE_ENV
+  process.env.NODE_ENV = 'production'
+  try {
+    await assertRefused({ origin: 'http://app.example.com' }, /origin: "http:\/\/app.example.com" uses http: in production/)
+    assert.equal(await readyError({ ...good(), origin: 'http://app.localhost:3001' }), undefined)
+  } finally {
+    if (previous === undefined) delete process.env.NODE_ENV
+    else process.env.NODE_ENV = previous
   }
 })

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { createCipheriv, randomBytes } from 'node:crypto'
 import { InvalidTokenError } from '../../src/shared/errors.js'
-import { parseSyncKeys, type Keyring } from '../../src/shared/keyring.js'
+import type { Keyring } from '../../src/shared/keyring.js'
+import { keyringOf as keyring } from '../helpers/sync-keys.js'
 import { MAX_TOKEN_LENGTH, mintToken, openToken } from '../../src/shared/token.js'
 
 /** Opens with the keyring's raw keys: these tests are about the token format, not key derivation. */
@@ -13,14 +14,6 @@ const OTHER_AUD = 'https://other.example.com'
 const GENERIC_MESSAGE = 'This sign-in link is invalid or has expired.'
 
 const material = (): string => randomBytes(32).toString('base64url')
-
-function keyring(raw: string): Keyring {
-  const problems: string[] = []
-  const ring = parseSyncKeys(raw, 'SYNC_KEYS', problems)
-  assert.deepStrictEqual(problems, [])
-  assert.ok(ring)
-  return ring
-}
 
 const ring = keyring(`k1:${material()}`)
 

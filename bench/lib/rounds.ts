@@ -1,0 +1,128 @@
+/**
+ * The warm-up and the rounds: every system, in turn, in every round, so drift (thermal, noisy
+ * neighbours) hits both sides of each ratio alike. Each round adds one sample per metric; the
+ * ratios are taken within the round.
+ */
+import type { HandoverSystem } from './handovers.js'
+import { pageviewRound, runHandovers, runPageviews, type HandoverResult, type PageviewSystem } from './measure.js'
+import type { Meter } from './meter.js'
+import type { MintOpenRound } from './mint-open.js'
+import { DURATION_S, MINT_OPEN_S, OIDC_WARMUP_S, ONLY, ROUNDS, WARMUP_S, log } from './settings.js'
+import { fmt } from './stats.js'
+
+export interface Systems {
+  readonly tessera: HandoverSystem
+  readonly oidc: HandoverSystem
+  readonly bare: HandoverSystem
+  /** Tessera, @fastify/session rolling: false, @fastify/session default, hello-world, in that order. */
+  readonly pageviews: readonly PageviewSystem[]
+  readonly mintOpen: (seconds: number) => Promise<MintOpenRound>
+}
+
+export interface Samples {
+  /** Every metric's samples, one a round, by JSON key. */
+  readonly samples: Record<string, number[]>
+  /** Redis commands per hand-over by name, as in the last round. */
+  readonly redisCommands: Record<string, Record<string, number>>
+}
+
+type Add = (key: string, v: number) => void
+
+/** Warm-up: every system, several seconds, before any measurement. */
+export async function warmUp(s: Systems, meter: Meter): Promise<void> {
+  log(`warm-up: Tessera hand-over ${WARMUP_S} s, OIDC hand-over ${OIDC_WARMUP_S} s, page views ${WARMUP_S} s each`)
+  if (ONLY.has('handover')) await runHandovers(s.tessera, meter, WARMUP_S, false)
+  if (ONLY.has('oidc')) await runHandovers(s.oidc, meter, OIDC_WARMUP_S, false)
+  if (ONLY.has('bare')) await runHandovers(s.bare, meter, WARMUP_S, false)
+  if (ONLY.has('pageview')) for (const p of s.pageviews) await runPageviews(p, WARMUP_S, meter, false)
+  if (ONLY.has('mint')) await s.mintOpen(Math.min(WARMUP_S, 1))
+}
+
+export async function measureRounds(s: Systems, meter: Meter): Promise<Samples> {
+  const out: Samples = { samples: {}, redisCommands: {} }
+  const add: Add = (key, v) => { (out.samples[key] ??= []).push(v) }
+  for (let round = 1; round <= ROUNDS; round++) {
+    const line = await handoverRound(s, meter, add, out.redisCommands)
+    if (ONLY.has('pageview')) line.push(await pageviewSamples(s, meter, add))
+    if (ONLY.has('mint')) line.push(await mintOpenSamples(s, add))
+    log(`round ${round}/${ROUNDS}: ${line.join('; ')}`)
+  }
+  return out
+}
+
+/** One round of the three hand-overs (those BENCH_ONLY names); returns the round's line for the log. */
+async function handoverRound(s: Systems, meter: Meter, add: Add, redisCommands: Samples['redisCommands']): Promise<string[]> {
+  const line: string[] = []
+  const said = (name: string, r: HandoverResult): void => { line.push(`${name} ${fmt(r.perSec)} hand-overs/s (${fmt(r.serverCpuMsPerHandover)} ms CPU)`) }
+  const t = ONLY.has('handover') ? await runHandovers(s.tessera, meter, DURATION_S, true) : undefined
+  if (t !== undefined) {
+    recordHandover(add, '', ['idp', 'app'], t)
+    add('idp_heap_total_mb', t.heapTotalMb[0] as number)
+    redisCommands.tessera = t.redisCommandsPerHandover
+    said('Tessera', t)
+  }
+  const o = ONLY.has('oidc') ? await runHandovers(s.oidc, meter, DURATION_S, true) : undefined
+  if (o !== undefined) {
+    recordHandover(add, 'oidc_', ['provider', 'rp'], o)
+    redisCommands.oidc = o.redisCommandsPerHandover
+    said('OIDC', o)
+  }
+  const f = ONLY.has('bare') ? await runHandovers(s.bare, meter, DURATION_S, true) : undefined
+  if (f !== undefined) {
+    add('bare_handover_per_s', f.perSec)
+    add('bare_server_cpu_ms_per_handover', f.serverCpuMsPerHandover)
+    said('bare', f)
+    if (t !== undefined) add('server_cpu_ratio_tessera_vs_bare', t.serverCpuMsPerHandover / f.serverCpuMsPerHandover)
+  }
+  if (t !== undefined && o !== undefined) {
+    add('handover_ratio_vs_oidc', t.perSec / o.perSec)
+    add('server_cpu_ratio_oidc_vs_tessera', o.serverCpuMsPerHandover / t.serverCpuMsPerHandover)
+  }
+  return line
+}
+
+/**
+ * One hand-over measurement's samples, under `prefix` (`''` for Tessera, `oidc_`): rate, CPU (all
+ * servers, each server, Redis, driver), latency, RSS and Redis commands. `servers` names the
+ * provider side and the app side, in the order of the system's servers.
+ */
+function recordHandover(add: Add, prefix: string, servers: readonly [string, string], r: HandoverResult): void {
+  add(`${prefix}handover_per_s`, r.perSec)
+  add(`${prefix}server_cpu_ms_per_handover`, r.serverCpuMsPerHandover)
+  servers.forEach((name, i) => {
+    add(`${prefix}${name}_cpu_ms_per_handover`, (r.perServerCpuMs[i] as number) / r.completed)
+    add(`${prefix}${name}_rss_mb`, r.rssMb[i] as number)
+  })
+  add(`${prefix}redis_cpu_ms_per_handover`, r.redisCpuMsPerHandover)
+  add(`${prefix}driver_cpu_ms_per_handover`, r.driverCpuMsPerHandover)
+  add(`${prefix}handover_p50_ms`, r.p50Ms)
+  add(`${prefix}handover_p99_ms`, r.p99Ms)
+  add(`${prefix}redis_commands_per_handover`, Object.values(r.redisCommandsPerHandover).reduce((a, b) => a + b, 0))
+}
+
+async function pageviewSamples(s: Systems, meter: Meter, add: Add): Promise<string> {
+  const [pv, fs, fsd, hw] = await pageviewRound(s.pageviews, meter)
+  add('pageview_per_s', pv.perSec)
+  add('pageview_server_cpu_us', pv.serverCpuUsPerRequest)
+  add('pageview_p99_ms', pv.p99Ms)
+  add('fastify_session_pageview_per_s', fs.perSec)
+  add('fastify_session_server_cpu_us', fs.serverCpuUsPerRequest)
+  add('fastify_session_default_pageview_per_s', fsd.perSec)
+  add('fastify_session_default_server_cpu_us', fsd.serverCpuUsPerRequest)
+  add('hello_world_per_s', hw.perSec)
+  add('hello_world_server_cpu_us', hw.serverCpuUsPerRequest)
+  add('pageview_ratio_vs_fastify_session', pv.perSec / fs.perSec)
+  add('pageview_ratio_vs_fastify_session_default', pv.perSec / fsd.perSec)
+  add('pageview_fraction_of_hello_world', pv.perSec / hw.perSec)
+  return `page views/s Tessera ${fmt(pv.perSec)}, @fastify/session ${fmt(fs.perSec)} (default ${fmt(fsd.perSec)}), hello ${fmt(hw.perSec)}`
+}
+
+async function mintOpenSamples(s: Systems, add: Add): Promise<string> {
+  const m = await s.mintOpen(MINT_OPEN_S)
+  add('mint_open_per_s', m.tessera)
+  add('jose_jwe_mint_open_per_s', m.jose)
+  add('raw_gcm_seal_open_per_s', m.rawGcm)
+  add('mint_open_ratio_vs_jose', m.tessera / m.jose)
+  add('mint_open_fraction_of_raw_gcm', m.tessera / m.rawGcm)
+  return `mint+open ${fmt(m.tessera)}/s (jose JWE ${fmt(m.jose)}, bare GCM ${fmt(m.rawGcm)})`
+}

@@ -1,0 +1,61 @@
+/** Every server under test, each in its own child process on its own loopback address (see HOSTS). */
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { freePort } from '../../test/helpers/net.js'
+import { writeUsersFile } from '../../test/helpers/users.js'
+import type { ChildConfig } from './common.js'
+import type { Meter } from './meter.js'
+import { ServerProcess } from './proc.js'
+import { AUTO_PIPELINING, HOSTS, LOG_LEVEL, PROFILE, VERIFY_SIGNATURE, profileDir, runDir, serversDir } from './settings.js'
+
+export interface Servers {
+  readonly idp: ServerProcess
+  readonly app: ServerProcess
+  readonly op: ServerProcess
+  readonly rp: ServerProcess
+  /** @fastify/session with rolling: false, and with its default (rolling: true). */
+  readonly fsNoRolling: ServerProcess
+  readonly fsDefault: ServerProcess
+  readonly hello: ServerProcess
+  readonly bareIdp: ServerProcess
+  readonly bareApp: ServerProcess
+}
+
+type Spawn = (name: string, script: string, config: Omit<ChildConfig, 'redisUrl'> & Record<string, unknown>) => ServerProcess
+
+/** Starts every server on the meter's Redis, adds it to the meter's account, and waits until all are ready. */
+export async function startServers(meter: Meter): Promise<Servers> {
+  const ports = Object.fromEntries(await Promise.all(Object.entries(HOSTS).map(async ([k, h]) => [k, await freePort(h)] as const))) as Record<keyof typeof HOSTS, number>
+  const url = (k: keyof typeof HOSTS): string => `http://${HOSTS[k]}:${ports[k]}`
+  const syncKeys = `k1:${randomBytes(32).toString('base64url')}`
+  const secret = (): string => randomBytes(32).toString('base64url')
+  const spawnServer: Spawn = (name, script, config) => {
+    const execArgv = PROFILE.has(name) || PROFILE.has('all') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []
+    const s = new ServerProcess(name, new URL(script, serversDir), { ...config, redisUrl: meter.redis.url } as ChildConfig, { logFile: join(runDir, `${name}.log`), execArgv })
+    meter.servers.push(s)
+    return s
+  }
+
+  const idp = spawnServer('idp', 'idp.js', {
+    host: HOSTS.idp, port: ports.idp, knownRemoteHosts: url('app'), syncKeys, sessionSecret: secret(), usersFile: writeUsersFile(), logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
+  })
+  const app = spawnServer('app', 'app.js', {
+    host: HOSTS.app, port: ports.app, idpUrl: url('idp'), syncKeys, sessionSecret: secret(), logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
+  })
+  const clientSecret = secret()
+  const op = spawnServer('op', 'oidc-provider.js', {
+    host: HOSTS.op, port: ports.op, clientId: 'bench-rp', clientSecret, redirectUri: `${url('rp')}/cb`,
+  })
+  const fsNoRolling = spawnServer('fastify-session', 'fastify-session.js', { host: HOSTS.fastifySession, port: ports.fastifySession, rolling: false, sessionSecret: secret(), logLevel: LOG_LEVEL })
+  const fsDefault = spawnServer('fastify-session-default', 'fastify-session.js', { host: HOSTS.fastifySessionDefault, port: ports.fastifySessionDefault, rolling: true, sessionSecret: secret(), logLevel: LOG_LEVEL })
+  const hello = spawnServer('hello', 'hello.js', { host: HOSTS.hello, port: ports.hello })
+  const bareKey = secret()
+  const bareIdp = spawnServer('bare-idp', 'bare.js', { host: HOSTS.bareIdp, port: ports.bareIdp, role: 'idp', peerUrl: url('bareApp'), key: bareKey })
+  const bareApp = spawnServer('bare-app', 'bare.js', { host: HOSTS.bareApp, port: ports.bareApp, role: 'app', peerUrl: url('bareIdp'), key: bareKey })
+  await op.ready // the RP reads the provider's discovery document when it starts
+  const rp = spawnServer('rp', 'oidc-rp.js', {
+    host: HOSTS.rp, port: ports.rp, issuer: url('op'), clientId: 'bench-rp', clientSecret, sessionSecret: secret(), logLevel: LOG_LEVEL, verifySignature: VERIFY_SIGNATURE,
+  })
+  await Promise.all(meter.servers.map((s) => s.ready))
+  return { idp, app, op, rp, fsNoRolling, fsDefault, hello, bareIdp, bareApp }
+}
