@@ -4,6 +4,8 @@ import tesseraRemote, { tesseraLoggerOptions } from '../../src/remote/index.js'
 import { childConfig, runChild } from '../lib/child.js'
 import { page } from '../lib/common.js'
 import { experimentClient, type TesseraChildConfig } from '../lib/tessera-child.js'
+import { formatAppKeys } from '../../src/shared/app-keys.js'
+import { parseSyncKeys, type Keyring } from '../../src/shared/keyring.js'
 
 interface AppChildConfig extends TesseraChildConfig {
   idpUrl: string
@@ -18,7 +20,8 @@ runChild(async () => {
   await app.register(tesseraRemote, {
     idpUrl: c.idpUrl,
     origin,
-    syncKeys: c.syncKeys,
+    // The app holds only its own keys, as `npx tessera app-key <origin>` prints them.
+    appKeys: formatAppKeys(parseSyncKeys(c.syncKeys, 'SYNC_KEYS', []) as Keyring, origin),
     redis: experiment.client ?? c.redisUrl, // a URL (the plugin connects), or the experiment's client
     sessionSecret: c.sessionSecret,
   })
