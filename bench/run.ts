@@ -12,11 +12,11 @@
 import { mkdirSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import type { Agent } from 'undici'
+import { Agent } from 'undici'
 import { calibrate, Meter } from './lib/meter.js'
 import { startBenchRedis } from './lib/redis.js'
 import { printReport, results, writeJson } from './lib/report.js'
-import { measureRounds, warmUp } from './lib/rounds.js'
+import { measureRounds, signinSamples, warmUp } from './lib/rounds.js'
 import { startServers } from './lib/servers.js'
 import { CONCURRENCY, DURATION_S, LOG_LEVEL, OIDC_WARMUP_S, QUICK, ROUNDS, WARMUP_S, log, resultsDir, runDir } from './lib/settings.js'
 import { setUpSystems } from './lib/systems.js'
@@ -51,6 +51,9 @@ async function main(): Promise<number> {
     const systems = await setUpSystems(servers, agents)
     await warmUp(systems, meter)
     const samples = await measureRounds(systems, meter)
+    const signinAgent = new Agent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 })
+    agents.push(signinAgent)
+    await signinSamples(systems, servers, signinAgent, meter, samples)
     const redisInfo = await redis.info()
     await stopServers() // now, so profiles (BENCH_PROFILE) are written
     const r = results(samples)

@@ -9,7 +9,7 @@ import autocannon from 'autocannon'
 import type { HandoverSystem } from './handovers.js'
 import { cpuOf, type Meter, type Snapshot } from './meter.js'
 import type { ServerProcess } from './proc.js'
-import { CONCURRENCY, DURATION_S, LEAD_IN_S } from './settings.js'
+import { CONCURRENCY, DURATION_S, LEAD_IN_S, PAGEVIEW_LEAD_IN_S } from './settings.js'
 import { percentile, round } from './stats.js'
 
 export interface HandoverResult {
@@ -106,7 +106,7 @@ export interface PageviewSystem {
   readonly expectBody: string
 }
 
-export interface PageviewResult { perSec: number; errors: number; serverCpuUsPerRequest: number; p99Ms: number; ok: number; seconds: number; cpuMs: number }
+export interface PageviewResult { perSec: number; errors: number; serverCpuUsPerRequest: number; redisCpuUsPerRequest: number; p99Ms: number; ok: number; seconds: number; cpuMs: number; redisMs: number }
 
 export async function runPageviews(sys: PageviewSystem, seconds: number, meter: Meter, measure: boolean): Promise<PageviewResult> {
   const before = measure ? await meter.snapshot() : undefined
@@ -120,27 +120,35 @@ export async function runPageviews(sys: PageviewSystem, seconds: number, meter: 
   const errors = result.non2xx + result.errors + result.timeouts + result.mismatches
   if (errors > 0) meter.recordError(sys.name, new Error(`${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts, ${result.mismatches} wrong bodies`))
   const cpuMs = before !== undefined && after !== undefined ? cpuOf(before, after, sys.server) : NaN
-  return { perSec: ok / result.duration, errors, serverCpuUsPerRequest: (cpuMs * 1000) / ok, p99Ms: result.latency.p99, ok, seconds: result.duration, cpuMs }
+  const redisMs = before !== undefined && after !== undefined ? after.redisMs - before.redisMs : NaN
+  return {
+    perSec: ok / result.duration, errors, serverCpuUsPerRequest: (cpuMs * 1000) / ok, redisCpuUsPerRequest: (redisMs * 1000) / ok,
+    p99Ms: result.latency.p99, ok, seconds: result.duration, cpuMs, redisMs,
+  }
 }
 
-export type PageviewRound = [PageviewResult, PageviewResult, PageviewResult, PageviewResult]
+export type PageviewRound = [PageviewResult, PageviewResult, PageviewResult, PageviewResult, PageviewResult]
 
 /**
  * One round of page views: the systems take turns in 1-second slices (Tessera, @fastify/session
- * rolling: false, default, hello-world, and again) until each has had DURATION_S seconds. On this
- * shared 2-core machine the speed drifts by tens of percent within seconds; slices put every system
- * through the same drift, where one 5-second block each let a slow spell land on one system only.
+ * rolling: false, default, hello-world, the bare floor, and again) until each has had DURATION_S
+ * seconds. On this shared 2-core machine the speed drifts by tens of percent within seconds; slices
+ * put every system through the same drift, where one 5-second block each let a slow spell land on
+ * one system only. Each slice is preceded by an unmeasured lead-in on the same system, so every
+ * measured second starts from the same warm state (connections open, code hot), never after idling.
  */
 export async function pageviewRound(systems: readonly PageviewSystem[], meter: Meter): Promise<PageviewRound> {
-  const totals = systems.map(() => ({ ok: 0, seconds: 0, cpuMs: 0, errors: 0, p99Ms: 0 }))
+  const totals = systems.map(() => ({ ok: 0, seconds: 0, cpuMs: 0, redisMs: 0, errors: 0, p99Ms: 0 }))
   for (let slice = 0; slice < Math.max(1, Math.round(DURATION_S)); slice++) {
     for (const [i, p] of systems.entries()) {
+      await runPageviews(p, PAGEVIEW_LEAD_IN_S, meter, false)
       const r = await runPageviews(p, 1, meter, true)
       const t = totals[i] as (typeof totals)[number]
-      t.ok += r.ok; t.seconds += r.seconds; t.cpuMs += r.cpuMs; t.errors += r.errors; t.p99Ms = Math.max(t.p99Ms, r.p99Ms)
+      t.ok += r.ok; t.seconds += r.seconds; t.cpuMs += r.cpuMs; t.redisMs += r.redisMs; t.errors += r.errors; t.p99Ms = Math.max(t.p99Ms, r.p99Ms)
     }
   }
   return totals.map((t) => ({
-    perSec: t.ok / t.seconds, errors: t.errors, serverCpuUsPerRequest: (t.cpuMs * 1000) / t.ok, p99Ms: t.p99Ms, ok: t.ok, seconds: t.seconds, cpuMs: t.cpuMs,
+    perSec: t.ok / t.seconds, errors: t.errors, serverCpuUsPerRequest: (t.cpuMs * 1000) / t.ok, redisCpuUsPerRequest: (t.redisMs * 1000) / t.ok,
+    p99Ms: t.p99Ms, ok: t.ok, seconds: t.seconds, cpuMs: t.cpuMs, redisMs: t.redisMs,
   })) as PageviewRound
 }

@@ -4,17 +4,20 @@
  * ratios are taken within the round.
  */
 import type { HandoverSystem } from './handovers.js'
-import { pageviewRound, runHandovers, runPageviews, type HandoverResult, type PageviewSystem } from './measure.js'
+import { pageviewRound, runHandovers, runPageviews, type HandoverResult, type PageviewResult, type PageviewSystem } from './measure.js'
 import type { Meter } from './meter.js'
 import type { MintOpenRound } from './mint-open.js'
 import { DURATION_S, MINT_OPEN_S, OIDC_WARMUP_S, ONLY, ROUNDS, WARMUP_S, log } from './settings.js'
 import { fmt } from './stats.js'
+import { measureSignin } from './signin.js'
+import type { Servers } from './servers.js'
+import type { Agent } from 'undici'
 
 export interface Systems {
   readonly tessera: HandoverSystem
   readonly oidc: HandoverSystem
   readonly bare: HandoverSystem
-  /** Tessera, @fastify/session rolling: false, @fastify/session default, hello-world, in that order. */
+  /** Tessera, @fastify/session rolling: false, @fastify/session default, hello-world, the bare page floor, in that order. */
   readonly pageviews: readonly PageviewSystem[]
   readonly mintOpen: (seconds: number) => Promise<MintOpenRound>
 }
@@ -38,11 +41,28 @@ export async function warmUp(s: Systems, meter: Meter): Promise<void> {
   if (ONLY.has('mint')) await s.mintOpen(Math.min(WARMUP_S, 1))
 }
 
+/** Sign-in capacity and hand-over latency under sign-ins, once after the rounds (argon2 fills the cores). */
+export async function signinSamples(s: Systems, servers: Servers, agent: Agent, meter: Meter, out: Samples): Promise<void> {
+  if (!ONLY.has('signin')) return
+  const r = await measureSignin(servers.idp, s.tessera, servers.capacityPhc, agent, meter, DURATION_S)
+  const add: Add = (key, v) => { (out.samples[key] ??= []).push(v) }
+  add('idp_cpu_ms_per_signin', r.idpCpuMsPerSignin)
+  add('argon2_cpu_ms_per_verify', r.argon2CpuMsPerVerify)
+  add('signins_per_core_s', r.signinsPerCoreS)
+  add('argon2_verifies_per_core_s', r.argon2PerCoreS)
+  add('signin_ratio_vs_argon2', r.signinsPerCoreS / r.argon2PerCoreS)
+  add('handover_p99_ms_idle', r.handoverP99MsIdle)
+  add('handover_p99_ms_under_50_signins', r.handoverP99MsUnderSignins)
+  add('signin_p50_ms_under_load', r.signinP50MsUnderLoad)
+  log(`sign-in: ${fmt(r.signinsPerCoreS)}/s per core through the form, argon2 alone ${fmt(r.argon2PerCoreS)}/s per core; ` +
+    `hand-over p99 ${fmt(r.handoverP99MsIdle)} ms alone, ${fmt(r.handoverP99MsUnderSignins)} ms while 50 sign-ins queue`)
+}
+
 export async function measureRounds(s: Systems, meter: Meter): Promise<Samples> {
   const out: Samples = { samples: {}, redisCommands: {} }
   const add: Add = (key, v) => { (out.samples[key] ??= []).push(v) }
   for (let round = 1; round <= ROUNDS; round++) {
-    const line = await handoverRound(s, meter, add, out.redisCommands)
+    const line = await handoverRound(s, meter, add, out.redisCommands, round)
     if (ONLY.has('pageview')) line.push(await pageviewSamples(s, meter, add))
     if (ONLY.has('mint')) line.push(await mintOpenSamples(s, add))
     log(`round ${round}/${ROUNDS}: ${line.join('; ')}`)
@@ -50,33 +70,54 @@ export async function measureRounds(s: Systems, meter: Meter): Promise<Samples> 
   return out
 }
 
-/** One round of the three hand-overs (those BENCH_ONLY names); returns the round's line for the log. */
-async function handoverRound(s: Systems, meter: Meter, add: Add, redisCommands: Samples['redisCommands']): Promise<string[]> {
+/**
+ * One round of the three hand-overs (those BENCH_ONLY names), each right after its own lead-in; the
+ * order turns with the round, so no system always runs first (or right after the costliest one).
+ * Returns the round's line for the log.
+ */
+async function handoverRound(s: Systems, meter: Meter, add: Add, redisCommands: Samples['redisCommands'], round: number): Promise<string[]> {
   const line: string[] = []
   const said = (name: string, r: HandoverResult): void => { line.push(`${name} ${fmt(r.perSec)} hand-overs/s (${fmt(r.serverCpuMsPerHandover)} ms CPU)`) }
-  const t = ONLY.has('handover') ? await runHandovers(s.tessera, meter, DURATION_S, true) : undefined
+  const plan = [['handover', s.tessera], ['oidc', s.oidc], ['bare', s.bare]] as const
+  const got = new Map<string, HandoverResult>()
+  for (let i = 0; i < plan.length; i++) {
+    const [name, sys] = plan[(i + round) % plan.length] as (typeof plan)[number]
+    const r = ONLY.has(name) ? await runHandovers(sys, meter, DURATION_S, true) : undefined
+    if (r !== undefined) got.set(name, r)
+  }
+  const t = got.get('handover')
+  const o = got.get('oidc')
+  const f = got.get('bare')
   if (t !== undefined) {
     recordHandover(add, '', ['idp', 'app'], t)
     add('idp_heap_total_mb', t.heapTotalMb[0] as number)
     redisCommands.tessera = t.redisCommandsPerHandover
     said('Tessera', t)
   }
-  const o = ONLY.has('oidc') ? await runHandovers(s.oidc, meter, DURATION_S, true) : undefined
   if (o !== undefined) {
     recordHandover(add, 'oidc_', ['provider', 'rp'], o)
     redisCommands.oidc = o.redisCommandsPerHandover
     said('OIDC', o)
   }
-  const f = ONLY.has('bare') ? await runHandovers(s.bare, meter, DURATION_S, true) : undefined
   if (f !== undefined) {
     add('bare_handover_per_s', f.perSec)
     add('bare_server_cpu_ms_per_handover', f.serverCpuMsPerHandover)
+    add('bare_redis_cpu_ms_per_handover', f.redisCpuMsPerHandover)
     said('bare', f)
-    if (t !== undefined) add('server_cpu_ratio_tessera_vs_bare', t.serverCpuMsPerHandover / f.serverCpuMsPerHandover)
+  }
+  // Throughput ratios, each beside the ratio of server + Redis CPU per hand-over (higher: Tessera
+  // spends less). On 2 cores the throughput ratio also moves with the load driver's own CPU; the CPU
+  // ratio does not (bench/README.md: which figure to quote).
+  const cpu = (r: HandoverResult): number => r.serverCpuMsPerHandover + r.redisCpuMsPerHandover
+  if (t !== undefined && f !== undefined) {
+    add('server_cpu_ratio_tessera_vs_bare', t.serverCpuMsPerHandover / f.serverCpuMsPerHandover)
+    add('handover_ratio_vs_bare', t.perSec / f.perSec)
+    add('handover_cpu_ratio_vs_bare', cpu(f) / cpu(t))
   }
   if (t !== undefined && o !== undefined) {
     add('handover_ratio_vs_oidc', t.perSec / o.perSec)
     add('server_cpu_ratio_oidc_vs_tessera', o.serverCpuMsPerHandover / t.serverCpuMsPerHandover)
+    add('handover_cpu_ratio_vs_oidc', cpu(o) / cpu(t))
   }
   return line
 }
@@ -101,7 +142,8 @@ function recordHandover(add: Add, prefix: string, servers: readonly [string, str
 }
 
 async function pageviewSamples(s: Systems, meter: Meter, add: Add): Promise<string> {
-  const [pv, fs, fsd, hw] = await pageviewRound(s.pageviews, meter)
+  const [pv, fs, fsd, hw, bare] = await pageviewRound(s.pageviews, meter)
+  const cpu = (r: PageviewResult): number => r.serverCpuUsPerRequest + r.redisCpuUsPerRequest
   add('pageview_per_s', pv.perSec)
   add('pageview_server_cpu_us', pv.serverCpuUsPerRequest)
   add('pageview_p99_ms', pv.p99Ms)
@@ -114,7 +156,15 @@ async function pageviewSamples(s: Systems, meter: Meter, add: Add): Promise<stri
   add('pageview_ratio_vs_fastify_session', pv.perSec / fs.perSec)
   add('pageview_ratio_vs_fastify_session_default', pv.perSec / fsd.perSec)
   add('pageview_fraction_of_hello_world', pv.perSec / hw.perSec)
-  return `page views/s Tessera ${fmt(pv.perSec)}, @fastify/session ${fmt(fs.perSec)} (default ${fmt(fsd.perSec)}), hello ${fmt(hw.perSec)}`
+  add('pageview_redis_cpu_us', pv.redisCpuUsPerRequest)
+  add('fastify_session_redis_cpu_us', fs.redisCpuUsPerRequest)
+  add('bare_pageview_per_s', bare.perSec)
+  add('bare_pageview_server_cpu_us', bare.serverCpuUsPerRequest)
+  add('bare_pageview_redis_cpu_us', bare.redisCpuUsPerRequest)
+  add('pageview_ratio_vs_bare', pv.perSec / bare.perSec)
+  add('pageview_cpu_ratio_vs_bare', cpu(bare) / cpu(pv))
+  add('pageview_cpu_ratio_vs_fastify_session', cpu(fs) / cpu(pv))
+  return `page views/s Tessera ${fmt(pv.perSec)}, @fastify/session ${fmt(fs.perSec)} (default ${fmt(fsd.perSec)}), hello ${fmt(hw.perSec)}, bare ${fmt(bare.perSec)}`
 }
 
 async function mintOpenSamples(s: Systems, add: Add): Promise<string> {

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { freePort } from '../../test/helpers/net.js'
-import { writeUsersFile } from '../../test/helpers/users.js'
+import { writeBenchUsersFile } from './signin.js'
 import type { ChildConfig } from './common.js'
 import type { Meter } from './meter.js'
 import { ServerProcess } from './proc.js'
@@ -19,6 +19,8 @@ export interface Servers {
   readonly hello: ServerProcess
   readonly bareIdp: ServerProcess
   readonly bareApp: ServerProcess
+  /** The argon2id hash (shipped costs) of the IdP's capacity users, for the raw argon2 floor. */
+  readonly capacityPhc: string
 }
 
 type Spawn = (name: string, script: string, config: Omit<ChildConfig, 'redisUrl'> & Record<string, unknown>) => ServerProcess
@@ -36,8 +38,9 @@ export async function startServers(meter: Meter): Promise<Servers> {
     return s
   }
 
+  const users = await writeBenchUsersFile()
   const idp = spawnServer('idp', 'idp.js', {
-    host: HOSTS.idp, port: ports.idp, knownRemoteHosts: url('app'), syncKeys, sessionSecret: secret(), usersFile: writeUsersFile(), logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
+    host: HOSTS.idp, port: ports.idp, knownRemoteHosts: url('app'), syncKeys, sessionSecret: secret(), usersFile: users.file, logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
   })
   const app = spawnServer('app', 'app.js', {
     host: HOSTS.app, port: ports.app, idpUrl: url('idp'), syncKeys, sessionSecret: secret(), logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
@@ -57,5 +60,5 @@ export async function startServers(meter: Meter): Promise<Servers> {
     host: HOSTS.rp, port: ports.rp, issuer: url('op'), clientId: 'bench-rp', clientSecret, sessionSecret: secret(), logLevel: LOG_LEVEL, verifySignature: VERIFY_SIGNATURE,
   })
   await Promise.all(meter.servers.map((s) => s.ready))
-  return { idp, app, op, rp, fsNoRolling, fsDefault, hello, bareIdp, bareApp }
+  return { idp, app, op, rp, fsNoRolling, fsDefault, hello, bareIdp, bareApp, capacityPhc: users.phc }
 }

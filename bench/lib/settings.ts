@@ -20,19 +20,24 @@ export const DURATION_S = num('DURATION', QUICK ? 1 : 5)
 export const WARMUP_S = num('WARMUP', QUICK ? 1 : 5)
 export const OIDC_WARMUP_S = num('OIDC_WARMUP', QUICK ? 2 : 10)
 export const CONCURRENCY = Math.round(num('CONCURRENCY', 10))
-/** Unmeasured seconds at the start of each hand-over measurement (connections, JIT after idling). */
-export const LEAD_IN_S = QUICK ? 0.3 : 1
+/**
+ * Unmeasured seconds right before each measured hand-over window, on the same system: every window
+ * of every system starts from the same warm state, never after idling while the others ran.
+ */
+export const LEAD_IN_S = QUICK ? 0.3 : 2
+/** The same before each 1-second page-view slice. */
+export const PAGEVIEW_LEAD_IN_S = QUICK ? 0.2 : 0.5
 export const MINT_OPEN_S = Math.min(DURATION_S, 2)
 export const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? 'warn'
 export const PROFILE = new Set((env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''))
 export const VERIFY_SIGNATURE = env.BENCH_OIDC_VERIFY_SIGNATURE === '1'
 export const AUTO_PIPELINING = env.BENCH_REDIS_AUTOPIPELINING === '1'
-export const ONLY = new Set((env.BENCH_ONLY ?? 'handover,oidc,bare,pageview,mint').split(',').map((s) => s.trim()))
+export const ONLY = new Set((env.BENCH_ONLY ?? 'handover,oidc,bare,pageview,mint,signin').split(',').map((s) => s.trim()))
 
 export const HOSTS = {
   idp: '127.0.0.1', app: '127.0.0.2', op: '127.0.0.3', rp: '127.0.0.4',
   fastifySession: '127.0.0.5', fastifySessionDefault: '127.0.0.6', hello: '127.0.0.7',
-  bareIdp: '127.0.0.8', bareApp: '127.0.0.9',
+  bareIdp: '127.0.0.8', bareApp: '127.0.0.9', signin: '127.0.0.10',
 } as const
 
 /** The servers' scripts, in dist/bench/servers/. */

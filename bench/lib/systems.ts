@@ -45,6 +45,14 @@ async function handoverSystems(s: Servers, tesseraAgent: Agent, oidcAgent: Agent
   return { tessera, oidc, bare }
 }
 
+/** The bare floor's session id: its IdP side signs in, and its app side reads the same Redis key. */
+async function bareCookie(viewer: ReturnType<typeof benchBrowser>, s: Servers): Promise<string> {
+  expect((await viewer.get(`${s.bareIdp.url}/bare-sign-in?user=${USERNAME}`)).status === 200, 'bare sign-in')
+  const sid = viewer.cookies(HOSTS.bareIdp).get('s')
+  expect(sid !== undefined, 'no bare session cookie')
+  return sid
+}
+
 /** Page views: a valid session cookie from one real sign-in per system; each system must answer once. */
 async function pageviewSystems(s: Servers, agent: Agent): Promise<PageviewSystem[]> {
   const viewer = benchBrowser(agent)
@@ -66,6 +74,7 @@ async function pageviewSystems(s: Servers, agent: Agent): Promise<PageviewSystem
     { name: 'fastify-session-pageview', url: `${s.fsNoRolling.url}/private`, server: s.fsNoRolling, headers: { ...html, cookie: `sid=${await fsCookie(s.fsNoRolling, HOSTS.fastifySession)}` }, expectBody: expected },
     { name: 'fastify-session-default-pageview', url: `${s.fsDefault.url}/private`, server: s.fsDefault, headers: { ...html, cookie: `sid=${await fsCookie(s.fsDefault, HOSTS.fastifySessionDefault)}` }, expectBody: expected },
     { name: 'hello-world', url: `${s.hello.url}/`, server: s.hello, headers: {}, expectBody: JSON.stringify({ hello: 'world' }) },
+    { name: 'bare-pageview', url: `${s.bareApp.url}/private`, server: s.bareApp, headers: { ...html, cookie: `s=${await bareCookie(viewer, s)}` }, expectBody: expected },
   ]
   for (const p of pageviews) {
     const probe = await viewer.get(p.url).catch(() => undefined)

@@ -9,7 +9,9 @@
  *             (one pipeline) -> 302 callback?token=
  * role 'app': GET /private  no cookie            -> 302 to the IdP, state cookie
  *                           ?token=              -> open, GETDEL ticket -> 302 clean URL, cookie s=<sid>
- *                           cookie s=<sid>       -> GET session -> page
+ *                           cookie s=<sid>       -> GET session (small JSON) -> page
+ * The last line is also the bare page-view floor: one unsigned cookie, one Redis GET of a small
+ * JSON session, nothing else (no MAC, no idle refresh, no logger, no headers).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
@@ -52,15 +54,15 @@ runChild(async () => {
     // Sign-in for the bench's virtual users: not timed, no password.
     app.get<{ Querystring: { user: string } }>('/bare-sign-in', async (req, reply) => {
       const sid = randomBytes(16).toString('base64url')
-      await redis.set(`bare:s:${sid}`, req.query.user, 'PX', 3_600_000)
+      await redis.set(`bare:s:${sid}`, JSON.stringify({ user: { username: req.query.user } }), 'PX', 3_600_000)
       return reply.header('set-cookie', `s=${sid}; Path=/; HttpOnly`).send('ok')
     })
   } else {
     app.get<{ Querystring: { token?: string } }>('/private', async (req, reply) => {
       const sid = cookieOf(req.headers.cookie, 's')
       if (sid !== undefined) {
-        const user = await redis.get(`bare:s:${sid}`)
-        if (user !== null) return reply.type('text/html; charset=utf-8').send(page(user))
+        const session = await redis.get(`bare:s:${sid}`)
+        if (session !== null) return reply.type('text/html; charset=utf-8').send(page((JSON.parse(session) as { user: { username: string } }).user.username))
       }
       const token = req.query.token
       if (token === undefined) {
