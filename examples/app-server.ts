@@ -2,6 +2,7 @@
  * Runs one example app from environment variables (used by docker-compose.yml):
  *   APP_NAME, APP_ORIGIN, IDP_URL, SYNC_KEYS, REDIS_URL, APP_SESSION_SECRET, PORT, HOST, APP_LINKS
  */
+import { stopOnSignals } from '../src/shared/shutdown.js'
 import { buildExampleApp } from './remote-app.js'
 
 const need = (name: string): string => {
@@ -23,10 +24,10 @@ const app = buildExampleApp({
   links: (process.env.APP_LINKS ?? '').split(',').filter((s) => s !== ''),
   logger: { level: process.env.LOG_LEVEL ?? 'info' },
 })
+stopOnSignals(app)
 try {
   await app.listen({ port: Number(process.env.PORT ?? 3001), host: process.env.HOST ?? '127.0.0.1' })
 } catch (err) {
   process.stderr.write(`example app: ${(err as Error).message}\n`)
   process.exit(1)
 }
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => { void app.close().then(() => process.exit(0)) })
