@@ -2,8 +2,11 @@
  * Runs one example app from environment variables (used by docker-compose.yml):
  *   APP_NAME, APP_ORIGIN, IDP_URL, SYNC_KEYS, REDIS_URL, APP_SESSION_SECRET, PORT, HOST, APP_LINKS
  */
-import { stopOnSignals } from '../src/shared/shutdown.js'
-import { buildExampleApp } from './remote-app.js'
+import { exitOnSignalsWhileLoading, stopOnSignals } from '../src/shared/shutdown.js'
+
+exitOnSignalsWhileLoading()
+// Loaded after the line above (a few hundred ms), so a stop meanwhile is not ignored.
+const { buildExampleApp } = await import('./remote-app.js')
 
 const need = (name: string): string => {
   const value = process.env[name]

@@ -1,8 +1,12 @@
 /** The IdP process: read the environment (and `.env`), build, listen, stop within seconds on SIGTERM/SIGINT (shared/shutdown.ts). */
-import { buildIdp } from './idp/app.js'
-import { loadConfig, type IdpConfig } from './idp/config.js'
+import type { IdpConfig } from './idp/config.js'
 import { ConfigError } from './shared/errors.js'
-import { stopOnSignals } from './shared/shutdown.js'
+import { exitOnSignalsWhileLoading, stopOnSignals } from './shared/shutdown.js'
+
+exitOnSignalsWhileLoading()
+// Loaded after the line above: Fastify, Ajv and the rest take a few hundred ms to load.
+const { buildIdp } = await import('./idp/app.js')
+const { loadConfig } = await import('./idp/config.js')
 
 let config: IdpConfig
 try {

@@ -11,15 +11,29 @@ import type { FastifyInstance } from 'fastify'
  */
 export const STOP_GRACE_MS = 2500
 
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const
+const exitNow = (): void => process.exit(0)
+
 /**
- * Installs SIGTERM and SIGINT handlers on `app`, before it listens: in a container the process is
- * PID 1, where a signal without a handler is ignored, so a stop while it starts (waiting for Redis)
- * would otherwise wait for SIGKILL.
+ * For an entry point's first lines, before it imports the rest (a few hundred ms): a signal while the
+ * process loads ends it at once, as nothing is in flight yet. In a container the process is PID 1,
+ * where a signal without a handler is ignored, and the stop would wait for SIGKILL.
+ */
+export function exitOnSignalsWhileLoading(): void {
+  for (const signal of SIGNALS) process.once(signal, exitNow)
+}
+
+/**
+ * Installs the SIGTERM and SIGINT handlers that stop `app`, in place of exitOnSignalsWhileLoading's;
+ * call it before `listen`, which may wait for Redis, so that a stop then is not ignored either.
  */
 export function stopOnSignals(app: FastifyInstance, graceMs = STOP_GRACE_MS): void {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  for (const signal of SIGNALS) {
+    process.off(signal, exitNow)
     process.once(signal, () => {
       app.log.info({ signal }, 'shutting down')
+      // Not listening yet (still waiting for Redis): no request can be in flight.
+      if (!app.server.listening) process.exit(0)
       stop(app, graceMs).then((clean) => process.exit(clean ? 0 : 1), () => process.exit(1))
     })
   }
