@@ -1,0 +1,177 @@
+/**
+ * The image, built from the Dockerfile as it is and run as a user would run it: the IdP and the
+ * example app from it, with host networking, against this test's own redis-server. Health, the
+ * HEALTHCHECK's verdict, a real sign-in through both containers, a non-root process on a read-only
+ * root filesystem (as deploy/kubernetes sets it), and SIGTERM stops with Redis up and with Redis down.
+ * `npm run test:container`; not part of `npm test`.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { Browser } from '../helpers/browser.js'
+import { freePort } from '../helpers/net.js'
+import { startRedis, type TestRedis } from '../helpers/redis-server.js'
+import { signInThrough, whoAmI } from './flow.js'
+import { exec, podman, whyNoPodman } from './podman.js'
+import { buildTesseraImage, ensureStandIns, TESSERA_IMAGE } from './stand-in.js'
+
+const skip = whyNoPodman()
+/** Compose waits 10 s and Kubernetes 30 s before SIGKILL; the process must be well within that. */
+const STOP_DEADLINE_MS = 3000
+
+const run = `tessera-test-${process.pid}`
+const idpName = `${run}-idp`
+const appName = `${run}-app`
+let redis: TestRedis
+let idpUrl: string
+let appUrl: string
+
+before(async () => {
+  if (skip !== undefined) return
+  const t0 = Date.now()
+  const versions = await ensureStandIns((line) => process.stdout.write(`${line}\n`))
+  const t1 = Date.now()
+  await buildTesseraImage()
+  const size = (await podman(['image', 'inspect', '--format', '{{.Size}}', TESSERA_IMAGE])).trim()
+  process.stdout.write(`stand-ins ready in ${t1 - t0} ms (Node ${versions.node}, npm ${versions.npm}); image built in ${Date.now() - t1} ms, ${(Number(size) / 1e6).toFixed(0)} MB\n`)
+
+  redis = await startRedis()
+  const [idpPort, appPort] = await Promise.all([freePort('127.0.0.1'), freePort('127.0.0.2')])
+  idpUrl = `http://127.0.0.1:${idpPort}`
+  appUrl = `http://127.0.0.2:${appPort}`
+  const syncKeys = `k1:${randomBytes(32).toString('base64url')}`
+  // The image's defaults (NODE_ENV=production, HOST=0.0.0.0: the HEALTHCHECK asks 127.0.0.1) but
+  // the ports; fresh secrets. The browser reaches the app at 127.0.0.2, a host of its own.
+  await create(idpName, [
+    '-e', `REDIS_URL=${redis.url}`, '-e', `PORT=${idpPort}`, '-e', `PUBLIC_URL=${idpUrl}`,
+    '-e', `KNOWN_REMOTE_HOSTS=${appUrl}`, '-e', `SYNC_KEYS=${syncKeys}`,
+    '-e', `SESSION_SECRET=${randomBytes(32).toString('base64url')}`, '-e', 'USERS_FILE=examples/users.yml',
+  ], [])
+  await create(appName, [
+    '-e', `REDIS_URL=${redis.url}`, '-e', `PORT=${appPort}`, '-e', `APP_ORIGIN=${appUrl}`,
+    '-e', `IDP_URL=${idpUrl}`, '-e', `SYNC_KEYS=${syncKeys}`, '-e', `APP_SESSION_SECRET=${randomBytes(32).toString('base64url')}`,
+  ], ['node', 'dist/examples/app-server.js'])
+})
+
+after(async () => {
+  if (skip !== undefined) return
+  for (const name of [idpName, appName]) {
+    const logs = await exec('podman', ['logs', '--tail', '5', name])
+    if (logs.code === 0 && logs.stdout !== '') process.stdout.write(`last lines of ${name}:\n${logs.stdout.replace(/^/gm, '  ')}\n`)
+    await exec('podman', ['rm', '--force', '--time', '0', name])
+  }
+  await redis?.stop()
+})
+
+/** A container of the image, not started. Read-only root, no tmpfs: as readOnlyRootFilesystem. */
+async function create(name: string, env: string[], cmd: string[]): Promise<void> {
+  await exec('podman', ['rm', '--force', '--time', '0', name])
+  await podman(['create', '--name', name, '--network', 'host', '--read-only', '--read-only-tmpfs=false', ...env, TESSERA_IMAGE, ...cmd])
+}
+
+async function startAndWait(name: string, url: string): Promise<void> {
+  await podman(['start', name])
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${name} never answered /healthz`)
+}
+
+/** `podman stop` (SIGTERM, SIGKILL after 10 s): how long it took and the process's exit code. */
+async function stop(name: string): Promise<{ ms: number; exitCode: number }> {
+  const t0 = Date.now()
+  await podman(['stop', '--time', '10', name])
+  const ms = Date.now() - t0
+  const exitCode = Number((await podman(['inspect', '--format', '{{.State.ExitCode}}', name])).trim())
+  process.stdout.write(`${name} stopped in ${ms} ms, exit code ${exitCode}\n`)
+  return { ms, exitCode }
+}
+
+test('the IdP and the app start from the image, healthy by their HEALTHCHECK, and sign a user in', { skip }, async () => {
+  await startAndWait(idpName, idpUrl)
+  await startAndWait(appName, appUrl)
+  assert.deepEqual(await (await fetch(`${idpUrl}/readyz`)).json(), { status: 'ready' })
+  // The HEALTHCHECK survived the build (--format docker) and passes; podman runs it on demand here.
+  assert.match(await podman(['inspect', '--format', '{{json .Config.Healthcheck}}', idpName]), /healthz/)
+  for (const name of [idpName, appName]) {
+    const check = await exec('podman', ['healthcheck', 'run', name])
+    assert.equal(check.code, 0, `${name}: HEALTHCHECK ${check.stdout}${check.stderr}`)
+  }
+  const b = new Browser()
+  const form = await signInThrough(b, appUrl)
+  assert.equal(new URL(form).origin, idpUrl, 'the sign-in form came from the IdP container')
+  assert.equal(await whoAmI(b, appUrl), 'alice')
+})
+
+test('the server runs as the image\'s non-root user, uid 1000, as PID 1', { skip }, async () => {
+  for (const name of [idpName, appName]) {
+    const status = await podman(['exec', name, 'cat', '/proc/1/status'])
+    assert.match(status, /^Uid:\s+1000\s+1000\s+1000\s+1000$/m, `${name}: uid`)
+    assert.match(status, /^Gid:\s+1000\s+1000\s+1000\s+1000$/m, `${name}: gid`)
+    assert.match(await podman(['exec', name, 'cat', '/proc/1/cmdline']), /^node\0dist\//, `${name}: PID 1 is the server itself (signals reach it)`)
+  }
+})
+
+test('with Redis up, SIGTERM stops both containers cleanly within the deadline', { skip }, async () => {
+  for (const name of [idpName, appName]) {
+    const { ms, exitCode } = await stop(name)
+    assert.equal(exitCode, 0)
+    assert.ok(ms < STOP_DEADLINE_MS, `${name} took ${ms} ms to stop`)
+  }
+})
+
+test('with Redis frozen, a request in flight is answered and both containers stop within the deadline', { skip }, async () => {
+  await startAndWait(idpName, idpUrl)
+  await startAndWait(appName, appUrl)
+  redis.freeze() // connected, answering nothing: a hung or partitioned Redis
+  try {
+    const inFlight = fetch(`${idpUrl}/readyz`).then(async (res) => { await res.arrayBuffer(); return res.status })
+    await new Promise((r) => setTimeout(r, 200))
+    const { ms, exitCode } = await stop(idpName)
+    assert.equal(await inFlight, 503, 'the request in flight got its answer')
+    assert.equal(exitCode, 0)
+    assert.ok(ms < STOP_DEADLINE_MS, `${idpName} took ${ms} ms to stop`)
+    const app = await stop(appName)
+    assert.equal(app.exitCode, 0)
+    assert.ok(app.ms < STOP_DEADLINE_MS, `${appName} took ${app.ms} ms to stop`)
+  } finally {
+    redis.thaw()
+  }
+})
+
+test('with Redis down, both containers still stop cleanly within the deadline', { skip }, async () => {
+  await startAndWait(idpName, idpUrl)
+  await startAndWait(appName, appUrl)
+  await redis.stop()
+  assert.equal((await fetch(`${idpUrl}/readyz`)).status, 503, 'the IdP sees Redis gone')
+  for (const name of [idpName, appName]) {
+    const { ms, exitCode } = await stop(name)
+    assert.equal(exitCode, 0)
+    assert.ok(ms < STOP_DEADLINE_MS, `${name} took ${ms} ms to stop`)
+  }
+})
+
+test('stopped while still starting (Redis unreachable), PID 1 handles SIGTERM and stops within the deadline', { skip }, async () => {
+  // Redis is still down from the test before. PID 1 ignores signals it has no handler for, so a
+  // handler installed only once the server listens would leave this stop to SIGKILL, 10 s later.
+  for (const name of [idpName, appName]) {
+    const since = new Date().toISOString()
+    await podman(['start', name])
+    await untilLogged(name, since, /redis connection error/)
+    const { ms, exitCode } = await stop(name)
+    assert.equal(exitCode, 0)
+    assert.ok(ms < STOP_DEADLINE_MS, `${name} took ${ms} ms to stop`)
+  }
+})
+
+/** Waits for `pattern` in what `name` logged since `since` (an ISO time): a started container's logs hold its earlier runs too. */
+async function untilLogged(name: string, since: string, pattern: RegExp): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (pattern.test((await exec('podman', ['logs', '--since', since, name])).stdout)) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${name} never logged ${pattern}`)
+}
