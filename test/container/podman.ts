@@ -3,6 +3,7 @@
  * container in CI"): every podman and podman-compose call of the container tests goes through here,
  * with a containers.conf of the tests' own (CONTAINERS_CONF) instead of edits to /etc.
  */
+import assert from 'node:assert/strict'
 import { execFile, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -67,6 +68,23 @@ export async function podman(args: readonly string[], opts: { cwd?: string; time
 
 export async function podmanCompose(args: readonly string[], opts: { cwd?: string } = {}): Promise<string> {
   return check('podman-compose', args, await exec('podman-compose', args, opts))
+}
+
+/** Compose waits 10 s and Kubernetes 30 s before SIGKILL; a process must stop well within that. */
+export const STOP_DEADLINE_MS = 3000
+
+/**
+ * `podman stop` (SIGTERM, then SIGKILL after 10 s, as compose does), asserting that the process
+ * exited by itself with code 0 within the deadline.
+ */
+export async function stopWithinDeadline(name: string): Promise<void> {
+  const t0 = Date.now()
+  await podman(['stop', '--time', '10', name])
+  const ms = Date.now() - t0
+  const exitCode = Number((await podman(['inspect', '--format', '{{.State.ExitCode}}', name])).trim())
+  process.stdout.write(`${name} stopped in ${ms} ms, exit code ${exitCode}\n`)
+  assert.equal(exitCode, 0, `${name}: exit code`)
+  assert.ok(ms < STOP_DEADLINE_MS, `${name} took ${ms} ms to stop`)
 }
 
 function check(cmd: string, args: readonly string[], run: Run): string {
