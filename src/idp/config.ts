@@ -64,7 +64,7 @@ interface Env {
 }
 
 const DAY = 86_400
-const schema = {
+export const schema = {
   type: 'object',
   required: ['SYNC_KEYS', 'SESSION_SECRET', 'USERS_FILE', 'PUBLIC_URL'],
   properties: {
