@@ -21,7 +21,7 @@ import { parse } from 'yaml'
 import { freePort } from '../helpers/net.js'
 import { MappedBrowser, signInThrough, whoAmI } from './flow.js'
 import { exec, podman, podmanCompose, stopWithinDeadline, whyNoPodman } from './podman.js'
-import { buildTesseraImage, ensureStandIns } from './stand-in.js'
+import { prepareImages } from './stand-in.js'
 
 const skip = whyNoPodman()
 const PROJECT = 'tessera-test'
@@ -85,8 +85,7 @@ async function until<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boo
 
 before(async () => {
   if (skip !== undefined) return
-  await ensureStandIns((line) => process.stdout.write(`${line}\n`))
-  await buildTesseraImage() // compose's `image: tessera`: built here with the flags podman needs
+  await prepareImages() // compose's `image: tessera`: built here, with the flags podman needs
   dir = mkdtempSync('/var/tmp/tessera-compose-')
   file = join(dir, 'docker-compose.yml')
   writeFileSync(file, await composeForTest())

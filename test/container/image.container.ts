@@ -14,7 +14,7 @@ import { freePort } from '../helpers/net.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { signInThrough, whoAmI } from './flow.js'
 import { exec, podman, stopWithinDeadline, whyNoPodman } from './podman.js'
-import { buildTesseraImage, ensureStandIns, TESSERA_IMAGE } from './stand-in.js'
+import { prepareImages, TESSERA_IMAGE } from './stand-in.js'
 
 const skip = whyNoPodman()
 
@@ -27,12 +27,7 @@ let appUrl: string
 
 before(async () => {
   if (skip !== undefined) return
-  const t0 = Date.now()
-  const versions = await ensureStandIns((line) => process.stdout.write(`${line}\n`))
-  const t1 = Date.now()
-  await buildTesseraImage()
-  const size = (await podman(['image', 'inspect', '--format', '{{.Size}}', TESSERA_IMAGE])).trim()
-  process.stdout.write(`stand-ins ready in ${t1 - t0} ms (Node ${versions.node}, npm ${versions.npm}); image built in ${Date.now() - t1} ms, ${(Number(size) / 1e6).toFixed(0)} MB\n`)
+  await prepareImages()
 
   redis = await startRedis()
   const [idpPort, appPort] = await Promise.all([freePort('127.0.0.1'), freePort('127.0.0.2')])

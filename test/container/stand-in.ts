@@ -38,10 +38,10 @@ async function stale(image: string, key: string, log: Log): Promise<boolean> {
 }
 
 /** Makes sure the stand-ins exist; returns what the node image holds, for the test's diagnostics. */
-export async function ensureStandIns(log: Log): Promise<{ node: string; npm: string }> {
-  const node24 = spawnSync('bash', ['.ci/node24'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim()
+async function ensureStandIns(log: Log): Promise<{ node: string; npm: string }> {
+  const node24 = spawnSync('bash', ['.ci/node', '24'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim()
   const nodeVersion = spawnSync(node24, ['--version'], { encoding: 'utf8' }).stdout.trim()
-  if (!nodeVersion.startsWith('v24.')) throw new Error(`.ci/node24 gave ${node24} (${nodeVersion}), not Node 24`)
+  if (!nodeVersion.startsWith('v24.')) throw new Error(`.ci/node 24 gave ${node24} (${nodeVersion}), not Node 24`)
   const npmDir = join(spawnSync('npm', ['root', '-g'], { encoding: 'utf8' }).stdout.trim(), 'npm')
   const npmVersion = (JSON.parse(readFileSync(join(npmDir, 'package.json'), 'utf8')) as { version: string }).version
 
@@ -146,8 +146,19 @@ export const TESSERA_IMAGE = 'localhost/tessera:latest'
  * the build's `npm ci` reaches the registry as the host does. The host's CA bundle goes to npm as
  * the Dockerfile's optional `npm_ca` build secret (for a TLS-inspecting proxy), never into a layer.
  */
-export async function buildTesseraImage(): Promise<void> {
+async function buildTesseraImage(): Promise<void> {
   const ca = process.env.NODE_EXTRA_CA_CERTS ?? '/etc/ssl/certs/ca-certificates.crt'
   await podman(['build', '--format', 'docker', '--pull=never', '--network', 'host',
     ...(existsSync(ca) ? ['--secret', `id=npm_ca,src=${ca}`] : []), '-t', TESSERA_IMAGE, '.'])
+}
+
+/** The stand-ins, then the Tessera image (podman's layer cache makes a second build quick); says how long each took. */
+export async function prepareImages(): Promise<void> {
+  const say = (line: string): void => { process.stdout.write(`${line}\n`) }
+  const t0 = Date.now()
+  const versions = await ensureStandIns(say)
+  const t1 = Date.now()
+  await buildTesseraImage()
+  const size = Number((await podman(['image', 'inspect', '--format', '{{.Size}}', TESSERA_IMAGE])).trim())
+  say(`stand-ins ready in ${t1 - t0} ms (Node ${versions.node}, npm ${versions.npm}); ${TESSERA_IMAGE} built in ${Date.now() - t1} ms, ${(size / 1e6).toFixed(0)} MB`)
 }
