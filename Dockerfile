@@ -1,31 +1,43 @@
 # syntax=docker/dockerfile:1
 # Tessera IdP. Build: docker build -t tessera . ; all configuration comes from the environment (README).
+# Behind a TLS-inspecting proxy, hand npm the proxy's CA for the build only (never stored in a layer):
+#   docker build --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt -t tessera .
 
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: skip `prepare` (it builds, and the sources are not here yet).
-RUN npm ci --ignore-scripts --no-audit --no-fund
+RUN --mount=type=secret,id=npm_ca \
+    NODE_EXTRA_CA_CERTS="$(test -f /run/secrets/npm_ca && echo /run/secrets/npm_ca)" \
+    npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 COPY examples ./examples
 # The same build as `npm run build`, which also makes the CLI (dist/src/cli/main.js) executable.
 RUN npm run build
 
-FROM node:20-slim
+FROM node:24-slim
+LABEL org.opencontainers.image.title="Tessera IdP" \
+      org.opencontainers.image.description="Cross-domain single sign-on for Fastify apps: the IdP (and the example app)." \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.documentation="docs/deploy.md" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-slim"
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Runtime dependencies only; @node-rs/argon2's native binary comes as a prebuilt optional package.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN --mount=type=secret,id=npm_ca \
+    NODE_EXTRA_CA_CERTS="$(test -f /run/secrets/npm_ca && echo /run/secrets/npm_ca)" \
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY views ./views
 COPY public ./public
 # The demo users file, for docker-compose; mount your own and point USERS_FILE at it in production.
 COPY examples/users.yml ./examples/users.yml
-# The image's built-in unprivileged user.
+# The image's built-in unprivileged user (uid 1000).
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \

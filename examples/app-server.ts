@@ -3,7 +3,11 @@
  *   APP_NAME, APP_ORIGIN, IDP_URL, APP_KEYS, REDIS_URL, APP_SESSION_SECRET, PORT, HOST, APP_LINKS
  * (SYNC_KEYS instead of APP_KEYS still works, with a warning: the app would hold the IdP's keys).
  */
-import { buildExampleApp } from './remote-app.js'
+import { exitOnSignalsWhileLoading, stopOnSignals } from '../src/shared/shutdown.js'
+
+exitOnSignalsWhileLoading()
+// Loaded after the line above (a few hundred ms), so a stop meanwhile is not ignored.
+const { buildExampleApp } = await import('./remote-app.js')
 
 const need = (name: string): string => {
   const value = process.env[name]
@@ -24,10 +28,10 @@ const app = buildExampleApp({
   links: (process.env.APP_LINKS ?? '').split(',').filter((s) => s !== ''),
   logger: { level: process.env.LOG_LEVEL ?? 'info' },
 })
+stopOnSignals(app)
 try {
   await app.listen({ port: Number(process.env.PORT ?? 3001), host: process.env.HOST ?? '127.0.0.1' })
 } catch (err) {
   process.stderr.write(`example app: ${(err as Error).message}\n`)
   process.exit(1)
 }
-for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => { void app.close().then(() => process.exit(0)) })

@@ -1,7 +1,12 @@
-/** The IdP process: read the environment (and `.env`), build, listen, stop cleanly on SIGTERM/SIGINT. */
-import { buildIdp } from './idp/app.js'
-import { loadConfig, type IdpConfig } from './idp/config.js'
+/** The IdP process: read the environment (and `.env`), build, listen, stop within seconds on SIGTERM/SIGINT (shared/shutdown.ts). */
+import type { IdpConfig } from './idp/config.js'
 import { ConfigError } from './shared/errors.js'
+import { exitOnSignalsWhileLoading, stopOnSignals } from './shared/shutdown.js'
+
+exitOnSignalsWhileLoading()
+// Loaded after the line above: Fastify, Ajv and the rest take a few hundred ms to load.
+const { buildIdp } = await import('./idp/app.js')
+const { loadConfig } = await import('./idp/config.js')
 
 let config: IdpConfig
 try {
@@ -14,6 +19,7 @@ try {
 }
 
 const app = buildIdp(config)
+stopOnSignals(app)
 try {
   await app.listen({ port: config.port, host: config.host })
 } catch (err) {
@@ -31,10 +37,3 @@ process.on('unhandledRejection', (reason) => {
   app.log.fatal({ err: reason }, 'unhandled rejection')
   process.exit(1)
 })
-
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    app.log.info({ signal }, 'shutting down')
-    app.close().then(() => process.exit(0), () => process.exit(1))
-  })
-}

@@ -61,7 +61,7 @@ test('the compose Redis keeps an append-only file', () => {
 test('the image runs as a non-root user, listens on 0.0.0.0 and has a HEALTHCHECK', () => {
   assert.match(dockerfile, /^USER node$/m)
   assert.match(dockerfile, /HOST=0\.0\.0\.0/)
-  assert.match(dockerfile, /^FROM node:20-slim AS build$/m)
+  assert.match(dockerfile, /^FROM node:24-slim AS build$/m)
   assert.match(dockerfile, /npm ci --omit=dev/)
   assert.match(dockerfile, /^HEALTHCHECK /m)
 })

@@ -51,3 +51,7 @@ export type Env = Static<typeof ENV_SCHEMA>
 
 /** The variables the IdP reads, for tools that check a deployment's settings against them. */
 export const ENV_NAMES: readonly string[] = Object.keys(ENV_SCHEMA.properties)
+
+/** The variables with no default, which every deployment must set. */
+export const REQUIRED_ENV: readonly string[] = Object.entries(ENV_SCHEMA.properties)
+  .filter(([name, p]) => !('default' in p) && (ENV_SCHEMA.required as readonly string[] | undefined)?.includes(name) === true).map(([name]) => name)

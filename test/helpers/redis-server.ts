@@ -11,6 +11,10 @@ export interface TestRedis {
   readonly url: string
   stop(): Promise<void>
   start(): Promise<void>
+  /** SIGSTOP: connections stay open and nothing is answered, as with a hung or partitioned server. */
+  freeze(): void
+  /** SIGCONT after `freeze()`. */
+  thaw(): void
   /** A plain client for assertions on what is stored. */
   client(): Redis
 }
@@ -55,6 +59,8 @@ export async function startRedis(opts: { persistent?: boolean } = {}): Promise<T
     port,
     url: `redis://127.0.0.1:${port}`,
     start,
+    freeze: () => { child?.kill('SIGSTOP') },
+    thaw: () => { child?.kill('SIGCONT') },
     stop: async () => { for (const c of clients) c.disconnect(); await stop() },
     client: () => { const c = new Redis(port, '127.0.0.1'); clients.push(c); return c },
   }

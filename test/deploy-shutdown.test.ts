@@ -1,0 +1,151 @@
+/**
+ * SIGTERM (what `docker stop`, compose and Kubernetes send) stops the IdP and the example app within a
+ * couple of seconds whatever Redis is doing: down, frozen (connected, answering nothing), or not yet
+ * reachable while the process starts. A request in flight still gets its answer. The processes are the
+ * real entry points (`npm start`, the compose app's command), so this needs no container engine.
+ */
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { encodeHandle } from '../src/shared/handle-cookie.js'
+import { randomId } from '../src/shared/crypto.js'
+import { freePort } from './helpers/net.js'
+import { startRedis, type TestRedis } from './helpers/redis-server.js'
+import { appCookies } from './helpers/app-cookies.js'
+
+/** Compose and Kubernetes wait 10 s and 30 s before SIGKILL; "a couple of seconds" with room to spare. */
+const STOP_DEADLINE_MS = 3000
+
+const running = new Set<ChildProcess>()
+const redises: TestRedis[] = []
+after(async () => {
+  for (const c of running) c.kill('SIGKILL')
+  for (const r of redises) { r.thaw(); await r.stop() }
+})
+
+interface Proc {
+  readonly child: ChildProcess
+  readonly url: string
+  /** A request that reads Redis, so that it is in flight while Redis is frozen. */
+  readonly redisRequest: { path: string; headers: Record<string, string> }
+  /** Resolves at the first stdout line that matches. */
+  line(pattern: RegExp): Promise<void>
+}
+
+type Kind = 'idp' | 'app'
+
+async function spawnProcess(kind: Kind, redisUrl: string): Promise<Proc> {
+  const port = await freePort('127.0.0.1')
+  const url = `http://127.0.0.1:${port}`
+  const syncKeys = `k1:${randomBytes(32).toString('base64url')}`
+  const appSecret = randomBytes(32).toString('base64url')
+  const env = kind === 'idp'
+    ? {
+        REDIS_URL: redisUrl, SYNC_KEYS: syncKeys, SESSION_SECRET: randomBytes(32).toString('base64url'),
+        USERS_FILE: 'examples/users.yml', PUBLIC_URL: url, KNOWN_REMOTE_HOSTS: 'http://127.0.0.2:3001',
+        PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn',
+      }
+    : {
+        REDIS_URL: redisUrl, SYNC_KEYS: syncKeys, APP_SESSION_SECRET: appSecret, APP_ORIGIN: url,
+        IDP_URL: 'http://127.0.0.1:3000', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn',
+      }
+  const script = kind === 'idp' ? 'dist/src/server.js' : 'dist/examples/app-server.js'
+  const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+  let out = ''
+  const waiters: { pattern: RegExp; resolve: () => void }[] = []
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk
+    for (const w of [...waiters]) if (w.pattern.test(out)) { waiters.splice(waiters.indexOf(w), 1); w.resolve() }
+  })
+  // A well-formed, correctly signed cookie for a session that does not exist: the app must ask Redis.
+  const cookie = `${appCookies(url).session}=${encodeHandle({ sid: randomId(16), secret: randomId(32) }, appSecret, url)}`
+  return {
+    child, url,
+    redisRequest: kind === 'idp' ? { path: '/readyz', headers: {} } : { path: '/api/me', headers: { cookie, accept: 'application/json' } },
+    line: (pattern) => new Promise((resolve) => {
+      if (pattern.test(out)) resolve()
+      else waiters.push({ pattern, resolve })
+    }),
+  }
+}
+
+async function untilHealthy(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${url} never became healthy`)
+}
+
+/** SIGTERM, then how the process ended, or a failure if it still runs at the deadline. */
+async function terminate(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+  })
+  child.kill('SIGTERM')
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still running ${STOP_DEADLINE_MS} ms after SIGTERM`)), STOP_DEADLINE_MS)
+  })
+  try {
+    return await Promise.race([ended, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function newRedis(): Promise<TestRedis> {
+  const r = await startRedis()
+  redises.push(r)
+  return r
+}
+
+for (const kind of ['idp', 'app'] as const) {
+  const name = kind === 'idp' ? 'the IdP' : 'the example app'
+
+  test(`${name} stops cleanly on SIGTERM with Redis up`, async () => {
+    const redis = await newRedis()
+    const proc = await spawnProcess(kind, redis.url)
+    await untilHealthy(proc.url)
+    assert.deepEqual(await terminate(proc.child), { code: 0, signal: null })
+  })
+
+  test(`${name} stops cleanly on SIGTERM while Redis is down (no reconnect loop keeps it alive)`, async () => {
+    const redis = await newRedis()
+    const proc = await spawnProcess(kind, redis.url)
+    await untilHealthy(proc.url)
+    await redis.stop()
+    await proc.line(/redis connection error/)
+    assert.deepEqual(await terminate(proc.child), { code: 0, signal: null })
+  })
+
+  test(`${name} answers the request in flight and stops on SIGTERM while Redis is frozen`, async () => {
+    const redis = await newRedis()
+    const proc = await spawnProcess(kind, redis.url)
+    await untilHealthy(proc.url)
+    // A kept-alive connection that is busy when SIGTERM comes: once answered, it must not hold the
+    // process open for Fastify's 72 s keep-alive timeout.
+    redis.freeze()
+    const inFlight = fetch(`${proc.url}${proc.redisRequest.path}`, { headers: proc.redisRequest.headers })
+      .then(async (res) => { await res.arrayBuffer(); return res.status })
+    await new Promise((r) => setTimeout(r, 200))
+    const stopped = terminate(proc.child)
+    assert.equal(await inFlight, 503, 'the request in flight gets its answer (Redis gave up), not a reset')
+    assert.deepEqual(await stopped, { code: 0, signal: null })
+    redis.thaw()
+  })
+
+  test(`${name} stops cleanly on SIGTERM while it is still starting and Redis is unreachable`, async () => {
+    // Nothing listens on this port: the process waits up to 2 s for Redis before it listens. In a
+    // container it is PID 1, where a signal without a handler is ignored, so it must handle SIGTERM
+    // from the start, not only once it listens.
+    const proc = await spawnProcess(kind, `redis://127.0.0.1:${await freePort('127.0.0.1')}`)
+    await proc.line(/redis connection error/)
+    assert.deepEqual(await terminate(proc.child), { code: 0, signal: null })
+  })
+}
