@@ -21,7 +21,6 @@ LABEL org.opencontainers.image.title="Tessera IdP" \
       org.opencontainers.image.description="Cross-domain single sign-on for Fastify apps: the IdP (and the example app)." \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.version="0.1.0" \
-      org.opencontainers.image.documentation="docs/deploy.md" \
       org.opencontainers.image.base.name="docker.io/library/node:24-slim"
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \

@@ -66,6 +66,16 @@ test('the image runs as a non-root user, listens on 0.0.0.0 and has a HEALTHCHEC
   assert.match(dockerfile, /^HEALTHCHECK /m)
 })
 
+test('the image is labelled with its version and base, and the build context leaves out what the image must not hold', () => {
+  const label = (key: string): string | undefined => new RegExp(`org\\.opencontainers\\.image\\.${key}="([^"]*)"`).exec(dockerfile)?.[1]
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string; license: string }
+  assert.equal(label('version'), pkg.version, 'the label follows package.json')
+  assert.equal(label('licenses'), pkg.license)
+  assert.equal(label('base.name'), `docker.io/library/${/^FROM (\S+)$/m.exec(dockerfile)?.[1] ?? ''}`, 'the label names the base the runtime stage is built on')
+  const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim())
+  for (const entry of ['node_modules', 'dist', '.git', '.env', 'dump.rdb', 'bench', 'test']) assert.ok(ignored.includes(entry), `.dockerignore: ${entry}`)
+})
+
 test('the image CMD and HEALTHCHECK work against the built IdP, and the example app command runs', async () => {
   const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[]
   const health = JSON.parse(/^\s*CMD (\[.*\])$/m.exec(dockerfile.slice(dockerfile.indexOf('HEALTHCHECK')))?.[1] ?? '[]') as string[]

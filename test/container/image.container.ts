@@ -78,6 +78,8 @@ test('the IdP and the app start from the image, healthy by their HEALTHCHECK, an
   await startAndWait(idpName, idpUrl)
   await startAndWait(appName, appUrl)
   assert.deepEqual(await (await fetch(`${idpUrl}/readyz`)).json(), { status: 'ready' })
+  const labels = JSON.parse(await podman(['image', 'inspect', '--format', '{{json .Config.Labels}}', TESSERA_IMAGE])) as Record<string, string>
+  assert.equal(labels['org.opencontainers.image.title'], 'Tessera IdP', 'the OCI labels are on the image')
   // The HEALTHCHECK survived the build (--format docker) and passes; podman runs it on demand here.
   assert.match(await podman(['inspect', '--format', '{{json .Config.Healthcheck}}', idpName]), /healthz/)
   for (const name of [idpName, appName]) {

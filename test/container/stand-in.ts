@@ -8,8 +8,8 @@
  * in podman's image store (warm runs reuse them); what differs from the real images: docs/deploy.md.
  */
 import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { exec, podman } from './podman.js'
 
 export const NODE_IMAGE = 'docker.io/library/node:24-slim'
@@ -42,7 +42,10 @@ async function ensureStandIns(log: Log): Promise<{ node: string; npm: string }> 
   const node24 = spawnSync('bash', ['.ci/node', '24'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).stdout.trim()
   const nodeVersion = spawnSync(node24, ['--version'], { encoding: 'utf8' }).stdout.trim()
   if (!nodeVersion.startsWith('v24.')) throw new Error(`.ci/node 24 gave ${node24} (${nodeVersion}), not Node 24`)
-  const npmDir = join(spawnSync('npm', ['root', '-g'], { encoding: 'utf8' }).stdout.trim(), 'npm')
+  // The npm on the PATH (bin/npm -> …/npm/bin/npm-cli.js), not `npm root -g`: that follows the
+  // running node's prefix, which for Node 24 from the npm package holds no npm.
+  const npmCli = realpathSync(spawnSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).stdout.trim())
+  const npmDir = dirname(dirname(npmCli))
   const npmVersion = (JSON.parse(readFileSync(join(npmDir, 'package.json'), 'utf8')) as { version: string }).version
 
   const debianKey = `debian bookworm minbase; ${RECIPE}`
