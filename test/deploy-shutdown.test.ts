@@ -16,6 +16,9 @@ import { appCookies } from './helpers/app-cookies.js'
 
 /** Compose and Kubernetes wait 10 s and 30 s before SIGKILL; "a couple of seconds" with room to spare. */
 const STOP_DEADLINE_MS = 3000
+/** Bounds on what this file waits for, so a failure reports instead of hanging the run. */
+const LINE_TIMEOUT_MS = 15_000
+const TEST_TIMEOUT = { timeout: 60_000 }
 
 const running = new Set<ChildProcess>()
 const redises: TestRedis[] = []
@@ -65,9 +68,11 @@ async function spawnProcess(kind: Kind, redisUrl: string): Promise<Proc> {
   return {
     child, url,
     redisRequest: kind === 'idp' ? { path: '/readyz', headers: {} } : { path: '/api/me', headers: { cookie, accept: 'application/json' } },
-    line: (pattern) => new Promise((resolve) => {
-      if (pattern.test(out)) resolve()
-      else waiters.push({ pattern, resolve })
+    // Bounded, so a process that never says it is a failure with its output, not a hung run.
+    line: (pattern) => new Promise((resolve, reject) => {
+      if (pattern.test(out)) { resolve(); return }
+      const timer = setTimeout(() => reject(new Error(`${kind} never printed ${pattern}; its output: ${out.slice(-500)}`)), LINE_TIMEOUT_MS)
+      waiters.push({ pattern, resolve: () => { clearTimeout(timer); resolve() } })
     }),
   }
 }
@@ -108,14 +113,14 @@ async function newRedis(): Promise<TestRedis> {
 for (const kind of ['idp', 'app'] as const) {
   const name = kind === 'idp' ? 'the IdP' : 'the example app'
 
-  test(`${name} stops cleanly on SIGTERM with Redis up`, async () => {
+  test(`${name} stops cleanly on SIGTERM with Redis up`, TEST_TIMEOUT, async () => {
     const redis = await newRedis()
     const proc = await spawnProcess(kind, redis.url)
     await untilHealthy(proc.url)
     assert.deepEqual(await terminate(proc.child), { code: 0, signal: null })
   })
 
-  test(`${name} stops cleanly on SIGTERM while Redis is down (no reconnect loop keeps it alive)`, async () => {
+  test(`${name} stops cleanly on SIGTERM while Redis is down (no reconnect loop keeps it alive)`, TEST_TIMEOUT, async () => {
     const redis = await newRedis()
     const proc = await spawnProcess(kind, redis.url)
     await untilHealthy(proc.url)
@@ -124,14 +129,14 @@ for (const kind of ['idp', 'app'] as const) {
     assert.deepEqual(await terminate(proc.child), { code: 0, signal: null })
   })
 
-  test(`${name} answers the request in flight and stops on SIGTERM while Redis is frozen`, async () => {
+  test(`${name} answers the request in flight and stops on SIGTERM while Redis is frozen`, TEST_TIMEOUT, async () => {
     const redis = await newRedis()
     const proc = await spawnProcess(kind, redis.url)
     await untilHealthy(proc.url)
     // A kept-alive connection that is busy when SIGTERM comes: once answered, it must not hold the
     // process open for Fastify's 72 s keep-alive timeout.
     redis.freeze()
-    const inFlight = fetch(`${proc.url}${proc.redisRequest.path}`, { headers: proc.redisRequest.headers })
+    const inFlight = fetch(`${proc.url}${proc.redisRequest.path}`, { headers: proc.redisRequest.headers, signal: AbortSignal.timeout(20_000) })
       .then(async (res) => { await res.arrayBuffer(); return res.status })
     await new Promise((r) => setTimeout(r, 200))
     const stopped = terminate(proc.child)
@@ -140,7 +145,7 @@ for (const kind of ['idp', 'app'] as const) {
     redis.thaw()
   })
 
-  test(`${name} stops cleanly on SIGTERM while it is still starting and Redis is unreachable`, async () => {
+  test(`${name} stops cleanly on SIGTERM while it is still starting and Redis is unreachable`, TEST_TIMEOUT, async () => {
     // Nothing listens on this port: the process waits up to 2 s for Redis before it listens. In a
     // container it is PID 1, where a signal without a handler is ignored, so it must handle SIGTERM
     // from the start, not only once it listens.
