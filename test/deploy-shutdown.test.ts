@@ -7,6 +7,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { encodeHandle } from '../src/shared/handle-cookie.js'
 import { randomId } from '../src/shared/crypto.js'
@@ -149,7 +150,11 @@ for (const kind of ['idp', 'app'] as const) {
     // Nothing listens on this port: the process waits up to 2 s for Redis before it listens. In a
     // container it is PID 1, where a signal without a handler is ignored, so it must handle SIGTERM
     // from the start, not only once it listens.
-    const proc = await spawnProcess(kind, `redis://127.0.0.1:${await freePort('127.0.0.1')}`)
+    // A port we hold, resetting every connection: no other test's server can take it meanwhile.
+    const refuser = createServer((socket) => { socket.resetAndDestroy() })
+    await new Promise<void>((resolve) => refuser.listen(0, '127.0.0.1', resolve))
+    after(() => { refuser.close() })
+    const proc = await spawnProcess(kind, `redis://127.0.0.1:${(refuser.address() as AddressInfo).port}`)
     await proc.line(/redis connection error/)
     assert.deepEqual(await terminate(proc.child), { code: 0, signal: null })
   })
