@@ -142,7 +142,8 @@ test('with Redis hung (paused), the IdP and the app answer the requests in fligh
       ['app', () => b.get('http://app.localhost:3001/api/me', 'application/json')],
     ] as const) {
       const inFlight = ask()
-      await new Promise((r) => setTimeout(r, 200))
+      // Well into Redis's 2 s command timeout: the answer comes about 1 s after the signal.
+      await new Promise((r) => setTimeout(r, 1000))
       await stopWithinDeadline(container(service))
       assert.equal((await inFlight).status, 503, `${service}: the request in flight got its answer`)
     }

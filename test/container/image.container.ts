@@ -111,7 +111,8 @@ test('with Redis frozen, a request in flight is answered and both containers sto
   redis.freeze() // connected, answering nothing: a hung or partitioned Redis
   try {
     const inFlight = fetch(`${idpUrl}/readyz`).then(async (res) => { await res.arrayBuffer(); return res.status })
-    await new Promise((r) => setTimeout(r, 200))
+    // Well into Redis's 2 s command timeout: the answer comes about 1 s after the signal.
+    await new Promise((r) => setTimeout(r, 1000))
     await stopWithinDeadline(idpName)
     assert.equal(await inFlight, 503, 'the request in flight got its answer')
     await stopWithinDeadline(appName)

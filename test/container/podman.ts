@@ -12,8 +12,6 @@ import { join } from 'node:path'
 /**
  * - runc: crun refuses this kernel's hybrid cgroup v1/v2 layout; cgroupfs: no systemd to ask.
  * - default ulimits no higher than the machine's hard limits, or every container fails to start.
- * - CNI networks (with the dnsname plugin, so compose services find each other by name): Debian 12's
- *   podman would pick netavark, which Debian 12 does not package.
  * - events to a file: there is no journald.
  */
 function containersConf(): string {
@@ -34,8 +32,6 @@ function containersConf(): string {
     'runtime = "runc"',
     'cgroup_manager = "cgroupfs"',
     'events_logger = "file"',
-    '[network]',
-    'network_backend = "cni"',
     '',
   ].join('\n'))
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
@@ -102,7 +98,7 @@ function check(cmd: string, args: readonly string[], run: Run): string {
 export function whyNoPodman(): string | undefined {
   const missing = ['podman', 'podman-compose', 'debootstrap', 'runc'].filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0)
   let reason: string | undefined
-  if (missing.length > 0) reason = `not installed: ${missing.join(', ')} (apt-get install podman podman-compose debootstrap runc golang-github-containernetworking-plugin-dnsname)`
+  if (missing.length > 0) reason = `not installed: ${missing.join(', ')} (apt-get install podman podman-compose debootstrap runc)`
   else if (process.getuid?.() !== 0) reason = 'podman must run as root here (rootless podman needs subuid ranges this machine does not set up)'
   else {
     const info = spawnSync('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}'], { env: podmanEnv, encoding: 'utf8' })
