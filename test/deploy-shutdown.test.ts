@@ -148,10 +148,10 @@ for (const kind of ['idp', 'app'] as const) {
   })
 
   test(`${name} stops cleanly on SIGTERM while it is still starting and Redis is unreachable`, TEST_TIMEOUT, async () => {
-    // Nothing listens on this port: the process waits up to 2 s for Redis before it listens. In a
+    // No Redis answers on this port: the process waits up to 2 s for Redis before it listens. In a
     // container it is PID 1, where a signal without a handler is ignored, so it must handle SIGTERM
-    // from the start, not only once it listens.
-    // A port we hold, resetting every connection: no other test's server can take it meanwhile.
+    // from the start, not only once it listens. The port is one we hold, resetting every connection,
+    // so no other test's server can take it meanwhile (a free port, closed, once was).
     const refuser = createServer((socket) => { socket.resetAndDestroy() })
     await new Promise<void>((resolve) => refuser.listen(0, '127.0.0.1', resolve))
     after(() => { refuser.close() })
