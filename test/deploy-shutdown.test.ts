@@ -152,11 +152,18 @@ for (const kind of ['idp', 'app'] as const) {
     // container it is PID 1, where a signal without a handler is ignored, so it must handle SIGTERM
     // from the start, not only once it listens. The port is one we hold, resetting every connection,
     // so no other test's server can take it meanwhile (a free port, closed, once was).
-    const refuser = createServer((socket) => { socket.resetAndDestroy() })
+    // The moment to signal is the process's first connection attempt, seen here rather than in its
+    // log: under load a log line can come late, and the attempt is what "still starting" means.
+    let tried: () => void = () => {}
+    const attempted = new Promise<void>((resolve) => { tried = resolve })
+    const refuser = createServer((socket) => { tried(); socket.resetAndDestroy() })
     await new Promise<void>((resolve) => refuser.listen(0, '127.0.0.1', resolve))
     after(() => { refuser.close() })
     const proc = await spawnProcess(kind, `redis://127.0.0.1:${(refuser.address() as AddressInfo).port}`)
-    await proc.line(/redis connection error/)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([attempted, new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${kind} never tried to reach Redis`)), LINE_TIMEOUT_MS)
+    })]).finally(() => clearTimeout(timer))
     assert.deepEqual(await terminate(proc.child), { code: 0, signal: null })
   })
 }
