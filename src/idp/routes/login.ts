@@ -4,12 +4,13 @@ import { randomId } from '../../shared/crypto.js'
 import { encodeCallback } from '../../shared/query.js'
 import { BadCredentialsError, CsrfError } from '../../shared/errors.js'
 import type { CallbackCheck } from '../allow-list.js'
-import { claimedSid, decodeHandle } from '../../shared/handle-cookie.js'
+import { claimedSid } from '../../shared/handle-cookie.js'
 import { PRE_LOGIN_BYTES } from '../cookies.js'
-import { clearSessionCookie, currentSession, parseState, setSessionCookie, type IdpContext } from '../context.js'
+import { clearSessionCookie, currentSession, parseState, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { mintFor } from '../handover.js'
-import { isKnownDevice, knownDeviceValue } from '../known-device.js'
+import { completeSignIn, handOver } from '../sign-in.js'
+import { isKnownDevice } from '../known-device.js'
 import { isId, type SessionUser } from '../../shared/session.js'
 import { renderHome } from './home.js'
 
@@ -59,24 +60,7 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
       return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username })
     }
-    reply.setCookie(ctx.cookies.knownDevice, knownDeviceValue(ctx.config.sessionSecret, user.username), ctx.cookies.knownDeviceOptions)
-    // A browser signing in again leaves no orphan behind: its earlier session ends everywhere.
-    const previous = decodeHandle(req.cookies[ctx.cookies.session], ctx.config.sessionSecret, ctx.audience)
-    if (previous !== undefined) await ctx.sessions.destroy(previous.sid)
-    // A new session id at every sign-in: the pre-login cookie never becomes a session (session fixation).
-    const absoluteMs = ctx.config.sessionTtlSeconds * 1000
-    const methods = [{ method: 'pwd' as const, at: Date.now() }]
-    const handle = await ctx.sessions.create(user, methods, { idleMs: ctx.config.sessionIdleSeconds * 1000, absoluteMs }, ctx.audience, ctx.signer)
-    await ctx.userIndex.add(user.username, handle.sid, absoluteMs)
-    req.log.info({ user: user.username }, 'signed in')
-    setSessionCookie(ctx, reply, handle)
-    reply.clearCookie(ctx.cookies.preLogin, ctx.cookies.options)
-    if (callback.kind === 'allowed' && state !== undefined) {
-      const minted = mintFor(ctx, handle.sid, callback.url, state)
-      await ctx.tokens.record(handle.sid, minted.tokenId, minted.ttlMs)
-      return handOver(reply, minted.location, 303)
-    }
-    return reply.redirect('/', 303)
+    return completeSignIn(ctx, req, reply, user, [{ method: 'pwd', at: Date.now() }], callback, state)
   })
 }
 
@@ -101,11 +85,6 @@ async function checkPassword(ctx: IdpContext, req: FastifyRequest, username: str
     await ctx.regulation.settle(permit, user !== undefined)
   }
   return user ?? 'wrong'
-}
-
-function handOver(reply: FastifyReply, location: string, status: 302 | 303): FastifyReply {
-  // The token is in the Location: keep it out of any Referer and any cache.
-  return reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').redirect(location, status)
 }
 
 export function noticeFor(callback: CallbackCheck, state: string | undefined): string | undefined {

@@ -1,0 +1,41 @@
+/**
+ * The last step of every sign-in, whatever proved who the user is (a password today; a second factor
+ * or a passkey next): a new session, its cookie, and the hand-over to an allowed callback. Nothing
+ * before this step creates a session or mints a token.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { CallbackCheck } from './allow-list.js'
+import { decodeHandle } from '../shared/handle-cookie.js'
+import type { AuthMethod } from '../shared/identity.js'
+import type { SessionUser } from '../shared/session.js'
+import { setSessionCookie, type IdpContext } from './context.js'
+import { mintFor } from './handover.js'
+import { knownDeviceValue } from './known-device.js'
+
+export async function completeSignIn(
+  ctx: IdpContext, req: FastifyRequest, reply: FastifyReply,
+  user: SessionUser, methods: readonly AuthMethod[], callback: CallbackCheck, state: string | undefined,
+): Promise<FastifyReply> {
+  reply.setCookie(ctx.cookies.knownDevice, knownDeviceValue(ctx.config.sessionSecret, user.username), ctx.cookies.knownDeviceOptions)
+  // A browser signing in again leaves no orphan behind: its earlier session ends everywhere.
+  const previous = decodeHandle(req.cookies[ctx.cookies.session], ctx.config.sessionSecret, ctx.audience)
+  if (previous !== undefined) await ctx.sessions.destroy(previous.sid)
+  // A new session id at every sign-in: the pre-login cookie never becomes a session (session fixation).
+  const absoluteMs = ctx.config.sessionTtlSeconds * 1000
+  const handle = await ctx.sessions.create(user, methods, { idleMs: ctx.config.sessionIdleSeconds * 1000, absoluteMs }, ctx.audience, ctx.signer)
+  await ctx.userIndex.add(user.username, handle.sid, absoluteMs)
+  req.log.info({ user: user.username, amr: methods.map((m) => m.method) }, 'signed in')
+  setSessionCookie(ctx, reply, handle)
+  reply.clearCookie(ctx.cookies.preLogin, ctx.cookies.options)
+  if (callback.kind === 'allowed' && state !== undefined) {
+    const minted = mintFor(ctx, handle.sid, callback.url, state)
+    await ctx.tokens.record(handle.sid, minted.tokenId, minted.ttlMs)
+    return handOver(reply, minted.location, 303)
+  }
+  return reply.redirect('/', 303)
+}
+
+export function handOver(reply: FastifyReply, location: string, status: 302 | 303): FastifyReply {
+  // The token is in the Location: keep it out of any Referer and any cache.
+  return reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').redirect(location, status)
+}
