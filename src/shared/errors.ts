@@ -11,6 +11,7 @@ export type TesseraErrorCode =
   | 'TESSERA_ERR_NOT_FOUND'
   | 'TESSERA_ERR_STORE_UNAVAILABLE'
   | 'TESSERA_ERR_INTERNAL'
+  | 'TESSERA_ERR_PASSKEY'
 
 export class TesseraError extends Error {
   /** Safe to show the client: the message is written for them and says nothing internal. */
@@ -98,5 +99,16 @@ export class StoreUnavailableError extends TesseraError {
       expose: true,
       detail: cause instanceof Error ? cause.message : undefined,
     })
+  }
+}
+
+/**
+ * A passkey ceremony that did not verify: no or a used challenge, wrong origin or RP ID, unknown or
+ * removed credential, bad signature, sign counter gone back, user not verified. One message for all
+ * (the reason goes in `detail`), as for passwords.
+ */
+export class PasskeyError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_PASSKEY', 401, 'That passkey could not be used. Please try again.', { detail })
   }
 }

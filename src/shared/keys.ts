@@ -11,6 +11,12 @@
  *   tessera:{<sid>}:t:<sha256(token id)> a minted, unredeemed token (TTL: the token's)
  *   tessera:{u:<sha256(username)>}:sessions  the user's session ids (a set)
  *   tessera:{rl:<sha256(subject)>}:f|b|p  sign-in regulation: failures, ban, checks in flight
+ *   tessera:{pk:<sha256(username)>}:c    the user's passkeys, a hash, no TTL (durable): r:<id> the
+ *                                        credential (public key, transports, created), m:<id> its name,
+ *                                        n:<id> its sign counter, l:<id> last used (epoch ms)
+ *   tessera:{pk:<sha256(username)>}:w    the user's WebAuthn user handle (random, no TTL)
+ *   tessera:{pkid:<sha256(credential id)>}  who owns a passkey (username), for discoverable sign-in
+ *   tessera:{wa:<sha256(browser id)>}:<purpose>  a WebAuthn challenge, taken once (GETDEL), TTL 150 s
  *
  * User names, addresses, handle secrets and token ids are hashed: Redis need not hold them in clear.
  */
@@ -27,6 +33,12 @@ export const keys = {
     const tag = `${KEY_PREFIX}{rl:${sha256(subject)}}`
     return { failures: `${tag}:f`, ban: `${tag}:b`, inFlight: `${tag}:p` }
   },
+  passkeys: (username: string): { credentials: string; userHandle: string } => {
+    const tag = `${KEY_PREFIX}{pk:${sha256(username)}}`
+    return { credentials: `${tag}:c`, userHandle: `${tag}:w` }
+  },
+  passkeyOwner: (credentialId: string): string => `${KEY_PREFIX}{pkid:${sha256(credentialId)}}`,
+  webauthnChallenge: (browserId: string, purpose: string): string => `${KEY_PREFIX}{wa:${sha256(browserId)}}:${purpose}`,
 } as const
 
 /** The pattern of every key of one session, for operators and tests. */

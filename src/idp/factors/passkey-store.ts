@@ -1,0 +1,145 @@
+/**
+ * Each user's passkeys: durable user data (no TTL), so the Redis that holds them must persist (AOF).
+ * Only public data is kept: a credential's private key never leaves its authenticator.
+ *
+ * Per user, one hash under the user's own hash tag (keys.passkeys): `r:<id>` the credential as
+ * registered (public key, transports, created at; never rewritten), `m:<id>` its name, `n:<id>` its
+ * sign counter, `l:<id>` when it was last used. Beside it, one key per credential id names its owner,
+ * so a discoverable sign-in (the browser says which passkey, not which user) finds the user.
+ */
+import { randomBytes } from 'node:crypto'
+import { keys } from '../../shared/keys.js'
+import { inStore, type RedisClient } from '../../shared/redis.js'
+import type { PasskeyCredential } from './webauthn.js'
+
+export interface StoredPasskey extends PasskeyCredential {
+  readonly name: string
+  /** Epoch ms. */
+  readonly createdAt: number
+  readonly lastUsedAt: number | undefined
+}
+
+/** Passkey names are the user's own labels ("Laptop", "Phone"): plain text, this long at most. */
+export const PASSKEY_NAME_MAX = 64
+
+// KEYS: the user's hash. ARGV: credential id, new counter, now. Returns 1 recorded, 0 no such
+// passkey (removed meanwhile), -1 the counter did not go up. Read and write in one step, so two
+// answers signed with one counter value (a cloned authenticator) cannot both pass.
+const RECORD_USE = `if redis.call('HEXISTS', KEYS[1], 'r:' .. ARGV[1]) == 0 then return 0 end
+local old = tonumber(redis.call('HGET', KEYS[1], 'n:' .. ARGV[1]) or '0')
+local new = tonumber(ARGV[2])
+if (new > 0 or old > 0) and new <= old then return -1 end
+redis.call('HSET', KEYS[1], 'n:' .. ARGV[1], ARGV[2], 'l:' .. ARGV[1], ARGV[3])
+return 1`
+
+// KEYS: the owner key. ARGV: username. Deletes it only if it still names this user.
+const RELEASE_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`
+
+interface PasskeyCommands {
+  tesseraPasskeyUse(key: string, id: string, counter: number, now: number): Promise<number>
+  tesseraPasskeyRelease(key: string, username: string): Promise<number>
+}
+
+interface Registered { readonly publicKey: string; readonly transports: readonly string[]; readonly createdAt: number }
+
+export class PasskeyStore {
+  readonly #redis: RedisClient & PasskeyCommands
+
+  constructor(redis: RedisClient) {
+    if (typeof (redis as Partial<PasskeyCommands>).tesseraPasskeyUse !== 'function') {
+      redis.defineCommand('tesseraPasskeyUse', { numberOfKeys: 1, lua: RECORD_USE })
+      redis.defineCommand('tesseraPasskeyRelease', { numberOfKeys: 1, lua: RELEASE_OWNER })
+    }
+    this.#redis = redis as RedisClient & PasskeyCommands
+  }
+
+  /** The user's passkeys, oldest first. */
+  async list(username: string): Promise<StoredPasskey[]> {
+    const fields = await inStore(() => this.#redis.hgetall(keys.passkeys(username).credentials))
+    const found: StoredPasskey[] = []
+    for (const [field, value] of Object.entries(fields)) {
+      if (!field.startsWith('r:')) continue
+      const id = field.slice(2)
+      found.push(toPasskey(id, value, fields[`m:${id}`], fields[`n:${id}`], fields[`l:${id}`]))
+    }
+    return found.sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  async get(username: string, id: string): Promise<StoredPasskey | undefined> {
+    const [r, m, n, l] = await inStore(() => this.#redis.hmget(keys.passkeys(username).credentials, `r:${id}`, `m:${id}`, `n:${id}`, `l:${id}`))
+    return r === null || r === undefined ? undefined : toPasskey(id, r, m, n, l)
+  }
+
+  async count(username: string): Promise<number> {
+    return (await this.list(username)).length
+  }
+
+  /** Who registered the passkey with this credential id, if anyone still has it. */
+  async ownerOf(credentialId: string): Promise<string | undefined> {
+    return (await inStore(() => this.#redis.get(keys.passkeyOwner(credentialId)))) ?? undefined
+  }
+
+  /**
+   * The user's WebAuthn user handle, made on first use: random, so an authenticator stores no user
+   * name or anything derived from one, and the same for all the user's passkeys.
+   */
+  async userHandle(username: string): Promise<Uint8Array> {
+    const key = keys.passkeys(username).userHandle
+    await inStore(() => this.#redis.set(key, randomBytes(32).toString('base64url'), 'NX'))
+    const value = await inStore(() => this.#redis.get(key))
+    return Buffer.from(value ?? '', 'base64url')
+  }
+
+  /** Keeps a newly registered passkey. Resolves to false when its credential id is already registered (to anyone). */
+  async add(username: string, credential: PasskeyCredential, name: string, now = Date.now()): Promise<boolean> {
+    const claimed = await inStore(() => this.#redis.set(keys.passkeyOwner(credential.id), username, 'NX'))
+    if (claimed !== 'OK') return false
+    const registered: Registered = {
+      publicKey: Buffer.from(credential.publicKey).toString('base64url'),
+      transports: credential.transports,
+      createdAt: now,
+    }
+    await inStore(() => this.#redis.hset(keys.passkeys(username).credentials,
+      `r:${credential.id}`, JSON.stringify(registered), `m:${credential.id}`, name, `n:${credential.id}`, String(credential.counter)))
+    return true
+  }
+
+  /** Renames one of the user's passkeys. Resolves to false when the user has no such passkey. */
+  async rename(username: string, id: string, name: string): Promise<boolean> {
+    const key = keys.passkeys(username).credentials
+    if ((await inStore(() => this.#redis.hexists(key, `r:${id}`))) === 0) return false
+    await inStore(() => this.#redis.hset(key, `m:${id}`, name))
+    return true
+  }
+
+  /** Removes one of the user's passkeys: from then on it signs no one in. Resolves to false when there was none. */
+  async remove(username: string, id: string): Promise<boolean> {
+    const removed = await inStore(() => this.#redis.hdel(keys.passkeys(username).credentials, `r:${id}`, `m:${id}`, `n:${id}`, `l:${id}`))
+    await inStore(() => this.#redis.tesseraPasskeyRelease(keys.passkeyOwner(id), username))
+    return removed > 0
+  }
+
+  /**
+   * Records a verified use: the authenticator's new sign counter and the time. 'regressed' when the
+   * counter did not go up (where the authenticator keeps one: a clone, or a replay); 'gone' when the
+   * passkey was removed meanwhile. Either way the sign-in must be refused.
+   */
+  async recordUse(username: string, id: string, counter: number, now = Date.now()): Promise<'ok' | 'regressed' | 'gone'> {
+    const verdict = await inStore(() => this.#redis.tesseraPasskeyUse(keys.passkeys(username).credentials, id, counter, now))
+    return verdict === 1 ? 'ok' : verdict === -1 ? 'regressed' : 'gone'
+  }
+}
+
+function toPasskey(id: string, registered: string, name: string | null | undefined, counter: string | null | undefined, lastUsed: string | null | undefined): StoredPasskey {
+  const r = JSON.parse(registered) as Registered
+  return {
+    id,
+    publicKey: new Uint8Array(Buffer.from(r.publicKey, 'base64url')),
+    transports: r.transports,
+    counter: Number(counter ?? '0'),
+    name: name ?? '',
+    createdAt: r.createdAt,
+    lastUsedAt: lastUsed === null || lastUsed === undefined ? undefined : Number(lastUsed),
+  }
+}
