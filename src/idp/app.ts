@@ -26,6 +26,11 @@ import { installSecurityHeaders, securityHeaders } from './security-headers.js'
 import { homeRoutes } from './routes/home.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
+import { passkeyLoginRoutes } from './routes/login-passkey.js'
+import { passkeyScriptRoutes } from './routes/passkey-scripts.js'
+import { relyingParty } from './factors/webauthn.js'
+import { PasskeyStore } from './factors/passkey-store.js'
+import { WebAuthnChallenges } from './factors/webauthn-challenges.js'
 
 export interface BuildIdpOptions {
   /** An ioredis client to use instead of connecting to `config.redis`; the caller closes it. */
@@ -66,6 +71,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     pace: new AnswerPace(),
     cookies: idpCookies(config.publicUrl),
     audience: config.publicUrl,
+    passkeys: { rp: relyingParty(config.publicUrl), store: new PasskeyStore(redis), challenges: new WebAuthnChallenges(redis, config.publicUrl) },
   }
 
   app.register(cookie)
@@ -89,5 +95,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(homeRoutes, { ctx })
   app.register(loginRoutes, { ctx })
   app.register(logoutRoutes, { ctx })
+  app.register(passkeyScriptRoutes)
+  app.register(passkeyLoginRoutes, { ctx })
   return app
 }

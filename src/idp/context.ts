@@ -12,6 +12,9 @@ import type { UserIndex } from '../shared/user-index.js'
 import type { IdentitySigningKey } from '../shared/app-keys.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 import { acceptsHtml } from '../shared/http.js'
+import type { RelyingParty } from './factors/webauthn.js'
+import type { PasskeyStore } from './factors/passkey-store.js'
+import type { WebAuthnChallenges } from './factors/webauthn-challenges.js'
 
 export interface IdpContext {
   readonly config: IdpConfig
@@ -27,6 +30,8 @@ export interface IdpContext {
   readonly cookies: IdpCookies
   /** The audience the IdP's own handles are bound to: its public origin. */
   readonly audience: string
+  /** Passkeys (WebAuthn): the relying party (the IdP), the users' credentials, the ceremonies' challenges. */
+  readonly passkeys: { readonly rp: RelyingParty; readonly store: PasskeyStore; readonly challenges: WebAuthnChallenges }
 }
 
 export interface CurrentSession {
