@@ -6,33 +6,15 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { DEMO_USER, startDemo, type Demo } from '../../examples/demo.js'
-import { VIEWS_DIR } from '../../src/idp/paths.js'
 import { parseSyncKeys } from '../../src/shared/keyring.js'
 import { mintToken } from '../../src/shared/token.js'
 import { appCookies } from '../helpers/app-cookies.js'
+import { at, launchChromium, responsesDuring, screenshot } from '../helpers/chromium.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { mintingKeyFor } from '../../src/shared/app-keys.js'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic',
-]
-const SCREENSHOTS = join(dirname(VIEWS_DIR), 'docs', 'img')
-
-/** Takes a screenshot (so a test run checks the page renders), and keeps it for README only when asked. */
-async function screenshot(p: Page, name: string): Promise<void> {
-  const png = await p.screenshot()
-  assert.equal(png.subarray(1, 4).toString(), 'PNG')
-  if (process.env.TESSERA_SCREENSHOTS !== '1') return
-  mkdirSync(SCREENSHOTS, { recursive: true })
-  writeFileSync(join(SCREENSHOTS, name), png)
-}
 
 let redis: TestRedis
 let demo: Demo
@@ -46,7 +28,7 @@ before(async () => {
   demo = await startDemo({ idpPort: 0, appPort: 0, shopPort: 0, quiet: true, redisUrl: redis.url })
   assert.equal(demo.redis.url, redis.url, 'the test redis-server is the one in use')
   // Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
+  browser = await launchChromium()
   context = await browser.newContext({ viewport: { width: 800, height: 600 }, colorScheme: 'light', locale: 'en-GB' })
   context.setDefaultTimeout(10_000)
   page = await context.newPage()
@@ -57,21 +39,6 @@ after(async () => {
   await demo?.close()
   await redis?.stop()
 })
-
-/** Runs `action` and returns every response (redirects included) the page received meanwhile. */
-async function responsesDuring(action: () => Promise<unknown>): Promise<Response[]> {
-  const seen: Response[] = []
-  const onResponse = (r: Response): void => { seen.push(r) }
-  page.on('response', onResponse)
-  try {
-    await action()
-  } finally {
-    page.off('response', onResponse)
-  }
-  return seen
-}
-
-const at = (url: string): string => { const u = new URL(url); return `${u.origin}${u.pathname}` }
 
 test('the shop\'s private page sends the browser to the IdP\'s form; signing in brings it back', async () => {
   await page.goto(`${demo.urls.shop}/private`)
@@ -86,7 +53,7 @@ test('the shop\'s private page sends the browser to the IdP\'s form; signing in 
   // A wrong password: the form again, with a visible error tied to the fields.
   await username.fill(DEMO_USER.username)
   await password.fill('not-the-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
   await page.getByRole('alert').waitFor()
   assert.equal((await page.getByRole('alert').innerText()).trim(), 'Incorrect username or password.')
   assert.equal(await page.getByLabel('Password').getAttribute('aria-invalid'), 'true')
@@ -95,7 +62,7 @@ test('the shop\'s private page sends the browser to the IdP\'s form; signing in 
   await page.getByLabel('Password').fill(DEMO_USER.password)
   await Promise.all([
     page.waitForURL(`${demo.urls.shop}/private`),
-    page.getByRole('button', { name: 'Sign in' }).click(),
+    page.getByRole('button', { name: 'Sign in', exact: true }).click(),
   ])
   assert.equal(page.url(), `${demo.urls.shop}/private`, 'back at the shop, token gone from the URL')
   assert.match(await page.locator('#who').innerText(), /Signed in as Alice Example \(alice\)/)
@@ -115,7 +82,7 @@ test('the login form, for README', async () => {
 })
 
 test('the app\'s private page opens with no form: the IdP session is reused', async () => {
-  const responses = await responsesDuring(() => page.goto(`${demo.urls.app}/private`))
+  const responses = await responsesDuring(page, () => page.goto(`${demo.urls.app}/private`))
   assert.equal(page.url(), `${demo.urls.app}/private`)
   const hops = responses.map((r) => `${r.status()} ${at(r.url())}`)
   assert.ok(hops.includes(`302 ${demo.urls.idp}/login`), `went through the IdP: ${hops.join(', ')}`)
