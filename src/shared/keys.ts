@@ -11,9 +11,9 @@
  *   tessera:{<sid>}:t:<sha256(token id)> a minted, unredeemed token (TTL: the token's)
  *   tessera:{u:<sha256(username)>}:sessions  the user's session ids (a set)
  *   tessera:{rl:<sha256(subject)>}:f|b|p  sign-in regulation: failures, ban, checks in flight
- *   tessera:{pk:<sha256(username)>}:c    the user's passkeys, a hash, no TTL (durable): r:<id> the
- *                                        credential (public key, transports, created), m:<id> its name,
- *                                        n:<id> its sign counter, l:<id> last used (epoch ms)
+ *   tessera:{pk:<sha256(username)>}:c    the user's passkeys, a hash, no TTL (durable): pk:<id> the
+ *                                        credential (public key, transports, created), pkm:<id> its
+ *                                        name, pkn:<id> its sign counter, pkl:<id> last used (epoch ms)
  *   tessera:{pk:<sha256(username)>}:w    the user's WebAuthn user handle (random, no TTL)
  *   tessera:{pkid:<sha256(credential id)>}  who owns a passkey (username), for discoverable sign-in
  *   tessera:{wa:<sha256(browser id)>}:<purpose>  a WebAuthn challenge, taken once (GETDEL), TTL 150 s

@@ -2,10 +2,11 @@
  * Each user's passkeys: durable user data (no TTL), so the Redis that holds them must persist (AOF).
  * Only public data is kept: a credential's private key never leaves its authenticator.
  *
- * Per user, one hash under the user's own hash tag (keys.passkeys): `r:<id>` the credential as
- * registered (public key, transports, created at; never rewritten), `m:<id>` its name, `n:<id>` its
- * sign counter, `l:<id>` when it was last used. Beside it, one key per credential id names its owner,
- * so a discoverable sign-in (the browser says which passkey, not which user) finds the user.
+ * Per user, fields of one hash under the user's own hash tag (keys.passkeys): `pk:<id>` the
+ * credential as registered (public key, transports, created at; never rewritten), `pkm:<id>` its
+ * name, `pkn:<id>` its sign counter, `pkl:<id>` when it was last used. Beside it, one key per
+ * credential id names its owner, so a discoverable sign-in (the browser says which passkey, not which
+ * user) finds the user.
  */
 import { randomBytes } from 'node:crypto'
 import { keys } from '../../shared/keys.js'
@@ -25,11 +26,11 @@ export const PASSKEY_NAME_MAX = 64
 // KEYS: the user's hash. ARGV: credential id, new counter, now. Returns 1 recorded, 0 no such
 // passkey (removed meanwhile), -1 the counter did not go up. Read and write in one step, so two
 // answers signed with one counter value (a cloned authenticator) cannot both pass.
-const RECORD_USE = `if redis.call('HEXISTS', KEYS[1], 'r:' .. ARGV[1]) == 0 then return 0 end
-local old = tonumber(redis.call('HGET', KEYS[1], 'n:' .. ARGV[1]) or '0')
+const RECORD_USE = `if redis.call('HEXISTS', KEYS[1], 'pk:' .. ARGV[1]) == 0 then return 0 end
+local old = tonumber(redis.call('HGET', KEYS[1], 'pkn:' .. ARGV[1]) or '0')
 local new = tonumber(ARGV[2])
 if (new > 0 or old > 0) and new <= old then return -1 end
-redis.call('HSET', KEYS[1], 'n:' .. ARGV[1], ARGV[2], 'l:' .. ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[1], 'pkn:' .. ARGV[1], ARGV[2], 'pkl:' .. ARGV[1], ARGV[3])
 return 1`
 
 // KEYS: the owner key. ARGV: username. Deletes it only if it still names this user.
@@ -40,6 +41,10 @@ interface PasskeyCommands {
   tesseraPasskeyUse(key: string, id: string, counter: number, now: number): Promise<number>
   tesseraPasskeyRelease(key: string, username: string): Promise<number>
 }
+
+// Field prefixes; `pk:` alone marks a passkey, so whoever counts a user's factors counts these.
+const F = { registered: 'pk:', name: 'pkm:', counter: 'pkn:', lastUsed: 'pkl:' } as const
+const fieldsOf = (id: string): [string, string, string, string] => [F.registered + id, F.name + id, F.counter + id, F.lastUsed + id]
 
 interface Registered { readonly publicKey: string; readonly transports: readonly string[]; readonly createdAt: number }
 
@@ -59,15 +64,15 @@ export class PasskeyStore {
     const fields = await inStore(() => this.#redis.hgetall(keys.passkeys(username).credentials))
     const found: StoredPasskey[] = []
     for (const [field, value] of Object.entries(fields)) {
-      if (!field.startsWith('r:')) continue
-      const id = field.slice(2)
-      found.push(toPasskey(id, value, fields[`m:${id}`], fields[`n:${id}`], fields[`l:${id}`]))
+      if (!field.startsWith(F.registered)) continue
+      const id = field.slice(F.registered.length)
+      found.push(toPasskey(id, value, fields[F.name + id], fields[F.counter + id], fields[F.lastUsed + id]))
     }
     return found.sort((a, b) => a.createdAt - b.createdAt)
   }
 
   async get(username: string, id: string): Promise<StoredPasskey | undefined> {
-    const [r, m, n, l] = await inStore(() => this.#redis.hmget(keys.passkeys(username).credentials, `r:${id}`, `m:${id}`, `n:${id}`, `l:${id}`))
+    const [r, m, n, l] = await inStore(() => this.#redis.hmget(keys.passkeys(username).credentials, ...fieldsOf(id)))
     return r === null || r === undefined ? undefined : toPasskey(id, r, m, n, l)
   }
 
@@ -101,21 +106,21 @@ export class PasskeyStore {
       createdAt: now,
     }
     await inStore(() => this.#redis.hset(keys.passkeys(username).credentials,
-      `r:${credential.id}`, JSON.stringify(registered), `m:${credential.id}`, name, `n:${credential.id}`, String(credential.counter)))
+      F.registered + credential.id, JSON.stringify(registered), F.name + credential.id, name, F.counter + credential.id, String(credential.counter)))
     return true
   }
 
   /** Renames one of the user's passkeys. Resolves to false when the user has no such passkey. */
   async rename(username: string, id: string, name: string): Promise<boolean> {
     const key = keys.passkeys(username).credentials
-    if ((await inStore(() => this.#redis.hexists(key, `r:${id}`))) === 0) return false
-    await inStore(() => this.#redis.hset(key, `m:${id}`, name))
+    if ((await inStore(() => this.#redis.hexists(key, F.registered + id))) === 0) return false
+    await inStore(() => this.#redis.hset(key, F.name + id, name))
     return true
   }
 
   /** Removes one of the user's passkeys: from then on it signs no one in. Resolves to false when there was none. */
   async remove(username: string, id: string): Promise<boolean> {
-    const removed = await inStore(() => this.#redis.hdel(keys.passkeys(username).credentials, `r:${id}`, `m:${id}`, `n:${id}`, `l:${id}`))
+    const removed = await inStore(() => this.#redis.hdel(keys.passkeys(username).credentials, ...fieldsOf(id)))
     await inStore(() => this.#redis.tesseraPasskeyRelease(keys.passkeyOwner(id), username))
     return removed > 0
   }
