@@ -16,6 +16,7 @@ import { UserIndex } from '../shared/user-index.js'
 import { AllowList } from './allow-list.js'
 import { AnswerPace } from './answer-pace.js'
 import { Regulation } from './regulation.js'
+import { FactorStore } from './factors/factor-store.js'
 import type { IdpConfig } from './config.js'
 import type { IdpContext } from './context.js'
 import { idpCookies } from './cookies.js'
@@ -26,6 +27,8 @@ import { installSecurityHeaders, securityHeaders } from './security-headers.js'
 import { homeRoutes } from './routes/home.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
+import { securityRoutes } from './routes/security.js'
+import { secondFactorRoutes } from './routes/second-factor.js'
 import { passkeyLoginRoutes } from './routes/login-passkey.js'
 import { passkeyScriptRoutes } from './routes/passkey-scripts.js'
 import { relyingParty } from './factors/webauthn.js'
@@ -71,6 +74,9 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     pace: new AnswerPace(),
     cookies: idpCookies(config.publicUrl),
     audience: config.publicUrl,
+    redis,
+    factors: new FactorStore(redis),
+    factorRegulation: new Regulation(redis, config.regulation, '2fa:'),
     passkeys: { rp: relyingParty(config.publicUrl), store: new PasskeyStore(redis), challenges: new WebAuthnChallenges(redis, config.publicUrl) },
   }
 
@@ -95,6 +101,8 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(homeRoutes, { ctx })
   app.register(loginRoutes, { ctx })
   app.register(logoutRoutes, { ctx })
+  app.register(securityRoutes, { ctx })
+  app.register(secondFactorRoutes, { ctx })
   app.register(passkeyScriptRoutes)
   app.register(passkeyLoginRoutes, { ctx })
   return app

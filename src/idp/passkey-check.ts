@@ -2,6 +2,8 @@
  * Proving a user with a passkey, the order of checks written once for every route that accepts one
  * (the passwordless sign-in, and the second step after a password): the browser's single-use
  * challenge, the credential's owner, regulation, the WebAuthn verification, the sign counter.
+ * Failures count against the user's second-factor allowance (`factorRegulation`, apart from
+ * passwords, under the same limits): a passkey is a factor, whichever step it answers.
  */
 import type { FastifyRequest } from 'fastify'
 import { safeEqual } from '../shared/crypto.js'
@@ -36,7 +38,7 @@ export async function checkPasskey(
     throw new PasskeyError(owner === undefined ? 'unknown credential' : 'credential of another user')
   }
   const knownDevice = isKnownDevice(ctx.config.sessionSecret, req.cookies[ctx.cookies.knownDevice], owner)
-  const permit = await ctx.regulation.admit(owner, req.ip, knownDevice)
+  const permit = await ctx.factorRegulation.admit(owner, req.ip, knownDevice)
   if (permit === 'banned') {
     await ctx.pace.wait()
     throw new PasskeyError('throttled')
@@ -58,7 +60,7 @@ export async function checkPasskey(
     ok = true
     return user
   } finally {
-    await ctx.regulation.settle(permit, ok)
+    await ctx.factorRegulation.settle(permit, ok)
   }
 }
 

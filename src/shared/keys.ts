@@ -11,10 +11,16 @@
  *   tessera:{<sid>}:t:<sha256(token id)> a minted, unredeemed token (TTL: the token's)
  *   tessera:{u:<sha256(username)>}:sessions  the user's session ids (a set)
  *   tessera:{rl:<sha256(subject)>}:f|b|p  sign-in regulation: failures, ban, checks in flight
- *   tessera:{pk:<sha256(username)>}:c    the user's passkeys, a hash, no TTL (durable): pk:<id> the
- *                                        credential (public key, transports, created), pkm:<id> its
- *                                        name, pkn:<id> its sign counter, pkl:<id> last used (epoch ms)
- *   tessera:{pk:<sha256(username)>}:w    the user's WebAuthn user handle (random, no TTL)
+ *   tessera:{f:<sha256(username)>}:factors  the user's second factors, a hash, NO TTL (durable user
+ *                                        data): totp sealed secret, totp:step last accepted step,
+ *                                        rc:<hash> one per unused recovery code, pk:<id> passkeys;
+ *                                        every per-user factor key shares this tag (factorKeys)
+ *   tessera:{<sid>}:fresh                the password was typed again for this session (TTL 5 min)
+ *   tessera:{p:<sha256(id)>}:pending     a sign-in between password and second factor (TTL 5 min)
+ *   tessera:{f:<sha256(username)>}:factors  passkey fields beside those: pk:<id> the credential
+ *                                        (public key, transports, created), pkm:<id> its name,
+ *                                        pkn:<id> its sign counter, pkl:<id> last used (epoch ms)
+ *   tessera:{f:<sha256(username)>}:webauthn  the user's WebAuthn user handle (random, no TTL)
  *   tessera:{pkid:<sha256(credential id)>}  who owns a passkey (username), for discoverable sign-in
  *   tessera:{wa:<sha256(browser id)>}:<purpose>  a WebAuthn challenge, taken once (GETDEL), TTL 150 s
  *
@@ -33,13 +39,18 @@ export const keys = {
     const tag = `${KEY_PREFIX}{rl:${sha256(subject)}}`
     return { failures: `${tag}:f`, ban: `${tag}:b`, inFlight: `${tag}:p` }
   },
-  passkeys: (username: string): { credentials: string; userHandle: string } => {
-    const tag = `${KEY_PREFIX}{pk:${sha256(username)}}`
-    return { credentials: `${tag}:c`, userHandle: `${tag}:w` }
-  },
+  factors: (username: string): string => `${factorTag(username)}:factors`,
+  /** Any other per-user factor key (passkeys' own), under the same tag so `factors reset` finds it. */
+  userFactor: (username: string, name: string): string => `${factorTag(username)}:${name}`,
+  freshAuth: (sid: string): string => `${KEY_PREFIX}{${sid}}:fresh`,
+  pendingSignIn: (id: string): string => `${KEY_PREFIX}{p:${sha256(id)}}:pending`,
   passkeyOwner: (credentialId: string): string => `${KEY_PREFIX}{pkid:${sha256(credentialId)}}`,
   webauthnChallenge: (browserId: string, purpose: string): string => `${KEY_PREFIX}{wa:${sha256(browserId)}}:${purpose}`,
 } as const
+
+function factorTag(username: string): string {
+  return `${KEY_PREFIX}{f:${sha256(username)}}`
+}
 
 /** The pattern of every key of one session, for operators and tests. */
 export const sessionKeyPattern = (sid: string): string => `${KEY_PREFIX}{${sid}}:*`

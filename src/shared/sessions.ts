@@ -44,10 +44,17 @@ for i = 1, #ARGV, 2 do
 end
 return 1`
 
+// Replaces the signed identity only if it is still the one read (compare-and-set), leaving the
+// session's TTL, expiry, handles and data as they are. KEYS: session. ARGV: identity read, new identity.
+const RESIGN = `if redis.call('HGET', KEYS[1], 'u') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'u', ARGV[2])
+return 1`
+
 interface SessionCommands {
   tesseraCreate(session: string, handle: string, user: string, idle: number, abs: number): Promise<number>
   tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
   tesseraSave(...args: (string | number)[]): Promise<number>
+  tesseraResign(session: string, read: string, identity: string): Promise<number>
 }
 
 export interface StoreOptions {
@@ -69,6 +76,7 @@ export class Sessions {
       redis.defineCommand('tesseraCreate', { numberOfKeys: 2, lua: CREATE })
       redis.defineCommand('tesseraResolve', { lua: RESOLVE })
       redis.defineCommand('tesseraSave', { lua: SAVE })
+      redis.defineCommand('tesseraResign', { numberOfKeys: 1, lua: RESIGN })
     }
     this.#redis = redis as RedisClient & SessionCommands
     this.#replication = new Replication(redis, opts.waitReplicas ?? 0)
@@ -119,6 +127,23 @@ export class Sessions {
     const args: string[] = []
     for (const [key, value] of changes) args.push(key, value === undefined ? '' : JSON.stringify(value))
     return (await inStore(() => this.#redis.tesseraSave(1, keys.session(sid), ...args))) === 1
+  }
+
+  /**
+   * Adds a way the user proved who they are (a second factor at step-up) to a live session: its
+   * identity is signed again with `signer`, with the same sid, user, sign-in time and absolute expiry,
+   * so every handle keeps working and no limit moves. Resolves false when the session is gone, its
+   * record does not verify, or it changed while this ran (the caller starts again).
+   */
+  async addMethod(sid: string, method: AuthMethod, signer: IdentitySigningKey): Promise<boolean> {
+    const read = await inStore(() => this.#redis.hget(keys.session(sid), 'u'))
+    const identity = read === null ? undefined : this.#identity.verify(read, sid)
+    if (read === null || identity === undefined) return false
+    const next = signIdentity(signer, { ...identity, methods: [...identity.methods, method] })
+    const mark = this.#replication.mark()
+    const ok = (await inStore(() => this.#redis.tesseraResign(keys.session(sid), read, next))) === 1
+    if (ok) await this.#replication.confirm(mark)
+    return ok
   }
 
   /** Resolves when the store answers (readiness). */

@@ -2,7 +2,8 @@
  * Each user's passkeys: durable user data (no TTL), so the Redis that holds them must persist (AOF).
  * Only public data is kept: a credential's private key never leaves its authenticator.
  *
- * Per user, fields of one hash under the user's own hash tag (keys.passkeys): `pk:<id>` the
+ * Per user, fields of the user's factor hash (keys.factors, beside TOTP and recovery codes, so
+ * `tessera factors reset` removes passkeys too and every count of a user's factors sees them): `pk:<id>` the
  * credential as registered (public key, transports, created at; never rewritten), `pkm:<id>` its
  * name, `pkn:<id>` its sign counter, `pkl:<id>` when it was last used. Beside it, one key per
  * credential id names its owner, so a discoverable sign-in (the browser says which passkey, not which
@@ -33,6 +34,20 @@ if (new > 0 or old > 0) and new <= old then return -1 end
 redis.call('HSET', KEYS[1], 'pkn:' .. ARGV[1], ARGV[2], 'pkl:' .. ARGV[1], ARGV[3])
 return 1`
 
+// KEYS: the user's factor hash. ARGV: the passkey's fields. Removes them; when no factor is left
+// (no TOTP, no other passkey), the recovery codes go too: they stand in for a factor, not beside
+// none (factor-store.ts's REMOVE_TOTP does the same). Returns how many fields were removed.
+const REMOVE = `local removed = redis.call('HDEL', KEYS[1], unpack(ARGV))
+if removed == 0 then return 0 end
+local fields = redis.call('HKEYS', KEYS[1])
+for _, f in ipairs(fields) do
+  if f == 'totp' or string.sub(f, 1, 3) == 'pk:' then return removed end
+end
+for _, f in ipairs(fields) do
+  if string.sub(f, 1, 3) == 'rc:' then redis.call('HDEL', KEYS[1], f) end
+end
+return removed`
+
 // KEYS: the owner key. ARGV: username. Deletes it only if it still names this user.
 const RELEASE_OWNER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
@@ -40,6 +55,7 @@ return 0`
 interface PasskeyCommands {
   tesseraPasskeyUse(key: string, id: string, counter: number, now: number): Promise<number>
   tesseraPasskeyRelease(key: string, username: string): Promise<number>
+  tesseraPasskeyRemove(key: string, ...fields: string[]): Promise<number>
 }
 
 // Field prefixes; `pk:` alone marks a passkey, so whoever counts a user's factors counts these.
@@ -55,13 +71,14 @@ export class PasskeyStore {
     if (typeof (redis as Partial<PasskeyCommands>).tesseraPasskeyUse !== 'function') {
       redis.defineCommand('tesseraPasskeyUse', { numberOfKeys: 1, lua: RECORD_USE })
       redis.defineCommand('tesseraPasskeyRelease', { numberOfKeys: 1, lua: RELEASE_OWNER })
+      redis.defineCommand('tesseraPasskeyRemove', { numberOfKeys: 1, lua: REMOVE })
     }
     this.#redis = redis as RedisClient & PasskeyCommands
   }
 
   /** The user's passkeys, oldest first. */
   async list(username: string): Promise<StoredPasskey[]> {
-    const fields = await inStore(() => this.#redis.hgetall(keys.passkeys(username).credentials))
+    const fields = await inStore(() => this.#redis.hgetall(keys.factors(username)))
     const found: StoredPasskey[] = []
     for (const [field, value] of Object.entries(fields)) {
       if (!field.startsWith(F.registered)) continue
@@ -72,7 +89,7 @@ export class PasskeyStore {
   }
 
   async get(username: string, id: string): Promise<StoredPasskey | undefined> {
-    const [r, m, n, l] = await inStore(() => this.#redis.hmget(keys.passkeys(username).credentials, ...fieldsOf(id)))
+    const [r, m, n, l] = await inStore(() => this.#redis.hmget(keys.factors(username), ...fieldsOf(id)))
     return r === null || r === undefined ? undefined : toPasskey(id, r, m, n, l)
   }
 
@@ -90,7 +107,7 @@ export class PasskeyStore {
    * name or anything derived from one, and the same for all the user's passkeys.
    */
   async userHandle(username: string): Promise<Uint8Array> {
-    const key = keys.passkeys(username).userHandle
+    const key = keys.userFactor(username, 'webauthn')
     await inStore(() => this.#redis.set(key, randomBytes(32).toString('base64url'), 'NX'))
     const value = await inStore(() => this.#redis.get(key))
     return Buffer.from(value ?? '', 'base64url')
@@ -99,20 +116,22 @@ export class PasskeyStore {
   /** Keeps a newly registered passkey. Resolves to false when its credential id is already registered (to anyone). */
   async add(username: string, credential: PasskeyCredential, name: string, now = Date.now()): Promise<boolean> {
     const claimed = await inStore(() => this.#redis.set(keys.passkeyOwner(credential.id), username, 'NX'))
-    if (claimed !== 'OK') return false
+    // An owner key left behind by `tessera factors reset` (which deletes the factor hash only) is
+    // this user's to claim again; anyone else's is not.
+    if (claimed !== 'OK' && !((await this.ownerOf(credential.id)) === username && (await this.get(username, credential.id)) === undefined)) return false
     const registered: Registered = {
       publicKey: Buffer.from(credential.publicKey).toString('base64url'),
       transports: credential.transports,
       createdAt: now,
     }
-    await inStore(() => this.#redis.hset(keys.passkeys(username).credentials,
+    await inStore(() => this.#redis.hset(keys.factors(username),
       F.registered + credential.id, JSON.stringify(registered), F.name + credential.id, name, F.counter + credential.id, String(credential.counter)))
     return true
   }
 
   /** Renames one of the user's passkeys. Resolves to false when the user has no such passkey. */
   async rename(username: string, id: string, name: string): Promise<boolean> {
-    const key = keys.passkeys(username).credentials
+    const key = keys.factors(username)
     if ((await inStore(() => this.#redis.hexists(key, F.registered + id))) === 0) return false
     await inStore(() => this.#redis.hset(key, F.name + id, name))
     return true
@@ -120,7 +139,7 @@ export class PasskeyStore {
 
   /** Removes one of the user's passkeys: from then on it signs no one in. Resolves to false when there was none. */
   async remove(username: string, id: string): Promise<boolean> {
-    const removed = await inStore(() => this.#redis.hdel(keys.passkeys(username).credentials, ...fieldsOf(id)))
+    const removed = await inStore(() => this.#redis.tesseraPasskeyRemove(keys.factors(username), ...fieldsOf(id)))
     await inStore(() => this.#redis.tesseraPasskeyRelease(keys.passkeyOwner(id), username))
     return removed > 0
   }
@@ -131,7 +150,7 @@ export class PasskeyStore {
    * passkey was removed meanwhile. Either way the sign-in must be refused.
    */
   async recordUse(username: string, id: string, counter: number, now = Date.now()): Promise<'ok' | 'regressed' | 'gone'> {
-    const verdict = await inStore(() => this.#redis.tesseraPasskeyUse(keys.passkeys(username).credentials, id, counter, now))
+    const verdict = await inStore(() => this.#redis.tesseraPasskeyUse(keys.factors(username), id, counter, now))
     return verdict === 1 ? 'ok' : verdict === -1 ? 'regressed' : 'gone'
   }
 }
