@@ -30,6 +30,7 @@ import { logoutRoutes } from './routes/logout.js'
 import { securityRoutes } from './routes/security.js'
 import { secondFactorRoutes } from './routes/second-factor.js'
 import { passkeyLoginRoutes } from './routes/login-passkey.js'
+import { securityPasskeyRoutes } from './routes/security-passkeys.js'
 import { passkeyScriptRoutes } from './routes/passkey-scripts.js'
 import { relyingParty } from './factors/webauthn.js'
 import { PasskeyStore } from './factors/passkey-store.js'
@@ -105,5 +106,6 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(secondFactorRoutes, { ctx })
   app.register(passkeyScriptRoutes)
   app.register(passkeyLoginRoutes, { ctx })
+  app.register(securityPasskeyRoutes, { ctx })
   return app
 }
