@@ -31,6 +31,7 @@ import { securityRoutes } from './routes/security.js'
 import { secondFactorRoutes } from './routes/second-factor.js'
 import { passkeyLoginRoutes } from './routes/login-passkey.js'
 import { securityPasskeyRoutes } from './routes/security-passkeys.js'
+import { secondFactorPasskeyRoutes } from './routes/second-factor-passkey.js'
 import { passkeyScriptRoutes } from './routes/passkey-scripts.js'
 import { relyingParty } from './factors/webauthn.js'
 import { PasskeyStore } from './factors/passkey-store.js'
@@ -107,5 +108,6 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(passkeyScriptRoutes)
   app.register(passkeyLoginRoutes, { ctx })
   app.register(securityPasskeyRoutes, { ctx })
+  app.register(secondFactorPasskeyRoutes, { ctx })
   return app
 }

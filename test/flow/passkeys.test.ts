@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { Redis } from 'ioredis'
 import { Browser } from '../helpers/browser.js'
-import { confirmPassword, writeFactorUsers } from '../helpers/factors.js'
+import { assertHandedOver, confirmPassword, passwordOnly, postPassword, writeFactorUsers } from '../helpers/factors.js'
 import { openLogin, passkeySignIn, postOptions, registerPasskey, signedInWith } from '../helpers/passkeys.js'
 import { type TestRedis } from '../helpers/redis-server.js'
 import { formFields, newKey, useStack, type Stack } from '../helpers/stack.js'
@@ -22,7 +22,7 @@ let redis: TestRedis
 let stack: Stack
 let client: Redis
 // One user per test: a user with a passkey is asked for a second step after the password.
-const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy']
+const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kim', 'leo']
 useStack((r, s) => { redis = r; stack = s; client = r.client() }, {
   env: { USERS_FILE: writeFactorUsers({ ...Object.fromEntries(USERS.map((u) => [u, []])), root: ['admins'] }), SECOND_FACTOR_GROUPS: 'admins', FACTOR_KEYS: newKey('f1') },
 })
@@ -162,4 +162,52 @@ test('bad options requests and garbage answers get 4xx, never a 500', async () =
     assert.equal(res.status, 401, garbage)
   }
   assert.equal((await b.post(`${stack.idpUrl}/security/passkeys/rename`, { csrf, id: judy.id, name: 'x' }, 'application/json')).status, 401, 'no session: 401')
+})
+
+/** The second-factor page's passkey form: its fields, and the options the IdP gives for it. */
+async function secondStepOptions(b: Browser): Promise<{ csrf: string; options: Record<string, unknown> & { challenge: string; allowCredentials?: { id: string }[] } }> {
+  const page = await b.get(`${stack.idpUrl}/login/second-factor`)
+  assert.equal(page.status, 200)
+  assert.match(page.body, /action="\/login\/second-factor\/passkey"/, 'the second step offers a passkey')
+  const { csrf } = formFields(page.body)
+  const options = await postOptions(b, `${stack.idpUrl}/login/second-factor/passkey/options`, csrf as string)
+  assert.equal(options.status, 200)
+  return { csrf: csrf as string, options: options.json() }
+}
+
+test('after a password, the user\'s own passkey is the second step: the session records pwd then hwk', async () => {
+  const auth = new SoftAuthenticator(stack.idpUrl)
+  const { id } = await registerPasskey(stack, auth, 'ivan')
+  const b = new Browser()
+  const posted = await postPassword(b, stack.idpUrl, stack.appAUrl, 'ivan')
+  assert.equal(posted.location(), `${stack.idpUrl}/login/second-factor`, 'a user with a passkey is asked for it')
+  const { csrf, options } = await secondStepOptions(b)
+  assert.deepEqual(options.allowCredentials?.map((c) => c.id), [id], 'only ivan\'s passkey is offered')
+  // Another user's passkey does not answer for ivan.
+  const other = new SoftAuthenticator(stack.idpUrl)
+  await registerPasskey(stack, other, 'kim')
+  const wrong = await b.post(`${stack.idpUrl}/login/second-factor/passkey`, { csrf, response: JSON.stringify(other.assert({ ...options, allowCredentials: [] })) })
+  assert.equal(wrong.status, 401)
+  assert.match(wrong.body, /That passkey could not be used/)
+  const again = await secondStepOptions(b)
+  const done = await b.post(`${stack.idpUrl}/login/second-factor/passkey`, { csrf: again.csrf, response: JSON.stringify(auth.assert(again.options)) })
+  await assertHandedOver(b, done, stack.appAUrl, 'ivan')
+  assert.deepEqual(await signedInWith(b, client), ['pwd', 'hwk'])
+})
+
+test('step-up: mfa=1 on a password-only session is answered with a passkey, on the same session', async () => {
+  const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'leo')
+  const auth = new SoftAuthenticator(stack.idpUrl)
+  await registerPasskey(stack, auth, 'leo', 'Key', b)
+  assert.deepEqual(await signedInWith(b, client), ['pwd'])
+  const sid = claimedSid(b.cookies('127.0.0.1').get('tessera_idp'))
+  b.clear(new URL(stack.appAUrl).hostname)
+  const first = await b.get(`${stack.appAUrl}/private`)
+  const asked = await b.get(`${first.location() as string}&mfa=1`)
+  assert.equal(asked.location(), `${stack.idpUrl}/login/second-factor`)
+  const { csrf, options } = await secondStepOptions(b)
+  const done = await b.post(`${stack.idpUrl}/login/second-factor/passkey`, { csrf, response: JSON.stringify(auth.assert(options)) })
+  await assertHandedOver(b, done, stack.appAUrl, 'leo')
+  assert.equal(claimedSid(b.cookies('127.0.0.1').get('tessera_idp')), sid, 'the same session')
+  assert.deepEqual(await signedInWith(b, client), ['pwd', 'hwk'])
 })
