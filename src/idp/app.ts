@@ -26,6 +26,7 @@ import { installSecurityHeaders, securityHeaders } from './security-headers.js'
 import { homeRoutes } from './routes/home.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
+import { sessionsRoutes } from './routes/sessions.js'
 
 export interface BuildIdpOptions {
   /** An ioredis client to use instead of connecting to `config.redis`; the caller closes it. */
@@ -60,7 +61,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     sessions: new Sessions(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     tokens: new Tokens(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     signer,
-    userIndex: new UserIndex(redis),
+    userIndex: new UserIndex(redis, { identity }),
     allowList: new AllowList(config.knownRemoteHosts),
     regulation: new Regulation(redis, config.regulation),
     pace: new AnswerPace(),
@@ -89,5 +90,6 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(homeRoutes, { ctx })
   app.register(loginRoutes, { ctx })
   app.register(logoutRoutes, { ctx })
+  app.register(sessionsRoutes, { ctx })
   return app
 }

@@ -11,11 +11,12 @@ import { csrfToken, isValidCsrf } from '../csrf.js'
 import { mintFor } from '../handover.js'
 import { completeSignIn, handOver } from '../sign-in.js'
 import { isKnownDevice } from '../known-device.js'
+import { localReturn } from '../local-return.js'
 import { isId, type SessionUser } from '../../shared/session.js'
 import { renderHome } from './home.js'
 
-interface LoginQuery { callback?: unknown; state?: unknown }
-interface LoginBody { username: string; password: string; callback?: string; state?: string; csrf?: string }
+interface LoginQuery { callback?: unknown; state?: unknown; next?: unknown }
+interface LoginBody { username: string; password: string; callback?: string; state?: string; csrf?: string; next?: string }
 
 // Passwords over 1024 characters are refused before hashing (argon2 on megabytes is a DoS lever).
 const loginBodySchema = {
@@ -27,6 +28,7 @@ const loginBodySchema = {
     callback: { type: 'string', maxLength: 8192 },
     state: { type: 'string', maxLength: 256 },
     csrf: { type: 'string', maxLength: 128 },
+    next: { type: 'string', maxLength: 64 },
   },
 } as const
 
@@ -37,30 +39,33 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     const target = callback.kind === 'allowed' && state !== undefined ? callback.url : undefined
     const sid = claimedSid(req.cookies[ctx.cookies.session])
     const minted = target !== undefined && sid !== undefined ? mintFor(ctx, sid, target, state as string) : undefined
+    const next = localReturn(req.query.next)
     const current = await currentSession(ctx, req, minted && { id: minted.tokenId, ttlMs: minted.ttlMs })
     if (current !== undefined) {
       if (minted !== undefined) return handOver(reply, minted.location, 302)
+      if (next !== undefined && callback.kind === 'none') return reply.header('cache-control', 'no-store').redirect(next, 302)
       return renderHome(ctx, reply, current, noticeFor(callback, state))
     }
-    return renderLogin(ctx, req, reply, { status: 200, callback, state })
+    return renderLogin(ctx, req, reply, { status: 200, callback, state, next })
   })
 
   app.post<{ Body: LoginBody }>('/login', { schema: { body: loginBodySchema } }, async (req, reply) => {
     const { username, password, csrf } = req.body
     const callback = ctx.allowList.check(req.body.callback)
     const state = parseState(req.body.state)
+    const next = localReturn(req.body.next)
     if (!isValidCsrf(ctx.config.sessionSecret, 'login', req.cookies[ctx.cookies.preLogin], csrf)) {
       const err = new CsrfError('login form without a valid CSRF token')
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
-      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, fresh: true })
+      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, fresh: true, next })
     }
     const user = await checkPassword(ctx, req, username, password)
     if (typeof user === 'string') {
       const err = new BadCredentialsError(user === 'banned' ? 'throttled' : 'unknown user, wrong password or disabled account')
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
-      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username })
+      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, next })
     }
-    return completeSignIn(ctx, req, reply, user, [{ method: 'pwd', at: Date.now() }], callback, state)
+    return completeSignIn(ctx, req, reply, user, [{ method: 'pwd', at: Date.now() }], callback, state, next)
   })
 }
 
@@ -101,6 +106,8 @@ interface LoginView {
   username?: string
   /** Issue a new pre-login cookie even if one came with the request. */
   fresh?: boolean
+  /** The IdP page to return to after signing in (local-return.ts). */
+  next?: string
 }
 
 async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: FastifyReply, view: LoginView): Promise<FastifyReply> {
@@ -121,5 +128,6 @@ async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: FastifyR
     notice: noticeFor(view.callback, view.state),
     error: view.error,
     username: view.username ?? '',
+    next: view.next ?? '',
   })
 }
