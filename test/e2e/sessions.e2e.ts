@@ -43,7 +43,7 @@ async function signInAt(context: BrowserContext, app: string): Promise<Page> {
   return page
 }
 
-test('"Your sessions" lists both browsers with their devices and apps; signing the phone out there ends it at the shop', async () => {
+test('the sessions page lists both browsers with their devices and apps; signing the phone out there ends it at the shop', async () => {
   const onPhone = await signInAt(phone, demo.urls.shop)
   const page = await signInAt(laptop, demo.urls.app)
   await page.goto(`${demo.urls.shop}/private`)
