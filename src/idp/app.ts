@@ -29,6 +29,7 @@ import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
 import { securityRoutes } from './routes/security.js'
 import { secondFactorRoutes } from './routes/second-factor.js'
+import { sessionsRoutes } from './routes/sessions.js'
 
 export interface BuildIdpOptions {
   /** An ioredis client to use instead of connecting to `config.redis`; the caller closes it. */
@@ -63,7 +64,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     sessions: new Sessions(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     tokens: new Tokens(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     signer,
-    userIndex: new UserIndex(redis),
+    userIndex: new UserIndex(redis, { identity }),
     allowList: new AllowList(config.knownRemoteHosts),
     regulation: new Regulation(redis, config.regulation),
     pace: new AnswerPace(),
@@ -97,5 +98,6 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(logoutRoutes, { ctx })
   app.register(securityRoutes, { ctx })
   app.register(secondFactorRoutes, { ctx })
+  app.register(sessionsRoutes, { ctx })
   return app
 }

@@ -9,6 +9,7 @@ export type TesseraErrorCode =
   | 'TESSERA_ERR_BAD_CREDENTIALS'
   | 'TESSERA_ERR_UNAUTHENTICATED'
   | 'TESSERA_ERR_NOT_FOUND'
+  | 'TESSERA_ERR_UNKNOWN_SESSION'
   | 'TESSERA_ERR_STORE_UNAVAILABLE'
   | 'TESSERA_ERR_INTERNAL'
   | 'TESSERA_ERR_BAD_SECOND_FACTOR'
@@ -92,6 +93,14 @@ export class UnauthenticatedError extends TesseraError {
 export class NotFoundError extends TesseraError {
   constructor() {
     super('TESSERA_ERR_NOT_FOUND', 404, 'Not found.')
+  }
+}
+
+/** A session to end, named by a fingerprint that is none of the signed-in user's live sessions. */
+export class UnknownSessionError extends TesseraError {
+  constructor(detail?: string) {
+    // One answer for "ended already", "never existed" and "someone else's": the page must not tell them apart.
+    super('TESSERA_ERR_UNKNOWN_SESSION', 404, 'That session is not one of your active sessions. It may have ended already.', { detail })
   }
 }
 

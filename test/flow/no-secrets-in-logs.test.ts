@@ -60,6 +60,11 @@ test('no password, token, cookie, state, callback, key or secret reaches a log l
   await new Browser().get(`${stack.appAUrl}/private?token=${encodeURIComponent(token.slice(0, -3) + 'AAA')}`)
   await new Browser().post(`${stack.idpUrl}/login`, { username: 'alice', password: PASSWORD })
   await b.navigate(`${stack.appBUrl}/private`)
+  // The sessions page: its CSRF field, ending the others, and a refused fingerprint.
+  const sessionsCsrf = formFields((await b.get(`${stack.idpUrl}/sessions`)).body).csrf as string
+  secrets.push(sessionsCsrf)
+  await b.post(`${stack.idpUrl}/sessions/end-others`, { csrf: sessionsCsrf })
+  await b.post(`${stack.idpUrl}/sessions/end`, { csrf: sessionsCsrf, session: 'not-a-session' })
   for (const [host, jar] of b.jars) for (const [name, value] of jar) { if (value) secrets.push(value); assert.ok(name, host) }
   for (const line of b.setCookies) secrets.push((line.split(';')[0] as string).split('=').slice(1).join('='))
   await b.post(`${stack.appAUrl}/logout`, {})
