@@ -26,6 +26,8 @@ export interface ExampleAppOptions {
   logger?: FastifyServerOptions['logger']
   /** The plugin's `waitReplicas`: set it as the IdP's REDIS_WAIT_REPLICAS. */
   waitReplicas?: number
+  /** The plugin's `secondFactor`: `required` refuses a session without a passkey or a one-time code. */
+  secondFactor?: TesseraRemoteOptions['secondFactor']
 }
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
@@ -61,6 +63,7 @@ export function buildExampleApp(opts: ExampleAppOptions): FastifyInstance {
     // /logout is public: logging out without a session (a second click, a retry) just clears the cookie.
     publicPaths: ['/', '/healthz', '/logout'],
     ...(opts.waitReplicas === undefined ? {} : { waitReplicas: opts.waitReplicas }),
+    ...(opts.secondFactor === undefined ? {} : { secondFactor: opts.secondFactor }),
   })
 
   app.get('/', async (req, reply) => {

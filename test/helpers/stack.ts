@@ -56,6 +56,8 @@ export interface StackOptions {
   ownRedis?: boolean
   /** The apps' `waitReplicas` plugin option. */
   appWaitReplicas?: number
+  /** The apps whose plugin has `secondFactor: 'required'`. */
+  secondFactorApps?: readonly ('A' | 'B')[]
   /** Adds routes to both apps (after the plugin, before they listen). */
   appRoutes?: (app: FastifyInstance) => void
 }
@@ -95,8 +97,9 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   const secretB = randomBytes(32).toString('base64url')
   const appRedis = (name: 'A' | 'B'): string | RedisConnection | Redis =>
     typeof options.appRedis === 'function' ? options.appRedis(name) : (options.appRedis ?? client())
-  const appA = buildExampleApp({ ...appOpts, ...keysFor(appAUrl), name: 'App A', origin: appAUrl, redis: appRedis('A'), links: [appBUrl] })
-  const appB = buildExampleApp({ ...appOpts, ...keysFor(appBUrl), name: 'App B', origin: appBUrl, redis: appRedis('B'), sessionSecret: secretB, links: [appAUrl] })
+  const secondFactor = (name: 'A' | 'B'): { secondFactor?: 'required' } => (options.secondFactorApps?.includes(name) === true ? { secondFactor: 'required' } : {})
+  const appA = buildExampleApp({ ...appOpts, ...keysFor(appAUrl), ...secondFactor('A'), name: 'App A', origin: appAUrl, redis: appRedis('A'), links: [appBUrl] })
+  const appB = buildExampleApp({ ...appOpts, ...keysFor(appBUrl), ...secondFactor('B'), name: 'App B', origin: appBUrl, redis: appRedis('B'), sessionSecret: secretB, links: [appAUrl] })
   options.appRoutes?.(appA)
   options.appRoutes?.(appB)
   await Promise.all(clients.map((c) => waitForRedis(c)))
