@@ -17,6 +17,13 @@ import { errorAnswer } from './pages.js'
 import { TesseraSession } from './session.js'
 import { setUpRemote, type RemoteLog } from './setup.js'
 
+export type { TesseraRemoteOptions, TesseraCookieOptions } from './options.js'
+export { TesseraSession, type TesseraUser } from './session.js'
+export type { SessionAuth as TesseraAuth } from '../shared/session.js'
+export { TesseraError } from '../shared/errors.js'
+export { loggerOptions as tesseraLoggerOptions } from '../shared/logger.js'
+export type { RemoteLog as TesseraLogger } from './setup.js'
+
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace -- Express's own way to type what middleware adds to a request
   namespace Express {

@@ -64,6 +64,8 @@ export interface StackOptions {
   appWaitReplicas?: number
   /** Builds apps A and B with this adapter (default fastify). */
   adapter?: Adapter
+  /** App B's adapter, when it differs from app A's (an Express app beside a Fastify one). */
+  adapterB?: Adapter
   /** The apps whose plugin has `secondFactor: 'required'`. */
   secondFactorApps?: readonly ('A' | 'B')[]
   /** Adds routes to both apps (after the plugin, before they listen). */
@@ -106,14 +108,15 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   const appRedis = (name: 'A' | 'B'): string | RedisConnection | Redis =>
     typeof options.appRedis === 'function' ? options.appRedis(name) : (options.appRedis ?? client())
   const secondFactor = (name: 'A' | 'B'): { secondFactor?: 'required' } => (options.secondFactorApps?.includes(name) === true ? { secondFactor: 'required' } : {})
-  const express = options.adapter === 'express'
-  if (express && options.appRoutes !== undefined) throw new Error('appRoutes adds Fastify routes: not with the express adapter')
-  const build = express ? buildExpressExampleApp : buildExampleApp
-  const appA = build({ ...appOpts, ...keysFor(appAUrl), ...secondFactor('A'), name: 'App A', origin: appAUrl, redis: appRedis('A'), links: [appBUrl] })
-  const appB = build({ ...appOpts, ...keysFor(appBUrl), ...secondFactor('B'), name: 'App B', origin: appBUrl, redis: appRedis('B'), sessionSecret: secretB, links: [appAUrl] })
-  if (!express) {
-    options.appRoutes?.(appA as FastifyInstance)
-    options.appRoutes?.(appB as FastifyInstance)
+  const adapterA = options.adapter ?? 'fastify'
+  const adapterB = options.adapterB ?? adapterA
+  if ((adapterA === 'express' || adapterB === 'express') && options.appRoutes !== undefined) throw new Error('appRoutes adds Fastify routes: not with the express adapter')
+  const build = (adapter: Adapter): typeof buildExampleApp | typeof buildExpressExampleApp => (adapter === 'express' ? buildExpressExampleApp : buildExampleApp)
+  const appA = build(adapterA)({ ...appOpts, ...keysFor(appAUrl), ...secondFactor('A'), name: 'App A', origin: appAUrl, redis: appRedis('A'), links: [appBUrl] })
+  const appB = build(adapterB)({ ...appOpts, ...keysFor(appBUrl), ...secondFactor('B'), name: 'App B', origin: appBUrl, redis: appRedis('B'), sessionSecret: secretB, links: [appAUrl] })
+  if (options.appRoutes !== undefined) {
+    options.appRoutes(appA as FastifyInstance)
+    options.appRoutes(appB as FastifyInstance)
   }
   const listen = (app: FastifyInstance | ExpressExampleApp, host: string, port: number): Promise<unknown> =>
     'server' in app ? app.listen({ host, port }) : app.listen(host, port)
