@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -100,6 +100,14 @@ test('the types catch a mistake: a field the session user does not have', () => 
 
 test('an Express 5 app using tessera/express compiles under strict tsc with no cast', () => {
   const res = compile(EXPRESS_APP)
+  assert.equal(res.status, 0, res.output)
+})
+
+test('README\'s Express example compiles under strict tsc as written', () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const block = /### Express \(`tessera\/express`\)[\s\S]*?```ts\n([\s\S]*?)```/.exec(readme)?.[1]
+  assert.ok(block, 'README has the Express example')
+  const res = compile(block)
   assert.equal(res.status, 0, res.output)
 })
 
