@@ -8,6 +8,7 @@ export type TesseraErrorCode =
   | 'TESSERA_ERR_CSRF'
   | 'TESSERA_ERR_BAD_CREDENTIALS'
   | 'TESSERA_ERR_UNAUTHENTICATED'
+  | 'TESSERA_ERR_SECOND_FACTOR_REQUIRED'
   | 'TESSERA_ERR_NOT_FOUND'
   | 'TESSERA_ERR_UNKNOWN_SESSION'
   | 'TESSERA_ERR_STORE_UNAVAILABLE'
@@ -87,6 +88,16 @@ export class BadCredentialsError extends TesseraError {
 export class UnauthenticatedError extends TesseraError {
   constructor() {
     super('TESSERA_ERR_UNAUTHENTICATED', 401, 'Sign-in required.')
+  }
+}
+
+/**
+ * An app that requires a second factor got a session without one back from the IdP, even though it
+ * asked for one (`mfa=1`): refused, not sent back again, so an IdP that cannot step up causes no loop.
+ */
+export class SecondFactorRequiredError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_SECOND_FACTOR_REQUIRED', 403, 'This app needs a second factor (a passkey or a one-time code), and this sign-in has none.', { detail })
   }
 }
 
