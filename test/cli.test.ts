@@ -201,6 +201,7 @@ test('sessions list shows a user\'s live sessions and revoke ends them in every 
   assert.equal(list.status, 0, list.stderr)
   const rows = list.stdout.trim().split('\n').slice(1)
   assert.ok(rows.length >= 2, list.stdout)
+  assert.match(rows.at(-1) ?? '', new RegExp(`Node\\.js \\(${stack.appAUrl.replaceAll('.', '\\.')}\\)$`), 'the device and the apps that hold a handle')
   for (const b of browsers) {
     const sid = (b.cookies('127.0.0.1').get('tessera_idp') as string).split('.')[0] as string
     assert.ok(!list.stdout.includes(sid), 'the session id itself is never printed')

@@ -29,6 +29,7 @@ import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
 import { securityRoutes } from './routes/security.js'
 import { secondFactorRoutes } from './routes/second-factor.js'
+import { sessionsRoutes } from './routes/sessions.js'
 import { passkeyLoginRoutes } from './routes/login-passkey.js'
 import { securityPasskeyRoutes } from './routes/security-passkeys.js'
 import { secondFactorPasskeyRoutes } from './routes/second-factor-passkey.js'
@@ -70,7 +71,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     sessions: new Sessions(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     tokens: new Tokens(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     signer,
-    userIndex: new UserIndex(redis),
+    userIndex: new UserIndex(redis, { identity }),
     allowList: new AllowList(config.knownRemoteHosts),
     regulation: new Regulation(redis, config.regulation),
     pace: new AnswerPace(),
@@ -105,6 +106,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(logoutRoutes, { ctx })
   app.register(securityRoutes, { ctx })
   app.register(secondFactorRoutes, { ctx })
+  app.register(sessionsRoutes, { ctx })
   app.register(passkeyScriptRoutes)
   app.register(passkeyLoginRoutes, { ctx })
   app.register(securityPasskeyRoutes, { ctx })

@@ -8,7 +8,9 @@ export type TesseraErrorCode =
   | 'TESSERA_ERR_CSRF'
   | 'TESSERA_ERR_BAD_CREDENTIALS'
   | 'TESSERA_ERR_UNAUTHENTICATED'
+  | 'TESSERA_ERR_SECOND_FACTOR_REQUIRED'
   | 'TESSERA_ERR_NOT_FOUND'
+  | 'TESSERA_ERR_UNKNOWN_SESSION'
   | 'TESSERA_ERR_STORE_UNAVAILABLE'
   | 'TESSERA_ERR_INTERNAL'
   | 'TESSERA_ERR_BAD_SECOND_FACTOR'
@@ -90,9 +92,27 @@ export class UnauthenticatedError extends TesseraError {
   }
 }
 
+/**
+ * An app that requires a second factor got a session without one back from the IdP, even though it
+ * asked for one (`mfa=1`): refused, not sent back again, so an IdP that cannot step up causes no loop.
+ */
+export class SecondFactorRequiredError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_SECOND_FACTOR_REQUIRED', 403, 'This app needs a second factor (a passkey or a one-time code), and this sign-in has none.', { detail })
+  }
+}
+
 export class NotFoundError extends TesseraError {
   constructor() {
     super('TESSERA_ERR_NOT_FOUND', 404, 'Not found.')
+  }
+}
+
+/** A session to end, named by a fingerprint that is none of the signed-in user's live sessions. */
+export class UnknownSessionError extends TesseraError {
+  constructor(detail?: string) {
+    // One answer for "ended already", "never existed" and "someone else's": the page must not tell them apart.
+    super('TESSERA_ERR_UNKNOWN_SESSION', 404, 'That session is not one of your active sessions. It may have ended already.', { detail })
   }
 }
 

@@ -5,7 +5,8 @@
  *
  *   tessera:{<sid>}:s                    the shared session, a hash: u user JSON, x absolute expiry
  *                                        (epoch ms, Redis clock), i idle ms, c created at,
- *                                        d:<key> one JSON value per session-data key
+ *                                        d:<key> one JSON value per session-data key,
+ *                                        a User-Agent at sign-in, o apps' origins (one per line)
  *   tessera:{<sid>}:h:<sha256(aud|secret)>  one handle per app (and the IdP): only a hash of the
  *                                        cookie's secret, bound to the app's origin
  *   tessera:{<sid>}:t:<sha256(token id)> a minted, unredeemed token (TTL: the token's)

@@ -36,6 +36,8 @@ useStack((r, s) => { redis = r; stack = s }, {
     idpLogger: { ...loggerOptions('trace'), stream: sink() },
     appLogger: { level: 'trace', stream: sink() },
     extraRemoteHosts: readmePorts.map((p) => `http://${README_HOST}:${p}`),
+    // App B is the Express example (tessera/express), so both adapters' log lines are searched.
+    adapterB: 'express',
   })
 
 test('no password, token, cookie, state, callback, key or secret reaches a log line', async () => {
@@ -60,6 +62,11 @@ test('no password, token, cookie, state, callback, key or secret reaches a log l
   await new Browser().get(`${stack.appAUrl}/private?token=${encodeURIComponent(token.slice(0, -3) + 'AAA')}`)
   await new Browser().post(`${stack.idpUrl}/login`, { username: 'alice', password: PASSWORD })
   await b.navigate(`${stack.appBUrl}/private`)
+  // The sessions page: its CSRF field, ending the others, and a refused fingerprint.
+  const sessionsCsrf = formFields((await b.get(`${stack.idpUrl}/sessions`)).body).csrf as string
+  secrets.push(sessionsCsrf)
+  await b.post(`${stack.idpUrl}/sessions/end-others`, { csrf: sessionsCsrf })
+  await b.post(`${stack.idpUrl}/sessions/end`, { csrf: sessionsCsrf, session: 'not-a-session' })
   for (const [host, jar] of b.jars) for (const [name, value] of jar) { if (value) secrets.push(value); assert.ok(name, host) }
   for (const line of b.setCookies) secrets.push((line.split(';')[0] as string).split('=').slice(1).join('='))
   await b.post(`${stack.appAUrl}/logout`, {})
@@ -67,6 +74,8 @@ test('no password, token, cookie, state, callback, key or secret reaches a log l
   const real = secrets.filter((s) => s.length >= 8)
   assert.ok(lines.length > 20, `captured ${lines.length} log lines`)
   assert.ok(lines.some((l) => l.includes('request rejected')), 'failures were logged')
+  // Fastify's lines carry a reqId; the Express middleware's do not: both were captured.
+  assert.ok(lines.some((l) => l.includes('request rejected') && !l.includes('"reqId"')), 'the Express app B logged its refusal of the replayed token')
   for (const line of lines) {
     for (const secret of real) assert.ok(!line.includes(secret), `a secret reached the log: ${line.slice(0, 200)}`)
     // No part of a session handle either (sid or handle secret are each 22+ base64url characters).

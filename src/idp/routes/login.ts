@@ -11,6 +11,7 @@ import { csrfToken, isValidCsrf } from '../csrf.js'
 import { mintFor } from '../handover.js'
 import { completeSignIn, handOver } from '../sign-in.js'
 import { isKnownDevice } from '../known-device.js'
+import { localReturn } from '../local-return.js'
 import { isId, type SessionUser } from '../../shared/session.js'
 import { renderHome } from './home.js'
 import { startPending } from '../pending-sign-in.js'
@@ -18,8 +19,8 @@ import { factorCount, hasSecondFactor, secondStepFor } from '../second-factor-po
 import { enrolmentKeyring } from '../factors/totp-enrolment.js'
 
 /** `mfa=1`: the app that sent the user needs a second factor in the session (step-up). */
-interface LoginQuery { callback?: unknown; state?: unknown; mfa?: unknown }
-interface LoginBody { username: string; password: string; callback?: string; state?: string; csrf?: string; mfa?: string }
+interface LoginQuery { callback?: unknown; state?: unknown; mfa?: unknown; next?: unknown }
+interface LoginBody { username: string; password: string; callback?: string; state?: string; csrf?: string; mfa?: string; next?: string }
 
 // Passwords over 1024 characters are refused before hashing (argon2 on megabytes is a DoS lever).
 const loginBodySchema = {
@@ -32,6 +33,7 @@ const loginBodySchema = {
     state: { type: 'string', maxLength: 256 },
     csrf: { type: 'string', maxLength: 128 },
     mfa: { type: 'string', maxLength: 1 },
+    next: { type: 'string', maxLength: 64 },
   },
 } as const
 
@@ -44,6 +46,7 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     const sid = claimedSid(req.cookies[ctx.cookies.session])
     // With mfa=1 nothing is minted before the session is known to hold a second factor.
     const minted = target !== undefined && sid !== undefined && !mfa ? mintFor(ctx, sid, target, state as string) : undefined
+    const next = localReturn(req.query.next)
     const current = await currentSession(ctx, req, minted && { id: minted.tokenId, ttlMs: minted.ttlMs })
     if (current !== undefined) {
       if (minted !== undefined) return handOver(reply, minted.location, 302)
@@ -53,9 +56,10 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
         await ctx.tokens.record(current.session.sid, later.tokenId, later.ttlMs)
         return handOver(reply, later.location, 302)
       }
+      if (next !== undefined && callback.kind === 'none') return reply.header('cache-control', 'no-store').redirect(next, 302)
       return renderHome(ctx, reply, current, noticeFor(callback, state))
     }
-    return renderLogin(ctx, req, reply, { status: 200, callback, state, mfa })
+    return renderLogin(ctx, req, reply, { status: 200, callback, state, mfa, next })
   })
 
   app.post<{ Body: LoginBody }>('/login', { schema: { body: loginBodySchema } }, async (req, reply) => {
@@ -63,18 +67,19 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     const callback = ctx.allowList.check(req.body.callback)
     const state = parseState(req.body.state)
     const mfa = req.body.mfa === '1'
+    const next = localReturn(req.body.next)
     if (!isValidCsrf(ctx.config.sessionSecret, 'login', req.cookies[ctx.cookies.preLogin], csrf)) {
       const err = new CsrfError('login form without a valid CSRF token')
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
-      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, fresh: true, mfa })
+      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, fresh: true, mfa, next })
     }
     const user = await checkPassword(ctx, req, username, password)
     if (typeof user === 'string') {
       const err = new BadCredentialsError(user === 'banned' ? 'throttled' : 'unknown user, wrong password or disabled account')
       req.log.info({ code: err.code, detail: err.detail }, 'login rejected')
-      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, mfa })
+      return renderLogin(ctx, req, reply, { status: err.statusCode, callback, state, error: err.message, username, mfa, next })
     }
-    return afterPassword(ctx, req, reply, user, callback, state, mfa)
+    return afterPassword(ctx, req, reply, user, callback, state, mfa, next)
   })
 }
 
@@ -84,13 +89,13 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
  */
 async function afterPassword(
   ctx: IdpContext, req: FastifyRequest, reply: FastifyReply,
-  user: SessionUser, callback: CallbackCheck, state: string | undefined, mfa: boolean,
+  user: SessionUser, callback: CallbackCheck, state: string | undefined, mfa: boolean, next?: string,
 ): Promise<FastifyReply> {
   const methods = [{ method: 'pwd' as const, at: Date.now() }]
   const policy = ctx.config.secondFactor
   if (mfa && policy.mode === 'off') throw new FactorUnavailableError('an app asked for a second factor while SECOND_FACTOR is off')
   const step = policy.mode === 'off' ? 'none' : secondStepFor(policy, user, await ctx.factors.enrolled(user.username), mfa)
-  if (step === 'none') return completeSignIn(ctx, req, reply, user, methods, callback, state)
+  if (step === 'none') return completeSignIn(ctx, req, reply, user, methods, callback, state, next)
   // Enrolment that cannot happen (no FACTOR_KEYS) is refused now, not after a pending sign-in.
   if (step === 'enrol') enrolmentKeyring(ctx)
   await startPending(ctx, reply, { user, methods, ...pendingTarget(callback, state) })
@@ -149,6 +154,8 @@ export interface LoginView {
   fresh?: boolean
   /** Keep the app's mfa=1 through the form. */
   mfa?: boolean
+  /** The IdP page to return to after signing in (local-return.ts). */
+  next?: string
 }
 
 export async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: FastifyReply, view: LoginView): Promise<FastifyReply> {
@@ -170,5 +177,6 @@ export async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: F
     error: view.error,
     username: view.username ?? '',
     mfa: view.mfa === true,
+    next: view.next ?? '',
   })
 }
