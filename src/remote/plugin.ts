@@ -67,7 +67,7 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
 }
 
 /** The plugin's Redis client: the app's own instance, or one it connects (and closes) from a URL or topology. */
-function connect(app: Parameters<FastifyPluginAsync>[0], opts: ResolvedOptions): RedisClient {
+export function connect(app: Parameters<FastifyPluginAsync>[0], opts: ResolvedOptions): RedisClient {
   // Duck-typed, not instanceof: the app's ioredis may be another copy than ours.
   const owned = typeof (opts.redis as Partial<RedisClient>).defineCommand !== 'function'
   const redis: RedisClient = owned ? createRedis(opts.redis as string | RedisConnection) : (opts.redis as RedisClient)

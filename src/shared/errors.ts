@@ -10,6 +10,7 @@ export type TesseraErrorCode =
   | 'TESSERA_ERR_UNAUTHENTICATED'
   | 'TESSERA_ERR_NOT_FOUND'
   | 'TESSERA_ERR_STORE_UNAVAILABLE'
+  | 'TESSERA_ERR_FORWARD_AUTH'
   | 'TESSERA_ERR_INTERNAL'
 
 export class TesseraError extends Error {
@@ -98,5 +99,16 @@ export class StoreUnavailableError extends TesseraError {
       expose: true,
       detail: cause instanceof Error ? cause.message : undefined,
     })
+  }
+}
+
+/**
+ * A forward-auth request the gate cannot answer for: not from a trusted proxy, or about a host it does
+ * not protect, or with headers that do not say what the original request was. 403, since nginx turns
+ * any other refusal of an auth subrequest into a 500.
+ */
+export class ForwardAuthError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_FORWARD_AUTH', 403, 'This request cannot be authorized.', { detail })
   }
 }
