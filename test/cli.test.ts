@@ -96,7 +96,9 @@ test('the CLI runs as README calls it after a plain build: the bin path executes
   assert.notEqual(statSync(bin).mode & 0o111, 0, `${bin} is executable`)
   for (const [cmd, args] of [[bin, ['gen-key']], ['npx', ['--offline', 'tessera', 'gen-key']]] as const) {
     const res = await new Promise<Result>((done) => {
-      const child = spawn(cmd, args, { cwd: root, env: process.env })
+      // npx installs this directory into its cache on first use and would run its `prepare` script,
+      // which rebuilds dist/ (rm -rf first) under the tests running beside this one.
+      const child = spawn(cmd, args, { cwd: root, env: { ...process.env, npm_config_ignore_scripts: 'true' } })
       let stdout = ''
       let stderr = ''
       child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })

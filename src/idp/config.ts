@@ -113,7 +113,7 @@ function refuseDemoSecrets(env: Env, problems: string[]): void {
 function warningsFor(env: Env, trustProxy: IdpConfig['trustProxy']): string[] {
   const warnings: string[] = []
   if (trustProxy === true && env.NODE_ENV === 'production') {
-    warnings.push('TRUST_PROXY: "true" trusts every X-Forwarded-For hop, so a client can pick the address it is regulated under (and ban someone else\'s); give the proxy count or the proxies\' addresses')
+    warnings.push('TRUST_PROXY: "true" trusts every X-Forwarded-For hop, so a client can pick the address it is regulated under (and ban someone else\'s); give the proxies\' addresses or CIDRs instead')
   }
   return warnings
 }
