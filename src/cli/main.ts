@@ -5,7 +5,8 @@ import { randomId } from '../shared/crypto.js'
 import { appKey, HELP as APP_KEY_HELP } from './app-key.js'
 import { checkCallback, HELP as CHECK_CALLBACK_HELP } from './check-callback.js'
 import { checkConfig, HELP as CHECK_CONFIG_HELP } from './check-config.js'
-import { EXIT } from './environment.js'
+import { environment, EXIT } from './environment.js'
+import { gate, HELP as GATE_HELP } from './gate.js'
 import { hashPassword, HELP as HASH_HELP } from './hash-password.js'
 import { sessions, HELP as SESSIONS_HELP } from './sessions.js'
 
@@ -19,6 +20,7 @@ Commands:
   check-callback <url>     say whether the IdP would redirect to <url>, and why not
   sessions list <user>     list a user's live sessions
   sessions revoke <user>   end every session of a user, everywhere
+  gate                     run the forward-auth gate for nginx, Caddy or Traefik (docs/forward-auth.md)
 
 Exit codes: 0 success; 1 a problem found or bad input; 2 usage error; 3 Redis does not answer.
 `
@@ -35,7 +37,7 @@ const err = (s: string): void => { process.stderr.write(s) }
 
 const HELPS: Record<string, string> = {
   'hash-password': HASH_HELP, 'gen-key': GEN_KEY_HELP, 'check-config': CHECK_CONFIG_HELP,
-  'check-callback': CHECK_CALLBACK_HELP, 'app-key': APP_KEY_HELP, sessions: SESSIONS_HELP,
+  'check-callback': CHECK_CALLBACK_HELP, 'app-key': APP_KEY_HELP, sessions: SESSIONS_HELP, gate: GATE_HELP,
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -59,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       return appKey(rest, out, err)
     case 'sessions':
       return sessions(rest, out, err)
+    case 'gate':
+      return gate(environment(), err)
     default:
       err(`tessera: unknown command "${command}"\n`)
       return EXIT.usage

@@ -68,6 +68,8 @@ interface Resolved {
   readonly trust: ProxyTrust
 }
 
+const GATE_WIDE = /^(idpUrl|sessionSecret|redis|waitReplicas)\b/
+
 /** Checks the gate's options; every problem at once, as the plugin does. */
 export function resolveGateOptions(raw: Partial<TesseraGateOptions> | undefined): Resolved {
   const o = raw ?? {}
@@ -84,7 +86,8 @@ export function resolveGateOptions(raw: Partial<TesseraGateOptions> | undefined)
       hosts.set(opts.origin, opts)
     } catch (err) {
       if (!(err instanceof OptionsError)) throw err
-      problems.push(...err.problems.map((p) => `hosts[${i}].${p}`))
+      // The options all hosts share are named once, without the host.
+      problems.push(...err.problems.map((p) => (GATE_WIDE.test(p) ? p : `hosts[${i}].${p}`)))
     }
   }
   const proxies = o.proxies
