@@ -109,6 +109,33 @@ test('signed in once through a Fastify app, the nginx- and Caddy-protected apps 
   assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).json<{ user: { username: string } }>().user.username, 'alice')
 })
 
+test('an authorized request through either proxy costs one Redis command', async () => {
+  const b = await signedInEverywhere()
+  // MONITOR sees every command a client sends; a script's own calls come from "lua" and are not round trips.
+  const monitor = await redis.client().monitor()
+  const other = redis.client()
+  await other.ping() // connected (and its INFO ready check sent) before anything is counted
+  const seen: string[] = []
+  let marked: (() => void) | undefined
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source === 'lua') return
+    if (String(args[0]).toLowerCase() === 'echo') marked?.()
+    else seen.push(String(args[0]).toLowerCase())
+  })
+  try {
+    for (const p of proxies()) {
+      seen.length = 0
+      for (let i = 0; i < 10; i++) assert.equal((await b.get(`${p.url}/n${i}`, 'application/json')).status, 200)
+      // A marker sent after the requests: once MONITOR shows it, everything before it has arrived.
+      await new Promise<void>((done) => { marked = done; void other.echo('mark') })
+      assert.deepEqual(seen, Array(10).fill('evalsha'), `${p.name}: one round trip (one EVALSHA) per request`)
+    }
+  } finally {
+    monitor.disconnect()
+    other.disconnect()
+  }
+})
+
 test('without a session, a navigation goes to the IdP and anything else gets 401', async () => {
   for (const p of proxies()) {
     const b = new Browser()

@@ -72,11 +72,12 @@ function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv, d
   )
 }
 
-/** nginx on `host` (on `port`, or a free one), its one server protected by the doc's two files, proxying to `upstream`. */
+/** nginx on `host` (on `port`, or a free one), its one server protected by the doc's three files, proxying to `upstream`. */
 export async function startNginx(host: string, gate: string, upstream: string, port?: number): Promise<RunningProxy> {
   port ??= await freePort(host)
   const dir = mkdtempSync(join(tmpdir(), 'tessera-nginx-'))
   for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, t))
+  writeFileSync(join(dir, 'tessera-upstream.conf'), docFile('tessera-upstream.conf', gate))
   writeFileSync(join(dir, 'tessera-authz.conf'), docFile('tessera-authz.conf', gate))
   writeFileSync(join(dir, 'tessera-protect.conf'), docFile('tessera-protect.conf', gate))
   // As root, nginx's workers would switch to `nobody`, who cannot read this private temp directory.
@@ -92,6 +93,7 @@ http {
     fastcgi_temp_path ${dir}/fastcgi;
     uwsgi_temp_path ${dir}/uwsgi;
     scgi_temp_path ${dir}/scgi;
+    include ${dir}/tessera-upstream.conf;
     server {
         listen ${host}:${port};
         include ${dir}/tessera-authz.conf;
