@@ -5,6 +5,7 @@
  * connect from). The IdP and the Fastify apps A and B are the usual stack.
  */
 import assert from 'node:assert/strict'
+import { request } from 'node:http'
 import { after, before, test } from 'node:test'
 import { Agent, request as undiciRequest } from 'undici'
 import type { FastifyInstance } from 'fastify'
@@ -275,6 +276,22 @@ test('a forged X-Forwarded-Host or X-Original-URL from a client is not trusted',
   assert.equal(await plain(`${c.url}/x`, { ...forwardedTo(n), cookie: cookieOf(n) }), 401, 'Caddy: forged X-Forwarded-Host / X-Original-URL')
   assert.equal(await plain(`${n.url}/x`, { ...forwardedTo(c), cookie: cookieOf(c) }), 401, 'nginx: forged X-Forwarded-Host / X-Original-URL')
   assert.equal(await plain(`${n.url}/x`, { cookie: cookieOf(n) }), 200, 'control: the host\'s own cookie opens it')
+  // nginx routes any Host to its default server: the snippet names its own host, not the client's.
+  const withHost = (url: string, host: string, headers: Record<string, string>): Promise<{ status: number; body: string }> => new Promise((done, fail) => {
+    const u = new URL(url)
+    // node:http sends the Host header given (fetch would write its own).
+    request({ host: u.hostname, port: u.port, path: u.pathname, headers: { ...headers, host, accept: 'application/json' } }, (res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() }).on('end', () => done({ status: res.statusCode ?? 0, body }))
+    }).on('error', fail).end()
+  })
+  assert.equal((await withHost(`${n.url}/x`, new URL(n.url).host, { cookie: cookieOf(n) })).status, 200, 'control: node:http reaches nginx')
+  // Another protected host's name and cookie, sent to this proxy: nginx routes any Host to its default
+  // server, so its snippet names its own host, not the client's; Caddy serves no site for that name.
+  for (const [p, other] of [[n, c], [c, n]] as const) {
+    const res = await withHost(`${p.url}/x`, new URL(other.url).host, { cookie: cookieOf(other) })
+    assert.ok(!res.body.includes('alice'), `${p.name}: another protected host in the Host header reached the app (${res.status})`)
+  }
 
   // Straight to the gate: the same headers believed from the proxy's address, refused from any other.
   const stranger = new Agent({ localAddress: STRANGER })

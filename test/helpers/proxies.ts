@@ -96,6 +96,7 @@ http {
     include ${dir}/tessera-upstream.conf;
     server {
         listen ${host}:${port};
+        server_name ${host};
         include ${dir}/tessera-authz.conf;
         location / {
             include ${dir}/tessera-protect.conf;
