@@ -9,6 +9,7 @@ import { verify } from '@node-rs/argon2'
 import { parseSyncKeys, type Keyring } from '../src/shared/keyring.js'
 import { formatAppKeys, parseAppKeys } from '../src/shared/app-keys.js'
 import { Browser } from './helpers/browser.js'
+import { runCli, type CliResult } from './helpers/cli.js'
 import { repoRoot } from './helpers/callbacks.js'
 import { type TestRedis } from './helpers/redis-server.js'
 import { formFields, newKey, PASSWORD, writeUsersFile, useStack, type Stack } from './helpers/stack.js'
@@ -17,17 +18,8 @@ const MAIN = resolve(new URL('../src/cli/main.js', import.meta.url).pathname)
 // Run in an empty folder so a developer's .env never leaks into these tests.
 const cwd = mkdtempSync(join(tmpdir(), 'tessera-cli-'))
 
-interface Result { status: number | null; stdout: string; stderr: string }
-function cli(args: string[], opts: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<Result> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: opts.cwd ?? cwd, env: { PATH: process.env.PATH ?? '', ...opts.env } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    child.on('close', (status) => done({ status, stdout, stderr }))
-    child.stdin.end(opts.input ?? '')
-  })
+function cli(args: string[], opts: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+  return runCli(args, { ...opts, cwd: opts.cwd ?? cwd })
 }
 
 let redis: TestRedis
@@ -95,7 +87,7 @@ test('the CLI runs as README calls it after a plain build: the bin path executes
   const bin = join(root, (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: { tessera: string } }).bin.tessera)
   assert.notEqual(statSync(bin).mode & 0o111, 0, `${bin} is executable`)
   for (const [cmd, args] of [[bin, ['gen-key']], ['npx', ['--offline', 'tessera', 'gen-key']]] as const) {
-    const res = await new Promise<Result>((done) => {
+    const res = await new Promise<CliResult>((done) => {
       // npx installs this directory into its cache on first use and would run its `prepare` script,
       // which rebuilds dist/ (rm -rf first) under the tests running beside this one.
       const child = spawn(cmd, args, { cwd: root, env: { ...process.env, npm_config_ignore_scripts: 'true' } })
@@ -209,6 +201,7 @@ test('sessions list shows a user\'s live sessions and revoke ends them in every 
   assert.equal(list.status, 0, list.stderr)
   const rows = list.stdout.trim().split('\n').slice(1)
   assert.ok(rows.length >= 2, list.stdout)
+  assert.match(rows.at(-1) ?? '', new RegExp(`Node\\.js \\(${stack.appAUrl.replaceAll('.', '\\.')}\\)$`), 'the device and the apps that hold a handle')
   for (const b of browsers) {
     const sid = (b.cookies('127.0.0.1').get('tessera_idp') as string).split('.')[0] as string
     assert.ok(!list.stdout.includes(sid), 'the session id itself is never printed')

@@ -4,11 +4,13 @@ import { UserIndex } from '../shared/user-index.js'
 import { parseRedisConnection } from '../idp/config.js'
 import { redactUrl } from './check-config.js'
 import { environment, EXIT } from './environment.js'
+import { deviceName } from '../idp/device-name.js'
 
 export const HELP = `Usage: tessera sessions list <user>
        tessera sessions revoke <user>
 
-list    prints the user's live sessions (a fingerprint, created, idle expiry, absolute expiry)
+list    prints the user's live sessions (a fingerprint, created, last seen, idle expiry, absolute
+        expiry, the device from its User-Agent and the apps that hold a handle)
 revoke  ends every session of the user at once, in the IdP and every app
 
 Uses REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES) from the environment or .env.
@@ -33,9 +35,11 @@ export async function sessions(args: string[], out: (s: string) => void, err: (s
     }
     const list = await store.list(user)
     if (list.length === 0) { out(`no live sessions for ${user}\n`); return EXIT.problem }
-    out('session       created                   idle expiry               absolute expiry\n')
+    out('session       created                   last seen                 idle expiry               absolute expiry           device (apps)\n')
     for (const s of list) {
-      out(`${s.id}  ${new Date(s.createdAt).toISOString()}  ${new Date(s.idleExpiresAt).toISOString()}  ${new Date(s.expiresAt).toISOString()}\n`)
+      const times = [s.createdAt, s.lastSeenAt, s.idleExpiresAt, s.expiresAt].map((t) => new Date(t).toISOString()).join('  ')
+      const apps = s.apps.length === 0 ? '' : ` (${s.apps.join(', ')})`
+      out(`${s.id}  ${times}  ${printable(`${deviceName(s.userAgent)}${apps}`)}\n`)
     }
     return EXIT.ok
   } catch {
@@ -44,4 +48,9 @@ export async function sessions(args: string[], out: (s: string) => void, err: (s
   } finally {
     redis.disconnect()
   }
+}
+
+/** App origins come from Redis, which apps can write: no control character reaches the admin's terminal. */
+function printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?')
 }

@@ -16,6 +16,7 @@ import { UserIndex } from '../shared/user-index.js'
 import { AllowList } from './allow-list.js'
 import { AnswerPace } from './answer-pace.js'
 import { Regulation } from './regulation.js'
+import { FactorStore } from './factors/factor-store.js'
 import type { IdpConfig } from './config.js'
 import type { IdpContext } from './context.js'
 import { idpCookies } from './cookies.js'
@@ -26,6 +27,9 @@ import { installSecurityHeaders, securityHeaders } from './security-headers.js'
 import { homeRoutes } from './routes/home.js'
 import { loginRoutes } from './routes/login.js'
 import { logoutRoutes } from './routes/logout.js'
+import { securityRoutes } from './routes/security.js'
+import { secondFactorRoutes } from './routes/second-factor.js'
+import { sessionsRoutes } from './routes/sessions.js'
 
 export interface BuildIdpOptions {
   /** An ioredis client to use instead of connecting to `config.redis`; the caller closes it. */
@@ -60,12 +64,15 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     sessions: new Sessions(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     tokens: new Tokens(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     signer,
-    userIndex: new UserIndex(redis),
+    userIndex: new UserIndex(redis, { identity }),
     allowList: new AllowList(config.knownRemoteHosts),
     regulation: new Regulation(redis, config.regulation),
     pace: new AnswerPace(),
     cookies: idpCookies(config.publicUrl),
     audience: config.publicUrl,
+    redis,
+    factors: new FactorStore(redis),
+    factorRegulation: new Regulation(redis, config.regulation, '2fa:'),
   }
 
   app.register(cookie)
@@ -89,5 +96,8 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(homeRoutes, { ctx })
   app.register(loginRoutes, { ctx })
   app.register(logoutRoutes, { ctx })
+  app.register(securityRoutes, { ctx })
+  app.register(secondFactorRoutes, { ctx })
+  app.register(sessionsRoutes, { ctx })
   return app
 }

@@ -45,6 +45,10 @@ export const ENV_SCHEMA = Type.Object({
   LOGIN_IP_MAX_RETRIES: integer(100, 1, 100_000),
   LOGIN_IP_FIND_TIME_SECONDS: integer(300, 1, DAY),
   LOGIN_IP_BAN_TIME_SECONDS: integer(600, 1, DAY),
+  // Second factors (docs/second-factor.md): off, optional (users may enrol), required (everyone must).
+  SECOND_FACTOR: Type.Unsafe<'off' | 'optional' | 'required'>({ type: 'string', enum: ['off', 'optional', 'required'], default: 'optional' }),
+  SECOND_FACTOR_GROUPS: text(''), // comma-separated: a second factor is required for these groups only
+  FACTOR_KEYS: text(''), // id:key pairs as SYNC_KEYS: seal TOTP secrets; the first seals, all open
 })
 
 export type Env = Static<typeof ENV_SCHEMA>

@@ -13,6 +13,7 @@ import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
 import type { RegulationConfig } from './regulation.js'
 import { isRedisUrl, parseHostList, type RedisConnection } from '../shared/redis.js'
 import { loadUsers, type UserDirectory } from './users.js'
+import { parseGroups, type SecondFactorPolicy } from './second-factor-policy.js'
 
 export interface IdpConfig {
   /** Where Redis is: REDIS_URL alone, or with REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
@@ -36,6 +37,10 @@ export interface IdpConfig {
   /** Fastify's trustProxy: false, true, or the proxies' addresses/CIDRs. */
   readonly trustProxy: boolean | string[]
   readonly regulation: RegulationConfig
+  /** SECOND_FACTOR and SECOND_FACTOR_GROUPS (second-factor-policy.ts). */
+  readonly secondFactor: SecondFactorPolicy
+  /** FACTOR_KEYS: seal TOTP secrets at rest; undefined when unset (then TOTP cannot be enrolled). */
+  readonly factorKeyring: Keyring | undefined
   /** Settings that work but weaken something: logged at start-up, printed by check-config. */
   readonly warnings: readonly string[]
 }
@@ -66,6 +71,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (env.SESSION_IDLE_SECONDS > env.SESSION_TTL_SECONDS) {
     problems.push('SESSION_IDLE_SECONDS: must not exceed SESSION_TTL_SECONDS')
   }
+  const { secondFactor, factorKeyring } = parseSecondFactor(env, problems)
   if (problems.length > 0 || keyring === undefined || users === undefined || publicUrl === undefined) {
     throw new ConfigError(problems)
   }
@@ -97,12 +103,34 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         banTimeMs: env.LOGIN_IP_BAN_TIME_SECONDS * 1000,
       }),
     }),
+    secondFactor,
+    factorKeyring,
     warnings: Object.freeze(warningsFor(env, trustProxy)),
   })
 }
 
+/**
+ * SECOND_FACTOR, SECOND_FACTOR_GROUPS and FACTOR_KEYS. Fails closed: a policy that requires a second
+ * factor with no key to seal TOTP secrets would lock every such user out (or tempt one to store
+ * secrets in clear), so it stops start-up instead.
+ */
+function parseSecondFactor(env: Env, problems: string[]): { secondFactor: SecondFactorPolicy; factorKeyring: Keyring | undefined } {
+  const groups = parseGroups(env.SECOND_FACTOR_GROUPS)
+  const secondFactor = Object.freeze({ mode: env.SECOND_FACTOR, groups: Object.freeze(groups) })
+  if (env.SECOND_FACTOR === 'off' && groups.length > 0) problems.push('SECOND_FACTOR_GROUPS: is set while SECOND_FACTOR is off; set SECOND_FACTOR=optional (or required) or empty the groups')
+  const factorKeyring = env.FACTOR_KEYS.trim() === '' ? undefined : parseSyncKeys(env.FACTOR_KEYS, 'FACTOR_KEYS', problems)
+  if (env.FACTOR_KEYS.trim() === '' && (env.SECOND_FACTOR === 'required' || groups.length > 0)) {
+    problems.push('FACTOR_KEYS: is required when SECOND_FACTOR is required or SECOND_FACTOR_GROUPS is set (npx tessera gen-key)')
+  }
+  if (env.NODE_ENV === 'production' && DEMO_SECRETS.some((d) => env.FACTOR_KEYS.includes(d))) {
+    problems.push('FACTOR_KEYS: holds a published demo key; generate your own (npx tessera gen-key)')
+  }
+  return { secondFactor, factorKeyring }
+}
+
 // The secrets published in .env.example and docker-compose.yml: fine for a demo, never in production.
-const DEMO_SECRETS = ['demo-only-session-secret-change-me-0123456789', 'ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q']
+const DEMO_SECRETS = ['demo-only-session-secret-change-me-0123456789', 'ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q',
+  'ZGVtby1vbmx5LWZhY3Rvci1rZXktbm90LWluLXByb2Q']
 
 function refuseDemoSecrets(env: Env, problems: string[]): void {
   if (DEMO_SECRETS.some((d) => env.SESSION_SECRET.includes(d))) problems.push('SESSION_SECRET: is the published demo value; generate your own (openssl rand -base64 48)')

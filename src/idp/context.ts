@@ -12,6 +12,8 @@ import type { UserIndex } from '../shared/user-index.js'
 import type { IdentitySigningKey } from '../shared/app-keys.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 import { acceptsHtml } from '../shared/http.js'
+import type { RedisClient } from '../shared/redis.js'
+import type { FactorStore } from './factors/factor-store.js'
 
 export interface IdpContext {
   readonly config: IdpConfig
@@ -27,6 +29,12 @@ export interface IdpContext {
   readonly cookies: IdpCookies
   /** The audience the IdP's own handles are bound to: its public origin. */
   readonly audience: string
+  /** For the small stores that need no class of their own (fresh-auth.ts, pending-sign-in.ts). */
+  readonly redis: RedisClient
+  /** Each user's second factors. */
+  readonly factors: FactorStore
+  /** Second-factor failures, counted per user apart from passwords, under the same limits. */
+  readonly factorRegulation: Regulation
 }
 
 export interface CurrentSession {

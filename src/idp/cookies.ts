@@ -6,9 +6,12 @@ export interface IdpCookies {
   readonly preLogin: string
   /** Marks a browser that has signed in as a user before: it is not held by its address's ban. */
   readonly knownDevice: string
+  /** Binds a sign-in between password and second factor to this browser (pending-sign-in.ts). */
+  readonly secondFactor: string
   readonly options: CookieSerializeOptions
   readonly preLoginOptions: CookieSerializeOptions
   readonly knownDeviceOptions: CookieSerializeOptions
+  readonly secondFactorOptions: CookieSerializeOptions
 }
 
 /** How long a login form stays valid: long enough to find a password manager, short enough to expire. */
@@ -16,6 +19,9 @@ export const PRE_LOGIN_MAX_AGE_S = 30 * 60
 
 /** Random bytes in the pre-login cookie, which the login form's CSRF token is bound to. */
 export const PRE_LOGIN_BYTES = 32
+
+/** How long the second step of a sign-in may take, in seconds (its Redis record lives as long). */
+export const SECOND_FACTOR_MAX_AGE_S = 5 * 60
 
 /** How long a browser stays known after its last sign-in. */
 export const KNOWN_DEVICE_MAX_AGE_S = 90 * 86_400
@@ -29,8 +35,10 @@ export function idpCookies(publicUrl: string): IdpCookies {
     session: `${prefix}tessera_idp`,
     preLogin: `${prefix}tessera_pre`,
     knownDevice: `${prefix}tessera_device`,
+    secondFactor: `${prefix}tessera_2fa`,
     options,
     preLoginOptions: { ...options, maxAge: PRE_LOGIN_MAX_AGE_S },
     knownDeviceOptions: { ...options, maxAge: KNOWN_DEVICE_MAX_AGE_S },
+    secondFactorOptions: { ...options, maxAge: SECOND_FACTOR_MAX_AGE_S },
   }
 }

@@ -5,7 +5,7 @@
  */
 import { hmac, safeEqual } from '../shared/crypto.js'
 
-export type CsrfPurpose = 'login' | 'logout'
+export type CsrfPurpose = 'login' | 'logout' | 'security' | 'second-factor' | 'sessions'
 
 export function csrfToken(secret: string, purpose: CsrfPurpose, boundTo: string): string {
   return hmac(secret, `csrf|${purpose}|${boundTo}`)

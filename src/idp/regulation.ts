@@ -75,8 +75,10 @@ const MAX_WAIT_MS = 5_000
 export class Regulation {
   readonly #redis: RedisClient & RegulationCommands
   readonly #config: RegulationConfig
+  readonly #scope: string
 
-  constructor(redis: RedisClient, config: RegulationConfig) {
+  /** @param scope prefixes every subject, so second-factor failures count apart from passwords ('' for passwords). */
+  constructor(redis: RedisClient, config: RegulationConfig, scope = '') {
     const r = redis as RedisClient & Partial<RegulationCommands>
     if (typeof r.tesseraTakeSlot !== 'function') {
       redis.defineCommand('tesseraTakeSlot', { numberOfKeys: 3, lua: TAKE_SLOT })
@@ -84,6 +86,7 @@ export class Regulation {
     }
     this.#redis = redis as RedisClient & RegulationCommands
     this.#config = config
+    this.#scope = scope
   }
 
   /**
@@ -92,8 +95,8 @@ export class Regulation {
    * not one that `username` has signed in with before (`knownDevice`).
    */
   async admit(username: string, address: string, knownDevice: boolean): Promise<Permit | 'banned'> {
-    const userKeys = keys.regulation(`user:${username}`)
-    const addressKeys = keys.regulation(`ip:${address}`)
+    const userKeys = keys.regulation(`${this.#scope}user:${username}`)
+    const addressKeys = keys.regulation(`${this.#scope}ip:${address}`)
     if (!knownDevice && (await inStore(() => this.#redis.exists(addressKeys.ban))) === 1) return 'banned'
     const { maxRetries } = this.#config.user
     const deadline = Date.now() + MAX_WAIT_MS

@@ -15,6 +15,7 @@ import { knownDeviceValue } from './known-device.js'
 export async function completeSignIn(
   ctx: IdpContext, req: FastifyRequest, reply: FastifyReply,
   user: SessionUser, methods: readonly AuthMethod[], callback: CallbackCheck, state: string | undefined,
+  next?: string,
 ): Promise<FastifyReply> {
   reply.setCookie(ctx.cookies.knownDevice, knownDeviceValue(ctx.config.sessionSecret, user.username), ctx.cookies.knownDeviceOptions)
   // A browser signing in again leaves no orphan behind: its earlier session ends everywhere.
@@ -22,7 +23,7 @@ export async function completeSignIn(
   if (previous !== undefined) await ctx.sessions.destroy(previous.sid)
   // A new session id at every sign-in: the pre-login cookie never becomes a session (session fixation).
   const absoluteMs = ctx.config.sessionTtlSeconds * 1000
-  const handle = await ctx.sessions.create(user, methods, { idleMs: ctx.config.sessionIdleSeconds * 1000, absoluteMs }, ctx.audience, ctx.signer)
+  const handle = await ctx.sessions.create(user, methods, { idleMs: ctx.config.sessionIdleSeconds * 1000, absoluteMs }, ctx.audience, ctx.signer, req.headers['user-agent'])
   await ctx.userIndex.add(user.username, handle.sid, absoluteMs)
   req.log.info({ user: user.username, amr: methods.map((m) => m.method) }, 'signed in')
   setSessionCookie(ctx, reply, handle)
@@ -32,7 +33,8 @@ export async function completeSignIn(
     await ctx.tokens.record(handle.sid, minted.tokenId, minted.ttlMs)
     return handOver(reply, minted.location, 303)
   }
-  return reply.redirect('/', 303)
+  // `next` is one of the IdP's own pages (local-return.ts), never a URL the request chose.
+  return reply.redirect(next ?? '/', 303)
 }
 
 export function handOver(reply: FastifyReply, location: string, status: 302 | 303): FastifyReply {

@@ -9,9 +9,12 @@
  *      then spent once in Redis, which links a handle for this app; then back to the clean URL;
  *   3. a public path: go on without a session;
  *   4. else: a navigation goes to the IdP with a callback and state, anything else gets 401.
+ * With `secondFactor: 'required'`, a session without a second factor counts as none in 1 and 3 (its
+ * cookie is kept: the IdP steps up that same session), every login URL asks the IdP for one (`mfa=1`),
+ * and a token whose session still has none gets 403 in 2.
  */
 import { randomId, safeEqual } from '../shared/crypto.js'
-import { BadRequestError, InvalidTokenError, TesseraError, UnauthenticatedError } from '../shared/errors.js'
+import { BadRequestError, InvalidTokenError, SecondFactorRequiredError, TesseraError, UnauthenticatedError } from '../shared/errors.js'
 import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 import { isNavigation } from '../shared/http.js'
 import { encodeCallback, replaceQueryParam } from '../shared/query.js'
@@ -74,20 +77,21 @@ export class RemoteCore {
       const handle = decodeHandle(cookieValue, this.opts.sessionSecret, this.opts.origin)
       const session = handle === undefined ? undefined : await this.sessions.resolve(handle, this.opts.origin)
       const token = tokenParam(req.url)
-      if (session !== undefined) {
+      if (session !== undefined && this.isStrongEnough(session)) {
         if (token !== undefined && isNavigation(req.method, req.accept)) {
           return { kind: 'redirect', location: this.cleanUrl(req.url), headers: {}, session, cookies }
         }
         return { kind: 'continue', session, cookies }
       }
       // A cookie that opens nothing is cleared, so the browser stops sending it.
-      if (cookieValue !== undefined) cookies.push({ name: this.opts.cookieName, value: null })
+      if (session === undefined && cookieValue !== undefined) cookies.push({ name: this.opts.cookieName, value: null })
       if (token !== undefined) return await this.#redeem(req, token, cookies)
       if (this.opts.isPublic(pathOf(req.url))) return { kind: 'continue', cookies }
       return this.#askToSignIn(req, cookies)
     } catch (err) {
       if (!(err instanceof TesseraError) || !err.expose) throw err
-      const wayOn = err instanceof InvalidTokenError ? { href: this.cleanUrl(req.url), label: 'Try again' } : undefined
+      const wayOn = err instanceof InvalidTokenError ? { href: this.cleanUrl(req.url), label: 'Try again' }
+        : err instanceof SecondFactorRequiredError ? { href: `${this.opts.idpUrl}/`, label: 'Set up a second factor at the sign-in service' } : undefined
       return { kind: 'error', error: err, cookies, ...(wayOn === undefined ? {} : { wayOn }) }
     }
   }
@@ -101,6 +105,8 @@ export class RemoteCore {
     const result = await this.tokens.redeem(claims.sid, claims.jti, this.opts.origin)
     if (result === 'replayed') throw new InvalidTokenError('token used before, expired or never minted')
     if (result === 'gone') throw new InvalidTokenError('session ended')
+    // The IdP was asked for a second factor (mfa=1) and handed back without one: refuse, do not ask again.
+    if (!this.isStrongEnough(result.session)) throw new SecondFactorRequiredError('the hand-over brought a session without a second factor')
     const { opts } = this
     cookies.length = 0 // the new handle replaces whatever cookie came
     cookies.push({ name: opts.cookieName, value: encodeHandle(result.handle, opts.sessionSecret, opts.origin) }, { name: opts.stateCookieName, value: null })
@@ -126,7 +132,13 @@ export class RemoteCore {
    */
   loginUrl(req: Pick<PlainRequest, 'method' | 'url'>, state: string): string {
     const back = req.method === 'GET' || req.method === 'HEAD' ? req.url : '/'
-    return `${this.opts.idpUrl}/login?callback=${encodeCallback(`${this.opts.origin}${back}`)}&state=${state}`
+    const mfa = this.opts.secondFactorRequired ? '&mfa=1' : ''
+    return `${this.opts.idpUrl}/login?callback=${encodeCallback(`${this.opts.origin}${back}`)}&state=${state}${mfa}`
+  }
+
+  /** Whether `session` satisfies this app's `secondFactor` policy: with `required`, an `otp` or `hwk` the IdP signed. */
+  isStrongEnough(session: SessionSnapshot): boolean {
+    return !this.opts.secondFactorRequired || session.auth.methods.some((m) => m.method === 'otp' || m.method === 'hwk')
   }
 
   /** Writes the data a request changed; resolves false when the session has ended meanwhile. */

@@ -16,17 +16,15 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import cookie from '@fastify/cookie'
 import { ForwardAuthError, OptionsError, TesseraError } from '../shared/errors.js'
-import { IdentityVerifier } from '../shared/identity.js'
 import { loggerOptions } from '../shared/logger.js'
 import type { RedisClient, RedisConnection } from '../shared/redis.js'
+import { readyWhenRedisIs } from '../shared/redis-ready.js'
 import type { SessionSnapshot } from '../shared/session.js'
-import { Sessions } from '../shared/sessions.js'
-import { Tokens } from '../shared/tokens.js'
-import { RemoteCore, type CookieChange, type Decision } from './core.js'
+import type { CookieChange, Decision, RemoteCore } from './core.js'
 import { originalRequest, parseProxies, type ProxyStyle, type ProxyTrust } from './forwarded.js'
-import { resolveOptions, type ResolvedOptions, type TesseraCookieOptions } from './options.js'
+import { resolveOptions, type ResolvedOptions, type TesseraCookieOptions, type TesseraRemoteOptions } from './options.js'
 import { errorAnswer } from './pages.js'
-import { connect } from './plugin.js'
+import { setUpRemote } from './setup.js'
 
 export interface TesseraGateHost {
   /** The protected app's public origin, exactly as in the IdP's KNOWN_REMOTE_HOSTS. */
@@ -35,6 +33,8 @@ export interface TesseraGateHost {
   appKeys: string | readonly string[]
   /** That host's handle cookie; defaults as for the plugin (`tessera`, `__Host-tessera` on https). */
   cookie?: TesseraCookieOptions
+  /** As the plugin's: `required` lets only sessions with a second factor through (the IdP steps up the rest). */
+  secondFactor?: 'optional' | 'required'
 }
 
 export interface TesseraGateOptions {
@@ -64,7 +64,8 @@ interface Host {
 }
 
 interface Resolved {
-  readonly hosts: ReadonlyMap<string, ResolvedOptions>
+  /** Each host's checked options, and the plugin options they came from (for setUpRemote). */
+  readonly hosts: ReadonlyMap<string, { readonly resolved: ResolvedOptions; readonly raw: Partial<TesseraRemoteOptions> }>
   readonly trust: ProxyTrust
 }
 
@@ -74,16 +75,18 @@ const GATE_WIDE = /^(idpUrl|sessionSecret|redis|waitReplicas)\b/
 export function resolveGateOptions(raw: Partial<TesseraGateOptions> | undefined): Resolved {
   const o = raw ?? {}
   const problems: string[] = []
-  const hosts = new Map<string, ResolvedOptions>()
+  const hosts = new Map<string, { resolved: ResolvedOptions; raw: Partial<TesseraRemoteOptions> }>()
   if (!Array.isArray(o.hosts) || o.hosts.length === 0) problems.push('hosts: at least one { origin, appKeys } is required')
   for (const [i, h] of (Array.isArray(o.hosts) ? o.hosts as TesseraGateHost[] : []).entries()) {
+    const raw: Partial<TesseraRemoteOptions> = {
+      idpUrl: o.idpUrl, origin: h?.origin, appKeys: h?.appKeys, redis: o.redis, sessionSecret: o.sessionSecret,
+      ...(h?.cookie === undefined ? {} : { cookie: h.cookie }), ...(h?.secondFactor === undefined ? {} : { secondFactor: h.secondFactor }),
+      ...(o.waitReplicas === undefined ? {} : { waitReplicas: o.waitReplicas }),
+    }
     try {
-      const opts = resolveOptions({
-        idpUrl: o.idpUrl, origin: h?.origin, appKeys: h?.appKeys, redis: o.redis, sessionSecret: o.sessionSecret,
-        ...(h?.cookie === undefined ? {} : { cookie: h.cookie }), ...(o.waitReplicas === undefined ? {} : { waitReplicas: o.waitReplicas }),
-      })
-      if (hosts.has(opts.origin)) problems.push(`hosts[${i}]: ${opts.origin} is listed twice`)
-      hosts.set(opts.origin, opts)
+      const resolved = resolveOptions(raw)
+      if (hosts.has(resolved.origin)) problems.push(`hosts[${i}]: ${resolved.origin} is listed twice`)
+      hosts.set(resolved.origin, { resolved, raw })
     } catch (err) {
       if (!(err instanceof OptionsError)) throw err
       // The options all hosts share are named once, without the host.
@@ -101,14 +104,17 @@ export function resolveGateOptions(raw: Partial<TesseraGateOptions> | undefined)
 /** The gate's routes, for a Fastify app of its own (buildGate) or one you build. */
 export const tesseraGate: FastifyPluginAsync<TesseraGateOptions> = async (app, rawOpts) => {
   const { hosts: resolved, trust } = resolveGateOptions(rawOpts)
-  const first = resolved.values().next().value as ResolvedOptions
-  const redis = connect(app, first)
+  // One Redis client for every host: the first host's setup connects it, the others are handed it.
+  let shared: RedisClient | undefined
   const hosts = new Map<string, Host>()
-  for (const [origin, opts] of resolved) {
-    const identity = new IdentityVerifier((kid) => opts.keys.byId.get(kid)?.identityKey,
-      (reason) => app.log.warn({ reason }, 'tessera gate: session record refused: its identity does not verify'))
-    const stores = { identity, waitReplicas: opts.waitReplicas }
-    hosts.set(origin, { opts, core: new RemoteCore(opts, new Sessions(redis, stores), new Tokens(redis, stores)) })
+  for (const [origin, { raw }] of resolved) {
+    const setup = setUpRemote(shared === undefined ? raw : { ...raw, redis: shared }, app.log)
+    if (shared === undefined) {
+      shared = setup.redis
+      app.addHook('onClose', async () => { setup.close() })
+      readyWhenRedisIs(app, setup.redis, 'tessera gate: ')
+    }
+    hosts.set(origin, { opts: setup.opts, core: setup.core })
   }
   const origins = new Set(hosts.keys())
   await app.register(cookie)

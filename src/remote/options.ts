@@ -53,6 +53,13 @@ export interface TesseraRemoteOptions {
    * REDIS_WAIT_REPLICAS. Ignored on a Cluster.
    */
   waitReplicas?: number
+  /**
+   * `required`: a session whose IdP-signed identity holds no second factor (`otp` or `hwk`) is
+   * refused: a navigation is sent to the IdP to step up (`mfa=1` on its login URL), any other request
+   * gets 401 with that login URL, and a hand-over that still brings no second factor gets 403
+   * `TESSERA_ERR_SECOND_FACTOR_REQUIRED` (no loop). Default `optional`: a password is enough.
+   */
+  secondFactor?: 'optional' | 'required'
 }
 
 export interface ResolvedOptions {
@@ -68,6 +75,8 @@ export interface ResolvedOptions {
   readonly cookie: { secure: boolean; sameSite: 'lax' | 'strict' | 'none'; domain?: string; path: string; httpOnly: true }
   readonly isPublic: (path: string) => boolean
   readonly waitReplicas: number
+  /** Sessions must carry a second factor (`secondFactor: 'required'`). */
+  readonly secondFactorRequired: boolean
 }
 
 export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined): ResolvedOptions {
@@ -91,6 +100,8 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   }
   const waitReplicas = o.waitReplicas ?? 0
   if (!Number.isInteger(waitReplicas) || waitReplicas < 0 || waitReplicas > 16) problems.push('waitReplicas: must be an integer from 0 to 16')
+  const secondFactor = o.secondFactor ?? 'optional'
+  if (secondFactor !== 'optional' && secondFactor !== 'required') problems.push('secondFactor: must be optional or required')
   if (problems.length > 0 || origin === undefined || idpUrl === undefined || keys === undefined) throw new OptionsError(problems)
   const secure = c.secure ?? origin.startsWith('https:')
   if (sameSite === 'none' && !secure) problems.push('cookie.sameSite: none needs secure cookies')
@@ -109,6 +120,7 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
     cookie: { secure, sameSite, path, httpOnly: true, ...(c.domain === undefined ? {} : { domain: c.domain }) },
     isPublic: publicMatcher(publicPaths as string[]),
     waitReplicas,
+    secondFactorRequired: secondFactor === 'required',
   }
 }
 

@@ -6,13 +6,10 @@ import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { varyOnCookie } from '../shared/http.js'
-import { createRedis, type RedisClient, type RedisConnection } from '../shared/redis.js'
 import { readyWhenRedisIs } from '../shared/redis-ready.js'
-import { Sessions } from '../shared/sessions.js'
-import { Tokens } from '../shared/tokens.js'
-import { IdentityVerifier } from '../shared/identity.js'
-import { RemoteCore, type CookieChange, type Decision } from './core.js'
-import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
+import { type CookieChange, type Decision } from './core.js'
+import type { ResolvedOptions, TesseraRemoteOptions } from './options.js'
+import { setUpRemote } from './setup.js'
 import { errorAnswer } from './pages.js'
 import { TesseraSession } from './session.js'
 
@@ -31,13 +28,9 @@ declare module 'fastify' {
 }
 
 const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawOpts) => {
-  const opts = resolveOptions(rawOpts)
-  const redis = connect(app, opts)
-  if (opts.holdsSyncKeys) app.log.warn('tessera: this app holds the IdP\'s SYNC_KEYS, which can mint tokens for every app; give it appKeys (npx tessera app-key <origin>) instead')
-  const identity = new IdentityVerifier((kid) => opts.keys.byId.get(kid)?.identityKey,
-    (reason) => app.log.warn({ reason }, 'tessera: session record refused: its identity does not verify'))
-  const stores = { identity, waitReplicas: opts.waitReplicas }
-  const core = new RemoteCore(opts, new Sessions(redis, stores), new Tokens(redis, stores))
+  const { opts, core, redis, close } = setUpRemote(rawOpts, app.log)
+  app.addHook('onClose', async () => { close() })
+  readyWhenRedisIs(app, redis, 'tessera: ')
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
 
   app.decorateRequest('session', null as unknown as TesseraSession)
@@ -64,19 +57,6 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
     if (!session.changed) { done(null, payload); return }
     core.save(sid, session.takeChanges()).then(() => { done(null, payload) }, done)
   })
-}
-
-/** The plugin's Redis client: the app's own instance, or one it connects (and closes) from a URL or topology. */
-export function connect(app: Parameters<FastifyPluginAsync>[0], opts: ResolvedOptions): RedisClient {
-  // Duck-typed, not instanceof: the app's ioredis may be another copy than ours.
-  const owned = typeof (opts.redis as Partial<RedisClient>).defineCommand !== 'function'
-  const redis: RedisClient = owned ? createRedis(opts.redis as string | RedisConnection) : (opts.redis as RedisClient)
-  if (owned) {
-    redis.on('error', (err: Error) => app.log.warn({ err: { message: err.message } }, 'tessera: redis connection error'))
-    app.addHook('onClose', async () => { redis.disconnect() })
-  }
-  readyWhenRedisIs(app, redis, 'tessera: ')
-  return redis
 }
 
 /** Carries out a decision: nothing to send when the request goes on to the app's route. */

@@ -8,10 +8,17 @@ export type TesseraErrorCode =
   | 'TESSERA_ERR_CSRF'
   | 'TESSERA_ERR_BAD_CREDENTIALS'
   | 'TESSERA_ERR_UNAUTHENTICATED'
+  | 'TESSERA_ERR_SECOND_FACTOR_REQUIRED'
   | 'TESSERA_ERR_NOT_FOUND'
+  | 'TESSERA_ERR_UNKNOWN_SESSION'
   | 'TESSERA_ERR_STORE_UNAVAILABLE'
   | 'TESSERA_ERR_FORWARD_AUTH'
   | 'TESSERA_ERR_INTERNAL'
+  | 'TESSERA_ERR_BAD_SECOND_FACTOR'
+  | 'TESSERA_ERR_SIGN_IN_EXPIRED'
+  | 'TESSERA_ERR_FACTOR_UNAVAILABLE'
+  | 'TESSERA_ERR_FACTOR_REQUIRED'
+  | 'TESSERA_ERR_REAUTH_REQUIRED'
 
 export class TesseraError extends Error {
   /** Safe to show the client: the message is written for them and says nothing internal. */
@@ -85,9 +92,27 @@ export class UnauthenticatedError extends TesseraError {
   }
 }
 
+/**
+ * An app that requires a second factor got a session without one back from the IdP, even though it
+ * asked for one (`mfa=1`): refused, not sent back again, so an IdP that cannot step up causes no loop.
+ */
+export class SecondFactorRequiredError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_SECOND_FACTOR_REQUIRED', 403, 'This app needs a second factor (a passkey or a one-time code), and this sign-in has none.', { detail })
+  }
+}
+
 export class NotFoundError extends TesseraError {
   constructor() {
     super('TESSERA_ERR_NOT_FOUND', 404, 'Not found.')
+  }
+}
+
+/** A session to end, named by a fingerprint that is none of the signed-in user's live sessions. */
+export class UnknownSessionError extends TesseraError {
+  constructor(detail?: string) {
+    // One answer for "ended already", "never existed" and "someone else's": the page must not tell them apart.
+    super('TESSERA_ERR_UNKNOWN_SESSION', 404, 'That session is not one of your active sessions. It may have ended already.', { detail })
   }
 }
 
@@ -99,6 +124,41 @@ export class StoreUnavailableError extends TesseraError {
       expose: true,
       detail: cause instanceof Error ? cause.message : undefined,
     })
+  }
+}
+
+export class BadSecondFactorError extends TesseraError {
+  constructor(detail?: string) {
+    // Wrong, replayed, already used and throttled codes share this message, as passwords do.
+    super('TESSERA_ERR_BAD_SECOND_FACTOR', 401, 'Incorrect or already used code.', { detail })
+  }
+}
+
+/** The sign-in between password and second factor is gone (5 minutes passed, used, or another browser). */
+export class SignInExpiredError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_SIGN_IN_EXPIRED', 400, 'This sign-in has expired. Please sign in again.', { detail })
+  }
+}
+
+/** The second factor asked for cannot be offered: SECOND_FACTOR=off, or no FACTOR_KEYS to seal secrets with. */
+export class FactorUnavailableError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_FACTOR_UNAVAILABLE', 409, 'This sign-in service does not offer authenticator-app codes. Ask its administrator.', { detail })
+  }
+}
+
+/** Removing this factor would leave a user whom policy requires a second factor with none. */
+export class FactorRequiredError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_FACTOR_REQUIRED', 409, 'A second factor is required for your account, so your last one cannot be removed. Add another first.', { detail })
+  }
+}
+
+/** A change to the user's factors without the password typed again in the last 5 minutes. */
+export class ReauthRequiredError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_REAUTH_REQUIRED', 403, 'Please confirm your password again before changing your security settings.', { detail })
   }
 }
 

@@ -5,12 +5,19 @@
  *
  *   tessera:{<sid>}:s                    the shared session, a hash: u user JSON, x absolute expiry
  *                                        (epoch ms, Redis clock), i idle ms, c created at,
- *                                        d:<key> one JSON value per session-data key
+ *                                        d:<key> one JSON value per session-data key,
+ *                                        a User-Agent at sign-in, o apps' origins (one per line)
  *   tessera:{<sid>}:h:<sha256(aud|secret)>  one handle per app (and the IdP): only a hash of the
  *                                        cookie's secret, bound to the app's origin
  *   tessera:{<sid>}:t:<sha256(token id)> a minted, unredeemed token (TTL: the token's)
  *   tessera:{u:<sha256(username)>}:sessions  the user's session ids (a set)
  *   tessera:{rl:<sha256(subject)>}:f|b|p  sign-in regulation: failures, ban, checks in flight
+ *   tessera:{f:<sha256(username)>}:factors  the user's second factors, a hash, NO TTL (durable user
+ *                                        data): totp sealed secret, totp:step last accepted step,
+ *                                        rc:<hash> one per unused recovery code, pk:<id> passkeys;
+ *                                        every per-user factor key shares this tag (factorKeys)
+ *   tessera:{<sid>}:fresh                the password was typed again for this session (TTL 5 min)
+ *   tessera:{p:<sha256(id)>}:pending     a sign-in between password and second factor (TTL 5 min)
  *
  * User names, addresses, handle secrets and token ids are hashed: Redis need not hold them in clear.
  */
@@ -27,7 +34,16 @@ export const keys = {
     const tag = `${KEY_PREFIX}{rl:${sha256(subject)}}`
     return { failures: `${tag}:f`, ban: `${tag}:b`, inFlight: `${tag}:p` }
   },
+  factors: (username: string): string => `${factorTag(username)}:factors`,
+  /** Any other per-user factor key (passkeys' own), under the same tag so `factors reset` finds it. */
+  userFactor: (username: string, name: string): string => `${factorTag(username)}:${name}`,
+  freshAuth: (sid: string): string => `${KEY_PREFIX}{${sid}}:fresh`,
+  pendingSignIn: (id: string): string => `${KEY_PREFIX}{p:${sha256(id)}}:pending`,
 } as const
+
+function factorTag(username: string): string {
+  return `${KEY_PREFIX}{f:${sha256(username)}}`
+}
 
 /** The pattern of every key of one session, for operators and tests. */
 export const sessionKeyPattern = (sid: string): string => `${KEY_PREFIX}{${sid}}:*`

@@ -39,12 +39,22 @@ export interface SessionLimits {
   readonly absoluteMs: number
 }
 
-/** What an operator may see of a session: never its id, only a fingerprint of it. */
+/** What an operator (or the user, on their sessions page) may see of a session: never its id, only a fingerprint of it. */
 export interface SessionSummary {
   readonly id: string
   readonly createdAt: number
   readonly expiresAt: number
   readonly idleExpiresAt: number
+  /**
+   * The last request any app or the IdP made with it, derived from the idle timeout (each request
+   * restarts it) rather than written on every request. In a session's last idle period before its
+   * absolute end the timeout no longer moves, so there it is the earliest the request can have been.
+   */
+  readonly lastSeenAt: number
+  /** The browser's User-Agent at sign-in, as it sent it (cut to MAX_USER_AGENT); '' when none. */
+  readonly userAgent: string
+  /** Origins of the apps that redeemed a hand-over for it (hold a handle), first first. */
+  readonly apps: readonly string[]
 }
 
 /** A live handle: the sid it opens and the secret only the cookie holds. */

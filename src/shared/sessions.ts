@@ -12,13 +12,17 @@ import { ID_BYTES, type Handle, type SessionLimits, type SessionSnapshot, type S
 import { signIdentity, type AuthMethod, type IdentityVerifier } from './identity.js'
 import type { IdentitySigningKey } from './app-keys.js'
 
+/** The longest User-Agent a session keeps: the header is the client's to choose, its size is ours. */
+export const MAX_USER_AGENT = 256
+
 /** Lua: `now`, Redis's clock in epoch ms. */
 export const LUA_NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
-// KEYS: session, handle. ARGV: user JSON, idle ms, absolute ms.
+// KEYS: session, handle. ARGV: user JSON, idle ms, absolute ms, User-Agent ('' = none).
 const CREATE = `${LUA_NOW}
 local idle = tonumber(ARGV[2]) local abs = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'u', ARGV[1], 'x', now + abs, 'i', idle, 'c', now)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[4]) end
 redis.call('PEXPIRE', KEYS[1], math.min(idle, abs))
 redis.call('SET', KEYS[2], '1', 'PX', abs)
 return 1`
@@ -44,10 +48,17 @@ for i = 1, #ARGV, 2 do
 end
 return 1`
 
+// Replaces the signed identity only if it is still the one read (compare-and-set), leaving the
+// session's TTL, expiry, handles and data as they are. KEYS: session. ARGV: identity read, new identity.
+const RESIGN = `if redis.call('HGET', KEYS[1], 'u') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'u', ARGV[2])
+return 1`
+
 interface SessionCommands {
-  tesseraCreate(session: string, handle: string, user: string, idle: number, abs: number): Promise<number>
+  tesseraCreate(session: string, handle: string, user: string, idle: number, abs: number, agent: string): Promise<number>
   tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
   tesseraSave(...args: (string | number)[]): Promise<number>
+  tesseraResign(session: string, read: string, identity: string): Promise<number>
 }
 
 export interface StoreOptions {
@@ -69,6 +80,7 @@ export class Sessions {
       redis.defineCommand('tesseraCreate', { numberOfKeys: 2, lua: CREATE })
       redis.defineCommand('tesseraResolve', { lua: RESOLVE })
       redis.defineCommand('tesseraSave', { lua: SAVE })
+      redis.defineCommand('tesseraResign', { numberOfKeys: 1, lua: RESIGN })
     }
     this.#redis = redis as RedisClient & SessionCommands
     this.#replication = new Replication(redis, opts.waitReplicas ?? 0)
@@ -77,16 +89,17 @@ export class Sessions {
 
   /**
    * Creates a shared session, its identity signed with `signer` (the IdP's key), and the first handle
-   * to it, for `audience` (replicated, with `waitReplicas`).
+   * to it, for `audience` (replicated, with `waitReplicas`). `userAgent`, the browser's own words at
+   * sign-in, is kept (cut to MAX_USER_AGENT characters) only for the user's sessions page.
    */
-  async create(user: SessionUser, methods: readonly AuthMethod[], limits: SessionLimits, audience: string, signer: IdentitySigningKey): Promise<Handle> {
+  async create(user: SessionUser, methods: readonly AuthMethod[], limits: SessionLimits, audience: string, signer: IdentitySigningKey, userAgent?: string): Promise<Handle> {
     const sid = randomId(ID_BYTES.sid)
     const secret = randomId(ID_BYTES.secret)
     const now = Date.now()
     const identity = signIdentity(signer, { sid, user, methods, signedInAt: now, expiresAt: now + limits.absoluteMs })
     const mark = this.#replication.mark()
     await inStore(() => this.#redis.tesseraCreate(keys.session(sid), keys.handle(sid, secret, audience),
-      identity, limits.idleMs, limits.absoluteMs))
+      identity, limits.idleMs, limits.absoluteMs, (userAgent ?? '').slice(0, MAX_USER_AGENT)))
     await this.#replication.confirm(mark)
     return { sid, secret }
   }
@@ -119,6 +132,23 @@ export class Sessions {
     const args: string[] = []
     for (const [key, value] of changes) args.push(key, value === undefined ? '' : JSON.stringify(value))
     return (await inStore(() => this.#redis.tesseraSave(1, keys.session(sid), ...args))) === 1
+  }
+
+  /**
+   * Adds a way the user proved who they are (a second factor at step-up) to a live session: its
+   * identity is signed again with `signer`, with the same sid, user, sign-in time and absolute expiry,
+   * so every handle keeps working and no limit moves. Resolves false when the session is gone, its
+   * record does not verify, or it changed while this ran (the caller starts again).
+   */
+  async addMethod(sid: string, method: AuthMethod, signer: IdentitySigningKey): Promise<boolean> {
+    const read = await inStore(() => this.#redis.hget(keys.session(sid), 'u'))
+    const identity = read === null ? undefined : this.#identity.verify(read, sid)
+    if (read === null || identity === undefined) return false
+    const next = signIdentity(signer, { ...identity, methods: [...identity.methods, method] })
+    const mark = this.#replication.mark()
+    const ok = (await inStore(() => this.#redis.tesseraResign(keys.session(sid), read, next))) === 1
+    if (ok) await this.#replication.confirm(mark)
+    return ok
   }
 
   /** Resolves when the store answers (readiness). */

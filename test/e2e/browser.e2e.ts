@@ -6,33 +6,15 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
+import type { Browser, BrowserContext, Page, Response } from 'playwright-core'
 import { DEMO_USER, startDemo, type Demo } from '../../examples/demo.js'
-import { VIEWS_DIR } from '../../src/idp/paths.js'
 import { parseSyncKeys } from '../../src/shared/keyring.js'
 import { mintToken } from '../../src/shared/token.js'
 import { appCookies } from '../helpers/app-cookies.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { mintingKeyFor } from '../../src/shared/app-keys.js'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic',
-]
-const SCREENSHOTS = join(dirname(VIEWS_DIR), 'docs', 'img')
-
-/** Takes a screenshot (so a test run checks the page renders), and keeps it for README only when asked. */
-async function screenshot(p: Page, name: string): Promise<void> {
-  const png = await p.screenshot()
-  assert.equal(png.subarray(1, 4).toString(), 'PNG')
-  if (process.env.TESSERA_SCREENSHOTS !== '1') return
-  mkdirSync(SCREENSHOTS, { recursive: true })
-  writeFileSync(join(SCREENSHOTS, name), png)
-}
+import { launchChromium, newContext, screenshot } from '../helpers/chromium.js'
 
 let redis: TestRedis
 let demo: Demo
@@ -45,10 +27,8 @@ before(async () => {
   // Port 0: free ports, so a running `npm run demo` on 3000-3002 is left alone.
   demo = await startDemo({ idpPort: 0, appPort: 0, shopPort: 0, quiet: true, redisUrl: redis.url })
   assert.equal(demo.redis.url, redis.url, 'the test redis-server is the one in use')
-  // Playwright gives every launch a fresh temporary profile (its own --user-data-dir).
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 })
-  context = await browser.newContext({ viewport: { width: 800, height: 600 }, colorScheme: 'light', locale: 'en-GB' })
-  context.setDefaultTimeout(10_000)
+  browser = await launchChromium()
+  context = await newContext(browser)
   page = await context.newPage()
 })
 
@@ -103,7 +83,7 @@ test('the shop\'s private page sends the browser to the IdP\'s form; signing in 
 
 test('the login form, for README', async () => {
   // A fresh context: the empty form a first visit sees.
-  const fresh = await browser.newContext({ viewport: { width: 800, height: 600 }, colorScheme: 'light', locale: 'en-GB' })
+  const fresh = await newContext(browser)
   try {
     const p = await fresh.newPage()
     await p.goto(`${demo.urls.shop}/private`)

@@ -17,6 +17,9 @@ import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 import { signInThroughA } from '../helpers/sso-scenarios.js'
 import { loggerOptions } from '../../src/shared/logger.js'
 import { formatAppKeys } from '../../src/shared/app-keys.js'
+import { codeAt, confirmPassword, postFactor, postPassword, shownCodes, shownSecret } from '../helpers/factors.js'
+import { newKey } from '../helpers/sync-keys.js'
+import { keys } from '../../src/shared/keys.js'
 
 const README_HOST = '127.0.0.4'
 const readmePorts = [await freePort(README_HOST)]
@@ -27,11 +30,14 @@ const sink = (): Writable => new Writable({ write(chunk: Buffer, _enc, done) { l
 
 let redis: TestRedis
 let stack: Stack
+const FACTOR_KEYS = newKey('f1')
 useStack((r, s) => { redis = r; stack = s }, {
-    env: { LOG_LEVEL: 'trace' },
+    env: { LOG_LEVEL: 'trace', FACTOR_KEYS },
     idpLogger: { ...loggerOptions('trace'), stream: sink() },
     appLogger: { level: 'trace', stream: sink() },
     extraRemoteHosts: readmePorts.map((p) => `http://${README_HOST}:${p}`),
+    // App B is the Express example (tessera/express), so both adapters' log lines are searched.
+    adapterB: 'express',
   })
 
 test('no password, token, cookie, state, callback, key or secret reaches a log line', async () => {
@@ -56,6 +62,11 @@ test('no password, token, cookie, state, callback, key or secret reaches a log l
   await new Browser().get(`${stack.appAUrl}/private?token=${encodeURIComponent(token.slice(0, -3) + 'AAA')}`)
   await new Browser().post(`${stack.idpUrl}/login`, { username: 'alice', password: PASSWORD })
   await b.navigate(`${stack.appBUrl}/private`)
+  // The sessions page: its CSRF field, ending the others, and a refused fingerprint.
+  const sessionsCsrf = formFields((await b.get(`${stack.idpUrl}/sessions`)).body).csrf as string
+  secrets.push(sessionsCsrf)
+  await b.post(`${stack.idpUrl}/sessions/end-others`, { csrf: sessionsCsrf })
+  await b.post(`${stack.idpUrl}/sessions/end`, { csrf: sessionsCsrf, session: 'not-a-session' })
   for (const [host, jar] of b.jars) for (const [name, value] of jar) { if (value) secrets.push(value); assert.ok(name, host) }
   for (const line of b.setCookies) secrets.push((line.split(';')[0] as string).split('=').slice(1).join('='))
   await b.post(`${stack.appAUrl}/logout`, {})
@@ -63,6 +74,8 @@ test('no password, token, cookie, state, callback, key or secret reaches a log l
   const real = secrets.filter((s) => s.length >= 8)
   assert.ok(lines.length > 20, `captured ${lines.length} log lines`)
   assert.ok(lines.some((l) => l.includes('request rejected')), 'failures were logged')
+  // Fastify's lines carry a reqId; the Express middleware's do not: both were captured.
+  assert.ok(lines.some((l) => l.includes('request rejected') && !l.includes('"reqId"')), 'the Express app B logged its refusal of the replayed token')
   for (const line of lines) {
     for (const secret of real) assert.ok(!line.includes(secret), `a secret reached the log: ${line.slice(0, 200)}`)
     // No part of a session handle either (sid or handle secret are each 22+ base64url characters).
@@ -140,5 +153,45 @@ test('an app built like README\'s plugin example logs its requests but never the
     assert.ok(plain.log().includes(token), 'Fastify\'s default request log writes the token')
   } finally {
     await plain.stop()
+  }
+})
+
+test('no TOTP secret, code, recovery code or factor key reaches a log line (second factors)', async () => {
+  const before = lines.length
+  const secrets: string[] = [FACTOR_KEYS.split(':')[1] as string]
+  const b = await signInThroughA(stack)
+  const csrf = await confirmPassword(b, stack.idpUrl)
+  const start = await b.post(`${stack.idpUrl}/security/totp/start`, { csrf })
+  const secret = shownSecret(start)
+  const enrolment = formFields(start.body).enrolment as string
+  secrets.push(secret, enrolment, codeAt(secret, 5))
+  await b.post(`${stack.idpUrl}/security/totp/confirm`, { ...formFields(start.body), code: codeAt(secret, 5) })
+  const done = await b.post(`${stack.idpUrl}/security/totp/confirm`, { ...formFields(start.body), code: codeAt(secret) })
+  const codes = shownCodes(done)
+  assert.equal(codes.length, 10)
+  secrets.push(...codes, codeAt(secret), codeAt(secret, 1), codeAt(secret, -1))
+  const stored = await redis.client().hget(keys.factors('alice'), 'totp')
+  secrets.push(stored as string)
+  const c = new Browser()
+  await postPassword(c, stack.idpUrl, stack.appAUrl, 'alice')
+  secrets.push(c.cookies('127.0.0.1').get('tessera_2fa') as string)
+  await postFactor(c, stack.idpUrl, { code: codeAt(secret, -1) })
+  await postFactor(c, stack.idpUrl, { recovery: 'aaaaa-bbbbb-ccccc-ddddd' })
+  await postFactor(c, stack.idpUrl, { code: codeAt(secret, 1) })
+  const d = new Browser()
+  await postPassword(d, stack.idpUrl, stack.appAUrl, 'alice')
+  await postFactor(d, stack.idpUrl, { recovery: codes[0] as string })
+  await redis.client().del(keys.factors('alice'))
+
+  const mine = lines.slice(before)
+  assert.ok(mine.some((l) => l.includes('second factor rejected')), 'second-factor failures were logged')
+  assert.ok(mine.some((l) => l.includes('totp enrolled')))
+  const real = secrets.filter((s) => s.length >= 6)
+  for (const line of mine) {
+    for (const s of real) {
+      // A 6-digit code could sit inside a timestamp by chance: only a code standing alone counts.
+      const found = /^\d+$/.test(s) ? new RegExp(`(?<!\\d)${s}(?!\\d)`).test(line) : line.includes(s) || line.includes(s.replace(/-/g, ''))
+      assert.ok(!found, `a factor secret reached the log: ${line.slice(0, 200)}`)
+    }
   }
 })

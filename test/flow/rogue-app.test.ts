@@ -70,6 +70,11 @@ test('the IdP and the apps run the whole flow under the documented Redis users',
   const { b } = await aliceEverywhere()
   // Data saved at A is read at B (HSET through the script), and logout at B (DEL) ends it at A.
   assert.equal((await b.get(`${stack.appBUrl}/api/me`, 'application/json')).status, 200)
+  // The user's sessions page reads the index and each session's summary (Lua) under the IdP's user.
+  const sessions = await b.get(`${stack.idpUrl}/sessions`)
+  assert.equal(sessions.status, 200)
+  assert.match(sessions.body, /class="session current"/)
+  assert.equal((await b.post(`${stack.idpUrl}/sessions/end-others`, { csrf: formFields(sessions.body).csrf as string })).status, 303)
   assert.equal((await b.request(`${stack.appBUrl}/logout`, { method: 'POST', headers: { accept: 'text/html' } })).status, 303)
   assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401)
   assert.equal((await b.get(`${stack.idpUrl}/readyz`, 'application/json')).status, 200)

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
 import { Browser, type Page } from '../helpers/browser.js'
 import { type TestRedis } from '../helpers/redis-server.js'
-import { appCookies, formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
+import { appCookies, formFields, PASSWORD, useStackPerAdapter, type Stack } from '../helpers/stack.js'
 
 let redis: TestRedis
 let stack: Stack
-useStack((r, s) => { redis = r; stack = s })
+// Every test runs against apps built with the Fastify plugin and with the Express middleware.
+const test = useStackPerAdapter((r, s) => { redis = r; stack = s })
 
 /** Opens app A's private page and signs in at the IdP: returns the browser and the hops. */
 async function signInThroughAppA(_t?: unknown): Promise<Browser> {

@@ -5,10 +5,11 @@ import { Redis } from 'ioredis'
 import { buildIdp } from '../../src/idp/app.js'
 import { loadConfig, type IdpConfig } from '../../src/idp/config.js'
 import { buildExampleApp } from '../../examples/remote-app.js'
+import { buildExpressExampleApp, type ExpressExampleApp } from '../../examples/express-app.js'
 import { REDIS_OPTIONS, waitForRedis, type RedisConnection } from '../../src/shared/redis.js'
 import { freePort } from './net.js'
 import { appCookies } from './app-cookies.js'
-import { before, after } from 'node:test'
+import { before, after, test, type TestContext } from 'node:test'
 import { startRedis, type TestRedis } from './redis-server.js'
 import { formatAppKeys } from '../../src/shared/app-keys.js'
 import { writeUsersFile } from './users.js'
@@ -22,10 +23,15 @@ export { PASSWORD, PASSWORD_HASH, writeUsersFile } from './users.js'
 export { formFields } from './forms.js'
 export { newKey } from './sync-keys.js'
 
+/** The remote adapters the apps can be built with: the Fastify plugin or the Express middleware. */
+export type Adapter = 'fastify' | 'express'
+export const ADAPTERS: readonly Adapter[] = ['fastify', 'express']
+
 export interface Stack {
   readonly idp: FastifyInstance
-  readonly appA: FastifyInstance
-  readonly appB: FastifyInstance
+  /** The example app (examples/remote-app.ts), or its Express twin (examples/express-app.ts). */
+  readonly appA: FastifyInstance | ExpressExampleApp
+  readonly appB: FastifyInstance | ExpressExampleApp
   readonly idpUrl: string
   readonly appAUrl: string
   readonly appBUrl: string
@@ -56,6 +62,12 @@ export interface StackOptions {
   ownRedis?: boolean
   /** The apps' `waitReplicas` plugin option. */
   appWaitReplicas?: number
+  /** Builds apps A and B with this adapter (default fastify). */
+  adapter?: Adapter
+  /** App B's adapter, when it differs from app A's (an Express app beside a Fastify one). */
+  adapterB?: Adapter
+  /** The apps whose plugin has `secondFactor: 'required'`. */
+  secondFactorApps?: readonly ('A' | 'B')[]
   /** Adds routes to both apps (after the plugin, before they listen). */
   appRoutes?: (app: FastifyInstance) => void
 }
@@ -95,14 +107,23 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   const secretB = randomBytes(32).toString('base64url')
   const appRedis = (name: 'A' | 'B'): string | RedisConnection | Redis =>
     typeof options.appRedis === 'function' ? options.appRedis(name) : (options.appRedis ?? client())
-  const appA = buildExampleApp({ ...appOpts, ...keysFor(appAUrl), name: 'App A', origin: appAUrl, redis: appRedis('A'), links: [appBUrl] })
-  const appB = buildExampleApp({ ...appOpts, ...keysFor(appBUrl), name: 'App B', origin: appBUrl, redis: appRedis('B'), sessionSecret: secretB, links: [appAUrl] })
-  options.appRoutes?.(appA)
-  options.appRoutes?.(appB)
+  const secondFactor = (name: 'A' | 'B'): { secondFactor?: 'required' } => (options.secondFactorApps?.includes(name) === true ? { secondFactor: 'required' } : {})
+  const adapterA = options.adapter ?? 'fastify'
+  const adapterB = options.adapterB ?? adapterA
+  if ((adapterA === 'express' || adapterB === 'express') && options.appRoutes !== undefined) throw new Error('appRoutes adds Fastify routes: not with the express adapter')
+  const build = (adapter: Adapter): typeof buildExampleApp | typeof buildExpressExampleApp => (adapter === 'express' ? buildExpressExampleApp : buildExampleApp)
+  const appA = build(adapterA)({ ...appOpts, ...keysFor(appAUrl), ...secondFactor('A'), name: 'App A', origin: appAUrl, redis: appRedis('A'), links: [appBUrl] })
+  const appB = build(adapterB)({ ...appOpts, ...keysFor(appBUrl), ...secondFactor('B'), name: 'App B', origin: appBUrl, redis: appRedis('B'), sessionSecret: secretB, links: [appAUrl] })
+  if (options.appRoutes !== undefined) {
+    options.appRoutes(appA as FastifyInstance)
+    options.appRoutes(appB as FastifyInstance)
+  }
+  const listen = (app: FastifyInstance | ExpressExampleApp, host: string, port: number): Promise<unknown> =>
+    'server' in app ? app.listen({ host, port }) : app.listen(host, port)
   await Promise.all(clients.map((c) => waitForRedis(c)))
   await idp.listen({ host: '127.0.0.1', port: idpPort })
-  await appA.listen({ host: '127.0.0.2', port: aPort })
-  await appB.listen({ host: '127.0.0.3', port: bPort })
+  await listen(appA, '127.0.0.2', aPort)
+  await listen(appB, '127.0.0.3', bPort)
   // Clients the IdP or the plugin made themselves: wait until a request that reads Redis is served.
   if (options.ownRedis === true) await untilStatus(`${idpUrl}/readyz`, {}, 200)
   if (options.appRedis !== undefined) {
@@ -140,4 +161,33 @@ export function useStackOn<R extends Pick<TestRedis, 'url' | 'stop'>>(start: () 
     await stack?.close()
     await redis?.stop()
   })
+}
+
+/**
+ * As useStack, with one stack per adapter (apps A and B built with the Fastify plugin, then with the
+ * Express middleware), on one Redis. Returns the `test` to write the file's tests with: it registers
+ * each test once per adapter (`fastify: <name>`, `express: <name>`) and hands `use` that adapter's
+ * stack just before it runs, so one body of tests holds for every adapter.
+ */
+export function useStackPerAdapter(use: (redis: TestRedis, stack: Stack, adapter: Adapter) => void, options: StackOptions = {}): (name: string, fn: (t: TestContext) => Promise<void>) => void {
+  let redis: TestRedis | undefined
+  const stacks = new Map<Adapter, Stack>()
+  before(async () => {
+    redis = await startRedis()
+    for (const adapter of ADAPTERS) stacks.set(adapter, await startStack(redis, { ...options, adapter }))
+  })
+  after(async () => {
+    for (const stack of stacks.values()) await stack.close()
+    await redis?.stop()
+  })
+  return (name, fn) => {
+    for (const adapter of ADAPTERS) {
+      test(`${adapter}: ${name}`, async (t) => {
+        const stack = stacks.get(adapter)
+        if (redis === undefined || stack === undefined) throw new Error('the stacks did not start')
+        use(redis, stack, adapter)
+        await fn(t)
+      })
+    }
+  }
 }

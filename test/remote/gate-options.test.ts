@@ -30,8 +30,8 @@ function problemsOf(opts: Partial<TesseraGateOptions>): readonly string[] {
 test('each protected host gets its own origin, keys and handle cookie', () => {
   const { hosts, trust } = resolveGateOptions(good)
   assert.deepEqual([...hosts.keys()], [A, B])
-  assert.equal(hosts.get(A)?.cookieName, '__Host-tessera')
-  assert.equal(hosts.get(B)?.cookieName, 'b_handle')
+  assert.equal(hosts.get(A)?.resolved.cookieName, '__Host-tessera')
+  assert.equal(hosts.get(B)?.resolved.cookieName, 'b_handle')
   assert.ok(trust.trusts('127.0.0.1'))
   assert.ok(!trust.trusts('127.0.0.2'))
 })

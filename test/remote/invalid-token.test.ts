@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
-import { test, after } from 'node:test'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Browser, type Page } from '../helpers/browser.js'
 import { type TestRedis } from '../helpers/redis-server.js'
-import { appCookies, formFields, newKey, PASSWORD, startStack, useStack, type Stack } from '../helpers/stack.js'
+import { appCookies, formFields, newKey, PASSWORD, startStack, useStackPerAdapter, type Adapter, type Stack } from '../helpers/stack.js'
 import { keyringOf } from '../helpers/sync-keys.js'
 import { mintToken } from '../../src/shared/token.js'
 import { keys } from '../../src/shared/keys.js'
@@ -16,7 +15,9 @@ const IDP_HOST = '127.0.0.1'
 
 let redis: TestRedis
 let stack: Stack
-useStack((r, s) => { redis = r; stack = s })
+let adapter: Adapter
+// Every test runs against apps built with the Fastify plugin and with the Express middleware.
+const test = useStackPerAdapter((r, s, a) => { redis = r; stack = s; adapter = a })
 
 interface RealToken {
   /** The browser that signed in; it holds the state cookie for the app and the IdP session, and no app session. */
@@ -195,7 +196,7 @@ test('a token in a browser with no or another state cookie is rejected', async (
 })
 
 test('an expired token is rejected (TOKEN_TTL_SECONDS=1)', async () => {
-  const short = await startStack(redis, { env: { TOKEN_TTL_SECONDS: '1' } })
+  const short = await startStack(redis, { env: { TOKEN_TTL_SECONDS: '1' }, adapter })
   try {
     assert.strictEqual(short.config.tokenTtlSeconds, 1)
     // Control: redeemed at once, a token of this stack works.

@@ -1,42 +1,69 @@
 /** What the plugin adds to an app's answers: cache headers on personal pages, a way on from a 401. */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { after, test } from 'node:test'
-import Fastify, { type FastifyInstance } from 'fastify'
+import { after } from 'node:test'
+import Fastify from 'fastify'
 import formbody from '@fastify/formbody'
+import express from 'express'
 import tesseraRemote from '../../src/remote/index.js'
+import { tesseraExpress } from '../../src/remote/express.js'
 import { Browser } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { type TestRedis } from '../helpers/redis-server.js'
-import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
+import { ADAPTERS, formFields, PASSWORD, useStackPerAdapter, type Adapter, type Stack } from '../helpers/stack.js'
 import { signInThroughA } from '../helpers/sso-scenarios.js'
 
 const HOST = '127.0.0.4'
-const port = await freePort(HOST)
-const ownUrl = `http://${HOST}:${port}`
+const ownUrls = new Map<Adapter, string>()
+for (const a of ADAPTERS) ownUrls.set(a, `http://${HOST}:${await freePort(HOST)}`)
 
 let redis: TestRedis
 let stack: Stack
-let own: FastifyInstance | undefined
-useStack((r, s) => { redis = r; stack = s }, { extraRemoteHosts: [ownUrl] })
+let adapter: Adapter
+let ownUrl: string
+// Every test runs with the Fastify plugin and with the Express middleware (apps A and B and this file's own app).
+const test = useStackPerAdapter((r, s, a) => { redis = r; stack = s; adapter = a; ownUrl = ownUrls.get(a) as string }, { extraRemoteHosts: [...ownUrls.values()] })
+const owns = new Map<Adapter, () => Promise<void>>()
 
-/** This file's own app, built as README shows, started on first use (after the stack is up). */
+/** This file's own app for the current adapter, built as README shows, started on first use (after the stack is up). */
 async function startOwnApp(): Promise<void> {
-  if (own !== undefined) return
-  own = Fastify()
-  await own.register(formbody)
-  await own.register(tesseraRemote, {
+  if (owns.has(adapter)) return
+  const options = {
     idpUrl: stack.idpUrl, origin: ownUrl, syncKeys: stack.syncKeys, redis: redis.url,
     sessionSecret: randomBytes(32).toString('base64url'), publicPaths: ['/open'],
+  }
+  const port = Number(new URL(ownUrl).port)
+  if (adapter === 'fastify') {
+    const own = Fastify()
+    await own.register(formbody)
+    await own.register(tesseraRemote, options)
+    own.get('/mine', async (req) => ({ user: req.session.user?.username }))
+    own.get('/own-cache', async (req, reply) => reply.header('cache-control', 'private, max-age=60').send({ user: req.session.user?.username }))
+    own.get('/vary', async (req, reply) => reply.header('vary', 'Accept-Encoding').send({ user: req.session.user?.username }))
+    own.get('/open', async (req) => ({ user: req.session.user?.username ?? null }))
+    own.post('/form', async () => ({ ok: true }))
+    await own.listen({ host: HOST, port })
+    owns.set(adapter, () => own.close())
+    return
+  }
+  const tessera = tesseraExpress(options)
+  const own = express()
+  own.use(tessera)
+  own.get('/mine', (req, res) => { res.json({ user: req.session.user?.username }) })
+  own.get('/own-cache', (req, res) => { res.set('cache-control', 'private, max-age=60').json({ user: req.session.user?.username }) })
+  own.get('/vary', (req, res) => { res.set('vary', 'Accept-Encoding').json({ user: req.session.user?.username }) })
+  own.get('/open', (req, res) => { res.json({ user: req.session.user?.username ?? null }) })
+  own.post('/form', (_req, res) => { res.json({ ok: true }) })
+  await tessera.ready()
+  const server = own.listen(port, HOST)
+  await new Promise((resolve, reject) => { server.once('listening', resolve).once('error', reject) })
+  owns.set(adapter, async () => {
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+    await tessera.close()
   })
-  own.get('/mine', async (req) => ({ user: req.session.user?.username }))
-  own.get('/own-cache', async (req, reply) => reply.header('cache-control', 'private, max-age=60').send({ user: req.session.user?.username }))
-  own.get('/vary', async (req, reply) => reply.header('vary', 'Accept-Encoding').send({ user: req.session.user?.username }))
-  own.get('/open', async (req) => ({ user: req.session.user?.username ?? null }))
-  own.post('/form', async () => ({ ok: true }))
-  await own.listen({ host: HOST, port })
 }
-after(async () => { await own?.close() })
+after(async () => { for (const close of owns.values()) await close() })
 
 /** A browser signed in at app A, then at this test's own app through the IdP (no form). */
 async function signedInHere(): Promise<Browser> {

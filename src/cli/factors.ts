@@ -1,0 +1,50 @@
+/** `tessera factors list|reset <user>`: a user's second factors, for an admin helping someone who lost theirs. */
+import { createRedis } from '../shared/redis.js'
+import { UserIndex } from '../shared/user-index.js'
+import { parseRedisConnection } from '../idp/config.js'
+import { FactorStore } from '../idp/factors/factor-store.js'
+import { redactUrl } from './check-config.js'
+import { environment, EXIT } from './environment.js'
+
+export const HELP = `Usage: tessera factors list <user>
+       tessera factors reset <user>
+
+list    prints what the user has enrolled: authenticator app (since when), passkeys, recovery codes left
+reset   removes every second factor of the user (authenticator app, recovery codes, passkeys) and
+        ends every session of the user, in the IdP and every app; the user signs in again with the
+        password and, if policy requires one, sets up a new factor right then
+
+Uses REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES) from the environment or .env.
+Exit codes: 0 done; 1 nothing enrolled (list); 2 usage error; 3 Redis does not answer.
+`
+
+export async function factors(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const [action, user] = args
+  if ((action !== 'list' && action !== 'reset') || user === undefined || args.length !== 2) { err(HELP); return EXIT.usage }
+  const problems: string[] = []
+  const conn = parseRedisConnection(environment(), problems)
+  if (problems.length > 0) { err(`tessera factors: ${problems.join('; ')}\n`); return EXIT.usage }
+  const redis = createRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  redis.on('error', () => {})
+  const store = new FactorStore(redis)
+  try {
+    if (action === 'reset') {
+      const had = await store.reset(user)
+      const ended = await new UserIndex(redis).revokeAll(user)
+      out(`${had ? 'removed every second factor' : 'no second factor was enrolled'} of ${user}; ended ${ended} session${ended === 1 ? '' : 's'}\n`)
+      return EXIT.ok
+    }
+    const enrolled = await store.enrolled(user)
+    const totp = enrolled.totp ? await store.totp(user) : undefined
+    if (!enrolled.totp && enrolled.passkeys === 0 && enrolled.recoveryCodes === 0) { out(`no second factor enrolled for ${user}\n`); return EXIT.problem }
+    out(`authenticator app  ${enrolled.totp ? `on since ${new Date(totp?.enrolledAt ?? 0).toISOString()}` : 'off'}\n`)
+    out(`passkeys           ${enrolled.passkeys}\n`)
+    out(`recovery codes     ${enrolled.recoveryCodes} unused\n`)
+    return EXIT.ok
+  } catch {
+    err(`tessera factors: Redis at ${redactUrl(conn.url ?? '')} does not answer\n`)
+    return EXIT.redis
+  } finally {
+    redis.disconnect()
+  }
+}

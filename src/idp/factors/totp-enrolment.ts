@@ -1,0 +1,88 @@
+/**
+ * Enrolling TOTP, shared by the security page and the sign-in that must enrol first: a new secret is
+ * shown (QR code and text) and travels in the form sealed under FACTOR_KEYS, bound to the user and
+ * to the session or pending sign-in that asked (so Redis holds nothing until the first code proves
+ * the app has it). The first right code enrols it, its step already spent, with 10 new recovery codes.
+ */
+import type { FastifyReply } from 'fastify'
+import type { Keyring } from '../../shared/keyring.js'
+import { FactorUnavailableError } from '../../shared/errors.js'
+import type { IdpContext } from '../context.js'
+import { openFactor, sealFactor } from './factor-seal.js'
+import { hashAll, newRecoveryCodes } from './recovery-codes.js'
+import { newTotpSecret, otpauthUri, qrSvg, sealTotpSecret, stepOf } from './totp.js'
+
+/** How long an enrolment form stays good: time to find the phone and scan. */
+const ENROLMENT_MAX_AGE_MS = 10 * 60_000
+
+export interface Enrolment {
+  readonly secret: string
+  /** The secret sealed for the form's hidden field. */
+  readonly sealed: string
+}
+
+/** The FACTOR_KEYS keyring when TOTP may be enrolled; FactorUnavailableError when it may not (fail closed). */
+export function enrolmentKeyring(ctx: IdpContext): Keyring {
+  if (ctx.config.secondFactor.mode === 'off') throw new FactorUnavailableError('SECOND_FACTOR is off')
+  if (ctx.config.factorKeyring === undefined) throw new FactorUnavailableError('FACTOR_KEYS is not set')
+  return ctx.config.factorKeyring
+}
+
+export function startEnrolment(keyring: Keyring, username: string, binding: string, now = Date.now()): Enrolment {
+  const secret = newTotpSecret()
+  const sealed = sealFactor(keyring, 'totp-enrol', `${binding}|${username}`, Buffer.from(JSON.stringify({ s: secret, t: now })))
+  return { secret, sealed }
+}
+
+/** The secret of an enrolment form sealed for this user and binding, not older than 10 minutes. */
+export function openEnrolment(keyring: Keyring, username: string, binding: string, sealed: unknown, now = Date.now()): Enrolment | undefined {
+  if (typeof sealed !== 'string' || sealed.length > 512) return undefined
+  const plain = openFactor(keyring, 'totp-enrol', `${binding}|${username}`, sealed)
+  if (plain === undefined) return undefined
+  const v = JSON.parse(plain.toString()) as { s: string; t: number }
+  return now - v.t <= ENROLMENT_MAX_AGE_MS ? { secret: v.s, sealed } : undefined
+}
+
+/** Enrols the secret when `code` is its code now; resolves to the new recovery codes, or undefined for a wrong code. */
+export async function confirmEnrolment(ctx: IdpContext, keyring: Keyring, username: string, secret: string, code: string | undefined): Promise<string[] | undefined> {
+  const step = code === undefined ? undefined : stepOf(secret, code)
+  if (step === undefined) return undefined
+  const codes = newRecoveryCodes()
+  await ctx.factors.enrolTotp(username, { sealed: sealTotpSecret(keyring, username, secret), enrolledAt: Date.now() }, step, hashAll(username, codes))
+  return codes
+}
+
+export interface EnrolView {
+  readonly status: number
+  readonly username: string
+  readonly enrolment: Enrolment
+  /** Where the form posts, and its CSRF token. */
+  readonly action: string
+  readonly csrf: string
+  readonly error?: string
+  /** Shown above the form (why enrolment is asked for). */
+  readonly notice?: string
+}
+
+/** The enrolment page: the QR code as an SVG image (no script), the secret as text, a field for the first code. */
+export function renderEnrolment(ctx: IdpContext, reply: FastifyReply, view: EnrolView): FastifyReply {
+  const issuer = new URL(ctx.config.publicUrl).host
+  const svg = qrSvg(otpauthUri(view.enrolment.secret, issuer, view.username))
+  return reply.code(view.status).header('cache-control', 'no-store').view('totp-enrol.eta', {
+    title: 'Set up an authenticator app',
+    qr: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`,
+    secret: view.enrolment.secret.match(/.{1,4}/g)?.join(' ') ?? view.enrolment.secret,
+    sealed: view.enrolment.sealed,
+    action: view.action,
+    csrf: view.csrf,
+    issuer,
+    username: view.username,
+    error: view.error,
+    notice: view.notice,
+  })
+}
+
+/** The recovery codes, shown once; `next` is a form (sign-in: continue) or a link (security page). */
+export function renderRecoveryCodes(reply: FastifyReply, codes: readonly string[], next: { action: string; csrf: string } | { href: string }): FastifyReply {
+  return reply.header('cache-control', 'no-store').view('recovery-codes.eta', { title: 'Your recovery codes', codes, next })
+}

@@ -1,0 +1,257 @@
+/**
+ * Second factors over HTTP with a real Redis: enrolling TOTP on the security page (fresh password,
+ * CSRF), signing in with a code computed here, replayed and earlier codes refused, wrong codes
+ * regulated per user, recovery codes good once, no session before the last factor, the policies,
+ * and step-up of a password-only session.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { TestRedis } from '../helpers/redis-server.js'
+import { Browser } from '../helpers/browser.js'
+import { formFields, newKey, startStack, useStack, type Stack } from '../helpers/stack.js'
+import {
+  assertHandedOver, codeAt, confirmPassword, enrolOnSecurityPage, passwordOnly, postFactor, postPassword,
+  shownCodes, shownSecret, writeFactorUsers,
+} from '../helpers/factors.js'
+import { keys } from '../../src/shared/keys.js'
+import { claimedSid } from '../../src/shared/handle-cookie.js'
+
+// One user per test: every stack here shares the one Redis, so factors enrolled in one test stay.
+const USERS = { alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [] }
+const IDP_COOKIE = 'tessera_idp'
+const host = (url: string): string => new URL(url).hostname
+
+let redis: TestRedis
+let stack: Stack
+useStack((r, s) => { redis = r; stack = s }, { env: { FACTOR_KEYS: newKey('f1'), USERS_FILE: writeFactorUsers(USERS) } })
+
+/** The methods in the signed identity of the IdP session `b` holds, and its sid. */
+async function idpSession(b: Browser): Promise<{ sid: string; amr: string[] }> {
+  const sid = claimedSid(b.cookies(host(stack.idpUrl)).get(IDP_COOKIE)) as string
+  assert.ok(sid, 'an IdP session cookie')
+  const record = await redis.client().hget(keys.session(sid), 'u')
+  assert.ok(record, 'the session exists')
+  const payload = JSON.parse(Buffer.from(record.split('.')[1] as string, 'base64url').toString()) as { amr: { m: string }[] }
+  return { sid, amr: payload.amr.map((a) => a.m) }
+}
+
+test('the security page needs a session, a CSRF token and the password typed again', async () => {
+  assert.equal((await new Browser().get(`${stack.idpUrl}/security`)).location(), `${stack.idpUrl}/login`, 'no session: sent to sign in')
+  const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'frank')
+  const page = await b.get(`${stack.idpUrl}/security`)
+  assert.match(page.body, /action="\/security\/confirm"/, 'not fresh: the password form')
+  assert.doesNotMatch(page.body, /totp\/start/)
+  const { csrf } = formFields(page.body)
+  const notFresh = await b.post(`${stack.idpUrl}/security/totp/start`, { csrf: csrf as string }, 'application/json')
+  assert.equal(notFresh.status, 403)
+  assert.equal(notFresh.json().code, 'TESSERA_ERR_REAUTH_REQUIRED')
+  const wrong = await b.post(`${stack.idpUrl}/security/confirm`, { csrf: csrf as string, password: 'not the password' })
+  assert.equal(wrong.status, 401)
+  const noCsrf = await b.post(`${stack.idpUrl}/security/confirm`, { password: 'x' }, 'application/json')
+  assert.equal(noCsrf.json().code, 'TESSERA_ERR_CSRF')
+  await confirmPassword(b, stack.idpUrl)
+  const badCsrf = await b.post(`${stack.idpUrl}/security/totp/start`, { csrf: 'forged' }, 'application/json')
+  assert.equal(badCsrf.status, 403)
+  assert.equal(badCsrf.json().code, 'TESSERA_ERR_CSRF')
+  const noSession = await new Browser().post(`${stack.idpUrl}/security/totp/remove`, { csrf: csrf as string }, 'application/json')
+  assert.equal(noSession.status, 401)
+  const start = await b.post(`${stack.idpUrl}/security/totp/start`, { csrf: csrf as string })
+  assert.equal(start.status, 200)
+  assert.match(start.body, /<img src="data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+"/, 'the QR code is an inline SVG image')
+  assert.doesNotMatch(start.body, /<script/i)
+  const secret = shownSecret(start)
+  const wrongCode = await b.post(`${stack.idpUrl}/security/totp/confirm`, { ...formFields(start.body), code: codeAt(secret, 5) })
+  assert.equal(wrongCode.status, 401, 'a wrong first code enrols nothing')
+  assert.deepEqual(await redis.client().hkeys(keys.factors('frank')), [])
+  const ok = await b.post(`${stack.idpUrl}/security/totp/confirm`, { ...formFields(start.body), code: codeAt(secret) })
+  assert.equal(ok.status, 200)
+  assert.equal(shownCodes(ok).length, 10)
+  const stored = await redis.client().hgetall(keys.factors('frank'))
+  assert.ok(stored.totp && !stored.totp.includes(secret), 'the secret is sealed at rest')
+  assert.equal(Object.keys(stored).filter((k) => k.startsWith('rc:')).length, 10)
+  for (const code of shownCodes(ok)) assert.ok(!JSON.stringify(stored).includes(code), 'recovery codes are stored hashed')
+  assert.match((await b.get(`${stack.idpUrl}/security`)).body, /On since/)
+})
+
+test('with TOTP enrolled, sign-in asks for a code: no session or token before it; a code is good once, an earlier step never', async () => {
+  const { secret } = await enrolOnSecurityPage(await passwordOnly(stack.idpUrl, stack.appAUrl, 'alice'), stack.idpUrl)
+  const b = new Browser()
+  const posted = await postPassword(b, stack.idpUrl, stack.appAUrl, 'alice')
+  assert.equal(posted.status, 303)
+  assert.equal(posted.location(), `${stack.idpUrl}/login/second-factor`)
+  assert.equal(b.cookies(host(stack.idpUrl)).get(IDP_COOKIE), undefined, 'no IdP session before the second factor')
+  assert.ok(!b.setCookies.some((c) => c.startsWith(`${IDP_COOKIE}=`) && !c.startsWith(`${IDP_COOKIE}=;`)), 'no session cookie was ever set')
+  assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401, 'not signed in at the app')
+  assert.equal((await b.get(`${stack.idpUrl}/security`)).status, 303, 'not signed in at the IdP')
+  const sessions = await redis.client().smembers(keys.userIndex('alice'))
+  // The next step's code: the enrolment spent this step's.
+  const code = codeAt(secret, 1)
+  await assertHandedOver(b, await postFactor(b, stack.idpUrl, { code }), stack.appAUrl, 'alice')
+  assert.deepEqual((await idpSession(b)).amr, ['pwd', 'otp'])
+  assert.equal((await redis.client().smembers(keys.userIndex('alice'))).length, sessions.length + 1, 'one session, made at the last factor')
+
+  for (const [why, again] of [['the same code', code], ['an earlier step', codeAt(secret, -1)]] as const) {
+    const c = new Browser()
+    assert.equal((await postPassword(c, stack.idpUrl, stack.appAUrl, 'alice')).status, 303)
+    const refused = await postFactor(c, stack.idpUrl, { code: again })
+    assert.equal(refused.status, 401, `${why} is refused`)
+    assert.match(refused.body, /Incorrect or already used code/)
+    assert.equal(c.cookies(host(stack.idpUrl)).get(IDP_COOKIE), undefined)
+  }
+  const json = await new Browser().post(`${stack.idpUrl}/login/second-factor`, { code: '123456' }, 'application/json')
+  assert.equal(json.status, 400, 'no pending sign-in: expired')
+  assert.equal(json.json().code, 'TESSERA_ERR_SIGN_IN_EXPIRED')
+})
+
+test('a recovery code signs in once; the pending sign-in is used once', async () => {
+  const { codes } = await enrolOnSecurityPage(await passwordOnly(stack.idpUrl, stack.appAUrl, 'carol'), stack.idpUrl)
+  const b = new Browser()
+  await postPassword(b, stack.idpUrl, stack.appAUrl, 'carol')
+  const page = await b.get(`${stack.idpUrl}/login/second-factor`)
+  const fields = formFields(page.body)
+  const first = await b.post(`${stack.idpUrl}/login/second-factor`, { ...fields, recovery: (codes[0] as string).toUpperCase().replace(/-/g, ' ') })
+  await assertHandedOver(b, first, stack.appAUrl, 'carol')
+  const replayed = await b.post(`${stack.idpUrl}/login/second-factor`, { ...fields, recovery: codes[1] as string }, 'application/json')
+  assert.equal(replayed.status, 400, 'the finished sign-in cannot be finished again')
+  assert.equal(replayed.json().code, 'TESSERA_ERR_SIGN_IN_EXPIRED')
+
+  const c = new Browser()
+  await postPassword(c, stack.idpUrl, stack.appAUrl, 'carol')
+  assert.equal((await postFactor(c, stack.idpUrl, { recovery: codes[0] as string })).status, 401, 'a used recovery code is refused')
+  await assertHandedOver(c, await postFactor(c, stack.idpUrl, { recovery: codes[1] as string }), stack.appAUrl, 'carol')
+  assert.equal((await redis.client().hkeys(keys.factors('carol'))).filter((k) => k.startsWith('rc:')).length, 8)
+})
+
+test('wrong codes are regulated per user: the user is held, another user is not', async () => {
+  const limited = await startStack(redis, { env: { FACTOR_KEYS: newKey('f1'), USERS_FILE: writeFactorUsers(USERS), LOGIN_MAX_RETRIES: '3' } })
+  try {
+    const dave = await enrolOnSecurityPage(await passwordOnly(limited.idpUrl, limited.appAUrl, 'dave'), limited.idpUrl)
+    const grace = await enrolOnSecurityPage(await passwordOnly(limited.idpUrl, limited.appAUrl, 'grace'), limited.idpUrl)
+    const b = new Browser()
+    await postPassword(b, limited.idpUrl, limited.appAUrl, 'dave')
+    for (let i = 0; i < 3; i++) assert.equal((await postFactor(b, limited.idpUrl, { code: '000000' })).status, 401)
+    const held = await postFactor(b, limited.idpUrl, { code: codeAt(dave.secret, 1) })
+    assert.equal(held.status, 401, 'after 3 failures even the right code is refused')
+    assert.equal(b.cookies(host(limited.idpUrl)).get(IDP_COOKIE), undefined)
+    const recovery = await postFactor(b, limited.idpUrl, { recovery: dave.codes[0] as string })
+    assert.equal(recovery.status, 401, 'and so is a recovery code')
+    const other = new Browser()
+    await postPassword(other, limited.idpUrl, limited.appAUrl, 'grace')
+    await assertHandedOver(other, await postFactor(other, limited.idpUrl, { code: codeAt(grace.secret, 1) }), limited.appAUrl, 'grace')
+    assert.equal((await postPassword(new Browser(), limited.idpUrl, limited.appAUrl, 'dave')).status, 303, 'the password itself is still accepted')
+  } finally {
+    await limited.close()
+  }
+})
+
+test('SECOND_FACTOR=required: a user with none enrols right after the password, then signs in; the last factor cannot be removed', async () => {
+  const required = await startStack(redis, { env: { FACTOR_KEYS: newKey('f1'), USERS_FILE: writeFactorUsers(USERS), SECOND_FACTOR: 'required' } })
+  try {
+    const b = new Browser()
+    const posted = await postPassword(b, required.idpUrl, required.appAUrl, 'erin')
+    assert.equal(posted.location(), `${required.idpUrl}/login/second-factor`)
+    const enrol = await b.get(`${required.idpUrl}/login/second-factor`)
+    assert.match(enrol.body, /needs a second factor/)
+    const secret = shownSecret(enrol)
+    const codes = await b.post(`${required.idpUrl}/login/second-factor/enrol`, { ...formFields(enrol.body), code: codeAt(secret) })
+    assert.equal(codes.status, 200)
+    assert.equal(shownCodes(codes).length, 10)
+    assert.equal(b.cookies(host(required.idpUrl)).get(IDP_COOKIE), undefined, 'still no session while the codes are shown')
+    await assertHandedOver(b, await b.post(`${required.idpUrl}/login/second-factor/continue`, formFields(codes.body)), required.appAUrl, 'erin')
+
+    const csrf = await confirmPassword(b, required.idpUrl)
+    assert.match((await b.get(`${required.idpUrl}/security`)).body, /cannot be removed/)
+    const remove = await b.post(`${required.idpUrl}/security/totp/remove`, { csrf }, 'application/json')
+    assert.equal(remove.status, 409)
+    assert.equal(remove.json().code, 'TESSERA_ERR_FACTOR_REQUIRED')
+    assert.ok((await redis.client().hkeys(keys.factors('erin'))).includes('totp'), 'the factor is still there')
+  } finally {
+    await required.close()
+  }
+})
+
+test('SECOND_FACTOR_GROUPS: required for members of the groups only', async () => {
+  const groups = await startStack(redis, { env: { FACTOR_KEYS: newKey('f1'), USERS_FILE: writeFactorUsers({ henry: ['finance'], ivan: ['staff'] }), SECOND_FACTOR_GROUPS: 'finance' } })
+  try {
+    const member = await postPassword(new Browser(), groups.idpUrl, groups.appAUrl, 'henry')
+    assert.equal(member.location(), `${groups.idpUrl}/login/second-factor`, 'a finance member is led to enrol')
+    const b = new Browser()
+    await assertHandedOver(b, await postPassword(b, groups.idpUrl, groups.appAUrl, 'ivan'), groups.appAUrl, 'ivan')
+  } finally {
+    await groups.close()
+  }
+})
+
+test('step-up: mfa=1 on a password-only session asks for the code, adds otp to the same session and hands over', async () => {
+  const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'judy')
+  const before = await idpSession(b)
+  assert.deepEqual(before.amr, ['pwd'])
+  const { secret } = await enrolOnSecurityPage(b, stack.idpUrl)
+  b.clear(host(stack.appAUrl))
+  const first = await b.get(`${stack.appAUrl}/private`)
+  const stepUp = `${first.location() as string}&mfa=1`
+  const asked = await b.get(stepUp)
+  assert.equal(asked.status, 303, 'no hand-over yet')
+  assert.equal(asked.location(), `${stack.idpUrl}/login/second-factor`)
+  const form = await b.get(`${stack.idpUrl}/login/second-factor`)
+  assert.match(form.body, /asks for a second factor/)
+  await assertHandedOver(b, await postFactor(b, stack.idpUrl, { code: codeAt(secret, 1) }), stack.appAUrl, 'judy')
+  const after = await idpSession(b)
+  assert.equal(after.sid, before.sid, 'the same session')
+  assert.deepEqual(after.amr, ['pwd', 'otp'])
+  b.clear(host(stack.appAUrl))
+  const again = await b.get(`${stack.appAUrl}/private`)
+  const direct = await b.get(`${again.location() as string}&mfa=1`)
+  assert.equal(direct.status, 302, 'a session with a second factor is handed over at once')
+  assert.ok(new URL(direct.location() as string).searchParams.get('token'))
+})
+
+test('step-up of a user with no factor leads to enrolment, bound to the pending step-up', async () => {
+  const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'kim')
+  const before = await idpSession(b)
+  b.clear(host(stack.appAUrl))
+  const first = await b.get(`${stack.appAUrl}/private`)
+  assert.equal((await b.get(`${first.location() as string}&mfa=1`)).status, 303)
+  const enrol = await b.get(`${stack.idpUrl}/login/second-factor`)
+  const secret = shownSecret(enrol)
+  const codes = await b.post(`${stack.idpUrl}/login/second-factor/enrol`, { ...formFields(enrol.body), code: codeAt(secret) })
+  await assertHandedOver(b, await b.post(`${stack.idpUrl}/login/second-factor/continue`, formFields(codes.body)), stack.appAUrl, 'kim')
+  assert.deepEqual(await idpSession(b), { sid: before.sid, amr: ['pwd', 'otp'] })
+})
+
+test('mfa=1 without a session keeps asking for a second factor after the password', async () => {
+  const b = new Browser()
+  const posted = await postPassword(b, stack.idpUrl, stack.appAUrl, 'leo', (u) => `${u}&mfa=1`)
+  assert.equal(posted.status, 303)
+  assert.equal(posted.location(), `${stack.idpUrl}/login/second-factor`, 'leo has no factor yet: led to enrol')
+  assert.match((await b.get(`${stack.idpUrl}/login/second-factor`)).body, /needs a second factor/)
+})
+
+test('without FACTOR_KEYS, TOTP cannot be enrolled (a clear 409), and mfa=1 for a user with none is refused the same way', async () => {
+  const bare = await startStack(redis, { env: { USERS_FILE: writeFactorUsers({ mona: [] }) } })
+  try {
+    const b = await passwordOnly(bare.idpUrl, bare.appAUrl, 'mona')
+    const csrf = await confirmPassword(b, bare.idpUrl)
+    assert.match((await b.get(`${bare.idpUrl}/security`)).body, /does not offer authenticator-app codes/)
+    const start = await b.post(`${bare.idpUrl}/security/totp/start`, { csrf }, 'application/json')
+    assert.equal(start.status, 409)
+    assert.equal(start.json().code, 'TESSERA_ERR_FACTOR_UNAVAILABLE')
+    const page = await b.post(`${bare.idpUrl}/security/totp/start`, { csrf })
+    assert.match(page.body, /does not offer authenticator-app codes/, 'the page says why')
+    const posted = await postPassword(new Browser(), bare.idpUrl, bare.appAUrl, 'mona', (u) => `${u}&mfa=1`)
+    assert.equal(posted.status, 409)
+  } finally {
+    await bare.close()
+  }
+})
+
+test('SECOND_FACTOR=off: no second step, even for a user with a factor enrolled', async () => {
+  await enrolOnSecurityPage(await passwordOnly(stack.idpUrl, stack.appAUrl, 'nina'), stack.idpUrl)
+  const off = await startStack(redis, { env: { FACTOR_KEYS: newKey('f1'), USERS_FILE: writeFactorUsers({ nina: [] }), SECOND_FACTOR: 'off' } })
+  try {
+    const b = new Browser()
+    await assertHandedOver(b, await postPassword(b, off.idpUrl, off.appAUrl, 'nina'), off.appAUrl, 'nina')
+  } finally {
+    await off.close()
+  }
+})
