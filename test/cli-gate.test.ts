@@ -35,10 +35,10 @@ function run(env: Record<string, string>): { done: Promise<{ status: number | nu
 test('tessera gate names every bad variable and exits 1, printing no key', async () => {
   const { status, stderr } = await run({
     IDP_URL: 'sso.example.com', GATE_SESSION_SECRET: 'short', FORWARD_AUTH_PROXIES: 'localhost',
-    FORWARD_AUTH_HOSTS: `${APP}=${appKeys} https://wiki.example.com/path=${appKeys} nonsense`, GATE_PORT: '99999',
+    FORWARD_AUTH_HOSTS: `${APP}=${appKeys} https://wiki.example.com/path=${appKeys} nonsense`, GATE_PORT: '99999', FORWARD_AUTH_SECOND_FACTOR: 'always',
   }).done
   assert.equal(status, 1)
-  for (const name of ['IDP_URL', 'GATE_SESSION_SECRET', 'FORWARD_AUTH_PROXIES[0]', 'FORWARD_AUTH_HOSTS[1] origin', 'FORWARD_AUTH_HOSTS[2]', 'GATE_PORT']) {
+  for (const name of ['IDP_URL', 'GATE_SESSION_SECRET', 'FORWARD_AUTH_PROXIES[0]', 'FORWARD_AUTH_HOSTS[1] origin', 'FORWARD_AUTH_HOSTS[2]', 'GATE_PORT', 'FORWARD_AUTH_SECOND_FACTOR: must be optional or required']) {
     assert.ok(stderr.includes(name), `${name} in: ${stderr}`)
   }
   assert.ok(!stderr.includes(appKeys.split('.')[1] as string), 'no key printed')

@@ -21,6 +21,7 @@ asks before each request of a protected app (docs/forward-auth.md). From the env
                          origin's app keys on the IdP with: npx tessera app-key <origin> (required)
   FORWARD_AUTH_PROXIES   addresses or CIDR ranges of the proxies whose X-Forwarded-* / X-Original-*
                          headers are believed, comma-separated; empty refuses every request
+  FORWARD_AUTH_SECOND_FACTOR  optional (default) or required: only sessions with a second factor pass
   GATE_HOST, GATE_PORT   where it listens (default 127.0.0.1 and 9091)
   LOG_LEVEL              default info
 Stops on SIGTERM or SIGINT.
@@ -30,7 +31,7 @@ Exit codes: 0 stopped; 1 bad configuration or cannot listen.
 /** The environment's names for the gate's options, so a problem names the variable to fix. */
 const NAMES: readonly [RegExp, string][] = [
   [/^hosts\[(\d+)\]\./, 'FORWARD_AUTH_HOSTS[$1] '], [/^hosts/, 'FORWARD_AUTH_HOSTS'], [/^proxies/, 'FORWARD_AUTH_PROXIES'],
-  [/^sessionSecret/, 'GATE_SESSION_SECRET'], [/^idpUrl/, 'IDP_URL'], [/^redis/, 'REDIS_URL'],
+  [/^FORWARD_AUTH_HOSTS\[\d+\] secondFactor/, 'FORWARD_AUTH_SECOND_FACTOR'], [/^sessionSecret/, 'GATE_SESSION_SECRET'], [/^idpUrl/, 'IDP_URL'], [/^redis/, 'REDIS_URL'],
 ]
 
 interface GateEnv { readonly options: TesseraGateOptions; readonly host: string; readonly port: number; readonly logLevel: string }
@@ -38,10 +39,11 @@ interface GateEnv { readonly options: TesseraGateOptions; readonly host: string;
 /** The gate's configuration from `env`, or every problem at once, each naming its variable. */
 export function gateEnv(env: Readonly<Record<string, string | undefined>>): GateEnv | { problems: readonly string[] } {
   const problems: string[] = []
+  const secondFactor = env.FORWARD_AUTH_SECOND_FACTOR as 'optional' | 'required' | undefined
   const hosts: TesseraGateHost[] = (env.FORWARD_AUTH_HOSTS ?? '').split(/\s+/).filter((e) => e !== '').flatMap((entry, i) => {
     const eq = entry.indexOf('=')
     if (eq <= 0) { problems.push(`FORWARD_AUTH_HOSTS[${i}]: must be <origin>=<app keys>`); return [] }
-    return [{ origin: entry.slice(0, eq), appKeys: entry.slice(eq + 1) }]
+    return [{ origin: entry.slice(0, eq), appKeys: entry.slice(eq + 1), ...(secondFactor === undefined ? {} : { secondFactor }) }]
   })
   const redis = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
   if (!isRedisUrl(redis)) problems.push('REDIS_URL: must be a redis:// or rediss:// URL')

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { request } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, test } from 'node:test'
 import { Agent, request as undiciRequest } from 'undici'
 import type { FastifyInstance } from 'fastify'
@@ -24,6 +25,7 @@ const NGINX_HOST = '127.0.0.4'
 const CADDY_HOST = '127.0.0.5'
 /** A client that is not the proxy: a loopback address the gate does not trust. */
 const STRANGER = '127.0.0.7'
+const GATE_SECRET = 'a gate secret of at least thirty-two characters'
 
 let redis: TestRedis
 let stack: Stack
@@ -44,7 +46,7 @@ before(async () => {
   gate = buildGate({
     idpUrl: stack.idpUrl,
     redis: redis.url,
-    sessionSecret: 'a gate secret of at least thirty-two characters',
+    sessionSecret: GATE_SECRET,
     proxies: '127.0.0.1',
     hosts: [nginxUrl, caddyUrl].map((origin) => ({ origin, appKeys: formatAppKeys(stack.config.keyring, origin) })),
   }, { logger: { level: 'debug', stream: { write: (line: string) => { logs.push(line) } } } })
@@ -306,6 +308,38 @@ test('a forged X-Forwarded-Host or X-Original-URL from a client is not trusted',
     }
   } finally {
     await stranger.close()
+  }
+})
+
+test('a gate host with secondFactor: required sends a password-only session to the IdP for a second factor', async () => {
+  const b = await signedInEverywhere()
+  const n = proxies()[0] as ReturnType<typeof proxies>[number]
+  // A second gate for nginx's host, with the same cookie secret: it reads the same handle cookie.
+  const strict = buildGate({
+    idpUrl: stack.idpUrl, redis: redis.url, sessionSecret: GATE_SECRET, proxies: '127.0.0.1',
+    hosts: [{ origin: n.url, appKeys: formatAppKeys(stack.config.keyring, n.url), secondFactor: 'required' }],
+  })
+  await strict.listen({ host: '127.0.0.1', port: 0 })
+  try {
+    const u = new URL(n.url)
+    const headers = {
+      'x-forwarded-proto': 'http', 'x-forwarded-host': u.host, 'x-forwarded-uri': '/x', 'x-forwarded-method': 'GET',
+      cookie: `${appCookies(n.url).session}=${b.cookies(n.host).get(appCookies(n.url).session) as string}`,
+    }
+    const base = `http://127.0.0.1:${(strict.server.address() as AddressInfo).port}/api/authz/forward-auth`
+    const lax = await fetch(`${gateUrl}/api/authz/forward-auth`, { headers: { ...headers, accept: 'text/html' }, redirect: 'manual' })
+    assert.equal(lax.status, 200, 'control: the optional gate lets the password-only session through')
+    assert.equal(lax.headers.get('remote-auth-methods'), 'pwd')
+    const nav = await fetch(base, { headers: { ...headers, accept: 'text/html' }, redirect: 'manual' })
+    assert.equal(nav.status, 302)
+    const login = new URL(nav.headers.get('location') as string)
+    assert.equal(`${login.origin}${login.pathname}`, `${stack.idpUrl}/login`)
+    assert.equal(login.searchParams.get('mfa'), '1', 'the IdP is asked for a second factor')
+    const api = await fetch(base, { headers: { ...headers, accept: 'application/json' }, redirect: 'manual' })
+    assert.equal(api.status, 401)
+    assert.equal(api.headers.get('remote-user'), null)
+  } finally {
+    await strict.close()
   }
 })
 
