@@ -12,6 +12,7 @@ export type TesseraErrorCode =
   | 'TESSERA_ERR_NOT_FOUND'
   | 'TESSERA_ERR_UNKNOWN_SESSION'
   | 'TESSERA_ERR_STORE_UNAVAILABLE'
+  | 'TESSERA_ERR_FORWARD_AUTH'
   | 'TESSERA_ERR_INTERNAL'
   | 'TESSERA_ERR_BAD_SECOND_FACTOR'
   | 'TESSERA_ERR_SIGN_IN_EXPIRED'
@@ -170,5 +171,16 @@ export class ReauthRequiredError extends TesseraError {
 export class PasskeyError extends TesseraError {
   constructor(detail?: string) {
     super('TESSERA_ERR_PASSKEY', 401, 'That passkey could not be used. Please try again.', { detail })
+  }
+}
+
+/**
+ * A forward-auth request the gate cannot answer for: not from a trusted proxy, or about a host it does
+ * not protect, or with headers that do not say what the original request was. 403, since nginx turns
+ * any other refusal of an auth subrequest into a 500.
+ */
+export class ForwardAuthError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_FORWARD_AUTH', 403, 'This request cannot be authorized.', { detail })
   }
 }
