@@ -22,7 +22,7 @@ let redis: TestRedis
 let stack: Stack
 let client: Redis
 // One user per test: a user with a passkey is asked for a second step after the password.
-const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kim', 'leo']
+const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kim', 'leo', 'mia', 'noah']
 useStack((r, s) => { redis = r; stack = s; client = r.client() }, {
   env: { USERS_FILE: writeFactorUsers({ ...Object.fromEntries(USERS.map((u) => [u, []])), root: ['admins'] }), SECOND_FACTOR_GROUPS: 'admins', FACTOR_KEYS: newKey('f1') },
 })
@@ -210,4 +210,24 @@ test('step-up: mfa=1 on a password-only session is answered with a passkey, on t
   await assertHandedOver(b, done, stack.appAUrl, 'leo')
   assert.equal(claimedSid(b.cookies('127.0.0.1').get('tessera_idp')), sid, 'the same session')
   assert.deepEqual(await signedInWith(b, client), ['pwd', 'hwk'])
+})
+
+test('"Confirm it is you" with a passkey instead of the password opens changes for the session; another user\'s passkey does not', async () => {
+  const auth = new SoftAuthenticator(stack.idpUrl)
+  const { browser: b, id } = await registerPasskey(stack, auth, 'mia')
+  await client.del(keys.freshAuth(claimedSid(b.cookies('127.0.0.1').get('tessera_idp')) as string))
+  const page = await b.get(`${stack.idpUrl}/security`)
+  assert.match(page.body, /action="\/security\/confirm\/passkey"/, 'the confirm step offers the passkey')
+  const { csrf } = formFields(page.body)
+  const stranger = new SoftAuthenticator(stack.idpUrl)
+  await registerPasskey(stack, stranger, 'noah')
+  const asked = (await postOptions(b, `${stack.idpUrl}/security/confirm/passkey/options`, csrf as string)).json<{ challenge: string; allowCredentials: { id: string }[] }>()
+  assert.deepEqual(asked.allowCredentials.map((c) => c.id), [id], 'only mia\'s own passkeys')
+  const refused = await b.post(`${stack.idpUrl}/security/confirm/passkey`, { csrf: csrf as string, response: JSON.stringify(stranger.assert({ ...asked, allowCredentials: [] })) })
+  assert.equal(refused.status, 401)
+  assert.equal((await b.post(`${stack.idpUrl}/security/passkeys/remove`, { csrf: csrf as string, id }, 'application/json')).status, 403, 'still not fresh')
+  const again = (await postOptions(b, `${stack.idpUrl}/security/confirm/passkey/options`, csrf as string)).json<{ challenge: string }>()
+  const confirmed = await b.post(`${stack.idpUrl}/security/confirm/passkey`, { csrf: csrf as string, response: JSON.stringify(auth.assert(again)) })
+  assert.equal(confirmed.status, 303)
+  assert.equal((await b.post(`${stack.idpUrl}/security/passkeys/remove`, { csrf: csrf as string, id })).status, 303, 'fresh: the change goes through')
 })

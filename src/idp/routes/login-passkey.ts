@@ -25,6 +25,16 @@ export const optionsBodySchema = {
 // A WebAuthn assertion in JSON: a credential id of at most 1023 bytes, client data, authenticator data and a signature.
 export const ANSWER_MAX = 16_384
 
+/** The answer of a known user's ceremony (second step, confirming it is you): the page's CSRF token and the browser's JSON. */
+export const answerBodySchema = {
+  type: 'object',
+  required: ['response'],
+  properties: {
+    csrf: { type: 'string', maxLength: 128 },
+    response: { type: 'string', maxLength: ANSWER_MAX },
+  },
+} as const
+
 const passkeyBodySchema = {
   type: 'object',
   required: ['response'],

@@ -2,21 +2,25 @@
  * The passkeys section of the security page (views/security-passkeys.eta): register
  * (POST /security/passkeys/options, then POST /security/passkeys), rename and remove. Every change
  * goes through requireFreshAuth: the session, the page's CSRF token, the password typed again in the
- * last 5 minutes. Removing the last second factor of a user whom policy requires one is refused.
+ * last 5 minutes (or one of the user's passkeys used for it: POST /security/confirm/passkey).
+ * Removing the last second factor of a user whom policy requires one is refused.
  */
-import type { FastifyPluginAsync } from 'fastify'
-import { FactorRequiredError, PasskeyError } from '../../shared/errors.js'
-import type { IdpContext } from '../context.js'
-import { requireFreshAuth } from '../fresh-auth.js'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { CsrfError, FactorRequiredError, PasskeyError, UnauthenticatedError } from '../../shared/errors.js'
+import { currentSession, type CurrentSession, type IdpContext } from '../context.js'
+import { isValidCsrf } from '../csrf.js'
+import { markFreshAuth, requireFreshAuth } from '../fresh-auth.js'
+import { checkPasskey, offerUserPasskeys } from '../passkey-check.js'
 import { mayRemoveFactor } from '../second-factor-policy.js'
 import { registrationOptions, verifyRegistration, type RegistrationResponseJSON } from '../factors/webauthn.js'
 import { PASSKEY_NAME_MAX } from '../factors/passkey-store.js'
-import { ANSWER_MAX, optionsBodySchema } from './login-passkey.js'
+import { ANSWER_MAX, answerBodySchema, optionsBodySchema } from './login-passkey.js'
 import { renderSecurity } from './security.js'
 
 interface OptionsBody { csrf?: string }
 interface AddBody { csrf?: string; name?: string; response: string }
 interface ChangeBody { csrf?: string; id: string; name?: string }
+interface ConfirmBody { csrf?: string; response: string }
 
 const addBodySchema = {
   type: 'object',
@@ -41,6 +45,32 @@ const changeBodySchema = {
 const GONE = 'That passkey is no longer registered.'
 
 export const securityPasskeyRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, { ctx }) => {
+  /** The session and the security page's CSRF token, without the fresh check (what confirming gives). */
+  async function signedIn(req: FastifyRequest, csrf: unknown): Promise<CurrentSession> {
+    const current = await currentSession(ctx, req)
+    if (current === undefined) throw new UnauthenticatedError()
+    if (!isValidCsrf(ctx.config.sessionSecret, 'security', current.cookieValue, csrf)) throw new CsrfError('security passkey confirm without a valid CSRF token')
+    return current
+  }
+
+  /** "Confirm it is you" with one of the user's passkeys instead of the password. */
+  app.post<{ Body: OptionsBody }>('/security/confirm/passkey/options', { schema: { body: optionsBodySchema } }, async (req, reply) => {
+    return offerUserPasskeys(ctx, req, reply, 'confirm', (await signedIn(req, req.body?.csrf)).session.user.username)
+  })
+
+  app.post<{ Body: ConfirmBody }>('/security/confirm/passkey', { schema: { body: answerBodySchema } }, async (req, reply) => {
+    const current = await signedIn(req, req.body.csrf)
+    try {
+      await checkPasskey(ctx, req, 'confirm', req.body.response, current.session.user.username)
+    } catch (err) {
+      if (!(err instanceof PasskeyError)) throw err
+      req.log.info({ code: err.code, detail: err.detail }, 'security confirm rejected')
+      return renderSecurity(ctx, reply, current, { status: err.statusCode, error: err.message })
+    }
+    await markFreshAuth(ctx, current.session.sid)
+    return reply.header('cache-control', 'no-store').redirect('/security', 303)
+  })
+
   app.post<{ Body: OptionsBody }>('/security/passkeys/options', { schema: { body: optionsBodySchema } }, async (req, reply) => {
     const current = await requireFreshAuth(ctx, req, req.body?.csrf)
     const { user } = current.session
