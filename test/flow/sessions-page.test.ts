@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { Browser, type Page } from '../helpers/browser.js'
-import { formFields, PASSWORD, PASSWORD_HASH, useStack, type Stack } from '../helpers/stack.js'
+import { formFields, newKey, PASSWORD, PASSWORD_HASH, useStack, type Stack } from '../helpers/stack.js'
+import { enrolOnSecurityPage, postFactor } from '../helpers/factors.js'
 import { me, signInThroughA } from '../helpers/sso-scenarios.js'
 import { MAX_USER_AGENT } from '../../src/shared/sessions.js'
 import { encodeHandle } from '../../src/shared/handle-cookie.js'
@@ -39,7 +40,8 @@ function usersFile(): string {
 
 let redis: TestRedis
 let stack: Stack
-useStack((r, s) => { redis = r; stack = s }, { env: { USERS_FILE: usersFile() } })
+// FACTOR_KEYS: one test enrols a second factor for carol on the way back to /sessions.
+useStack((r, s) => { redis = r; stack = s }, { env: { USERS_FILE: usersFile(), FACTOR_KEYS: newKey('f1') } })
 
 const browserAs = (userAgent: string) => (): Browser => new Browser({ userAgent })
 
@@ -335,4 +337,18 @@ test('an older sign-in may still sign itself out with no password: that is a log
   assert.equal(out.status, 200)
   assert.match(out.body, /You signed out this session/)
   assert.match((await desk.get(`${stack.idpUrl}/`)).body, /You are not signed in/)
+})
+
+test('with a second factor enrolled, signing in for /sessions comes back there after the factor, and says how', async () => {
+  const { codes } = await enrolOnSecurityPage(await signInAtIdp('carol'), stack.idpUrl)
+  const b = new Browser({ userAgent: FIREFOX_LINUX })
+  const login = (await b.get(`${stack.idpUrl}/sessions`)).location() as string
+  const form = await b.get(login)
+  const posted = await b.post(`${stack.idpUrl}/login`, { ...formFields(form.body), username: 'carol', password: PASSWORD })
+  assert.equal(posted.location(), `${stack.idpUrl}/login/second-factor`)
+  const done = await postFactor(b, stack.idpUrl, { recovery: codes[0] as string })
+  assert.equal(done.status, 303)
+  assert.equal(done.location(), `${stack.idpUrl}/sessions`, 'back to the sessions page, not the start page')
+  const own = (await sessionsPage(b)).sessions.find((s) => s.current)
+  assert.equal(own?.methods, 'password and one-time code')
 })
