@@ -33,7 +33,9 @@ async function main(): Promise<number> {
   const redis = await startBenchRedis()
   const meter = new Meter(redis)
   const agents: Agent[] = []
-  const stopServers = async (): Promise<void> => { await Promise.allSettled(meter.servers.map((s) => s.stop())) }
+  // nginx is not a Node child of the meter's: stopped on its own.
+  let stopNginx = async (): Promise<void> => {}
+  const stopServers = async (): Promise<void> => { await Promise.allSettled([...meter.servers.map((s) => s.stop()), stopNginx()]) }
   const cleanup = async (): Promise<void> => {
     await stopServers()
     await Promise.allSettled(agents.map((a) => a.close()))
@@ -45,9 +47,10 @@ async function main(): Promise<number> {
 
   try {
     const servers = await startServers(meter)
+    stopNginx = () => servers.nginx.stop()
     const atStart = await meter.snapshot()
     const { idp, app, op, rp, fsNoRolling, fsDefault, hello } = servers
-    log(`servers up: IdP ${idp.url}, app ${app.url}, OP ${op.url}, RP ${rp.url}, @fastify/session ${fsNoRolling.url} / ${fsDefault.url}, hello ${hello.url}; redis ${redis.url}`)
+    log(`servers up: IdP ${idp.url}, app ${app.url}, OP ${op.url}, RP ${rp.url}, @fastify/session ${fsNoRolling.url} / ${fsDefault.url}, hello ${hello.url}, nginx + gate ${servers.nginx.url} / ${servers.gate.url}; redis ${redis.url}`)
     const systems = await setUpSystems(servers, agents)
     await warmUp(systems, meter)
     const samples = await measureRounds(systems, meter)

@@ -75,6 +75,12 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ['Redis CPU us / page view: Tessera', 'pageview_redis_cpu_us', ''],
   ['Redis CPU us / page view: @fastify/session', 'fastify_session_redis_cpu_us', ''],
   ['Redis CPU us / page view: bare page', 'bare_pageview_redis_cpu_us', ''],
+  ['forward-auth page views/s (nginx -> gate -> plain app)', 'forward_auth_pageview_per_s', ''],
+  ['  ratio forward-auth / Tessera plugin page view', 'forward_auth_pageview_ratio_vs_plugin', 'x'],
+  ['  gate CPU us / page view', 'forward_auth_gate_cpu_us', ''],
+  ['  Redis CPU us / page view', 'forward_auth_redis_cpu_us', ''],
+  ['  gate + Redis CPU per page view, forward-auth / plugin', 'forward_auth_cpu_ratio_vs_plugin', 'x'],
+  ['  p99 ms', 'forward_auth_pageview_p99_ms', ''],
   ['sign-ins per core-second through the form (argon2id, shipped costs)', 'signins_per_core_s', ''],
   ['raw @node-rs/argon2 verifies per core-second', 'argon2_verifies_per_core_s', ''],
   ['  ratio sign-ins / argon2 verifies (per core)', 'signin_ratio_vs_argon2', 'x'],
@@ -174,6 +180,7 @@ function headline(med: (key: string) => number): Record<string, number> {
     ['bare_pageview_per_s', 0], ['pageview_ratio_vs_bare', 2], ['pageview_cpu_ratio_vs_bare', 2], ['pageview_cpu_ratio_vs_fastify_session', 2],
     ['signins_per_core_s', 1], ['argon2_verifies_per_core_s', 1], ['signin_ratio_vs_argon2', 2],
     ['handover_p99_ms_idle', 1], ['handover_p99_ms_under_50_signins', 1],
+    ['forward_auth_pageview_per_s', 0], ['forward_auth_pageview_ratio_vs_plugin', 2], ['forward_auth_gate_cpu_us', 0],
   ]
   return Object.fromEntries(keys.map(([key, digits]) => [key, round(med(key), digits)]))
 }

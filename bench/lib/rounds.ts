@@ -142,7 +142,7 @@ function recordHandover(add: Add, prefix: string, servers: readonly [string, str
 }
 
 async function pageviewSamples(s: Systems, meter: Meter, add: Add): Promise<string> {
-  const [pv, fs, fsd, hw, bare] = await pageviewRound(s.pageviews, meter)
+  const [pv, fs, fsd, hw, bare, fa] = await pageviewRound(s.pageviews, meter)
   const cpu = (r: PageviewResult): number => r.serverCpuUsPerRequest + r.redisCpuUsPerRequest
   add('pageview_per_s', pv.perSec)
   add('pageview_server_cpu_us', pv.serverCpuUsPerRequest)
@@ -164,7 +164,14 @@ async function pageviewSamples(s: Systems, meter: Meter, add: Add): Promise<stri
   add('pageview_ratio_vs_bare', pv.perSec / bare.perSec)
   add('pageview_cpu_ratio_vs_bare', cpu(bare) / cpu(pv))
   add('pageview_cpu_ratio_vs_fastify_session', cpu(fs) / cpu(pv))
-  return `page views/s Tessera ${fmt(pv.perSec)}, @fastify/session ${fmt(fs.perSec)} (default ${fmt(fsd.perSec)}), hello ${fmt(hw.perSec)}, bare ${fmt(bare.perSec)}`
+  // Forward-auth: the gate's CPU and Redis's, not nginx's nor the app's behind it (any auth would add those).
+  add('forward_auth_pageview_per_s', fa.perSec)
+  add('forward_auth_gate_cpu_us', fa.serverCpuUsPerRequest)
+  add('forward_auth_redis_cpu_us', fa.redisCpuUsPerRequest)
+  add('forward_auth_pageview_p99_ms', fa.p99Ms)
+  add('forward_auth_pageview_ratio_vs_plugin', fa.perSec / pv.perSec)
+  add('forward_auth_cpu_ratio_vs_plugin', cpu(fa) / cpu(pv))
+  return `page views/s Tessera ${fmt(pv.perSec)}, @fastify/session ${fmt(fs.perSec)} (default ${fmt(fsd.perSec)}), hello ${fmt(hw.perSec)}, bare ${fmt(bare.perSec)}, forward-auth via nginx ${fmt(fa.perSec)}`
 }
 
 async function mintOpenSamples(s: Systems, add: Add): Promise<string> {

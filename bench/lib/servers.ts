@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { freePort } from '../../test/helpers/net.js'
+import { startNginx, type RunningProxy } from '../../test/helpers/proxies.js'
 import { writeBenchUsersFile } from './signin.js'
 import type { ChildConfig } from './common.js'
 import type { Meter } from './meter.js'
@@ -19,6 +20,10 @@ export interface Servers {
   readonly hello: ServerProcess
   readonly bareIdp: ServerProcess
   readonly bareApp: ServerProcess
+  /** The forward-auth gate, the plain app behind nginx, and nginx (not a Node child: its CPU is not counted). */
+  readonly gate: ServerProcess
+  readonly remoteUserPage: ServerProcess
+  readonly nginx: RunningProxy
   /** The argon2id hash (shipped costs) of the IdP's capacity users, for the raw argon2 floor. */
   readonly capacityPhc: string
 }
@@ -40,7 +45,7 @@ export async function startServers(meter: Meter): Promise<Servers> {
 
   const users = await writeBenchUsersFile()
   const idp = spawnServer('idp', 'idp.js', {
-    host: HOSTS.idp, port: ports.idp, knownRemoteHosts: url('app'), syncKeys, sessionSecret: secret(), usersFile: users.file, logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
+    host: HOSTS.idp, port: ports.idp, knownRemoteHosts: `${url('app')},${url('forwardAuth')}`, syncKeys, sessionSecret: secret(), usersFile: users.file, logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
   })
   const app = spawnServer('app', 'app.js', {
     host: HOSTS.app, port: ports.app, idpUrl: url('idp'), syncKeys, sessionSecret: secret(), logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
@@ -55,10 +60,16 @@ export async function startServers(meter: Meter): Promise<Servers> {
   const bareKey = secret()
   const bareIdp = spawnServer('bare-idp', 'bare.js', { host: HOSTS.bareIdp, port: ports.bareIdp, role: 'idp', peerUrl: url('bareApp'), key: bareKey })
   const bareApp = spawnServer('bare-app', 'bare.js', { host: HOSTS.bareApp, port: ports.bareApp, role: 'app', peerUrl: url('bareIdp'), key: bareKey })
+  const gate = spawnServer('gate', 'gate.js', {
+    host: HOSTS.gate, port: ports.gate, idpUrl: url('idp'), protectedOrigin: url('forwardAuth'), syncKeys, sessionSecret: secret(), logLevel: LOG_LEVEL, autoPipelining: false,
+  })
+  const remoteUserPage = spawnServer('remote-user-page', 'remote-user-page.js', { host: HOSTS.remoteUserPage, port: ports.remoteUserPage })
   await op.ready // the RP reads the provider's discovery document when it starts
   const rp = spawnServer('rp', 'oidc-rp.js', {
     host: HOSTS.rp, port: ports.rp, issuer: url('op'), clientId: 'bench-rp', clientSecret, sessionSecret: secret(), logLevel: LOG_LEVEL, verifySignature: VERIFY_SIGNATURE,
   })
   await Promise.all(meter.servers.map((s) => s.ready))
-  return { idp, app, op, rp, fsNoRolling, fsDefault, hello, bareIdp, bareApp, capacityPhc: users.phc }
+  // docs/forward-auth.md's nginx snippets, as the forward-auth test runs them.
+  const nginx = await startNginx(HOSTS.forwardAuth, `${HOSTS.gate}:${ports.gate}`, `${HOSTS.remoteUserPage}:${ports.remoteUserPage}`, ports.forwardAuth)
+  return { idp, app, op, rp, fsNoRolling, fsDefault, hello, bareIdp, bareApp, gate, remoteUserPage, nginx, capacityPhc: users.phc }
 }

@@ -38,6 +38,7 @@ export const HOSTS = {
   idp: '127.0.0.1', app: '127.0.0.2', op: '127.0.0.3', rp: '127.0.0.4',
   fastifySession: '127.0.0.5', fastifySessionDefault: '127.0.0.6', hello: '127.0.0.7',
   bareIdp: '127.0.0.8', bareApp: '127.0.0.9', signin: '127.0.0.10',
+  forwardAuth: '127.0.0.11', gate: '127.0.0.12', remoteUserPage: '127.0.0.13',
 } as const
 
 /** The servers' scripts, in dist/bench/servers/. */

@@ -53,6 +53,15 @@ async function bareCookie(viewer: ReturnType<typeof benchBrowser>, s: Servers): 
   return sid
 }
 
+/** The nginx-protected host's handle cookie, from a real hand-over through nginx and the gate (the viewer is signed in at the IdP). */
+async function forwardAuthCookie(viewer: ReturnType<typeof benchBrowser>, s: Servers): Promise<string> {
+  await redirectHandover(viewer, HOSTS.forwardAuth, s.nginx.url, s.idp.url)
+  const name = appCookies(s.nginx.url).session
+  const value = viewer.cookies(HOSTS.forwardAuth).get(name)
+  expect(value !== undefined, 'no handle cookie from the gate after a hand-over through nginx')
+  return `${name}=${value}`
+}
+
 /** Page views: a valid session cookie from one real sign-in per system; each system must answer once. */
 async function pageviewSystems(s: Servers, agent: Agent): Promise<PageviewSystem[]> {
   const viewer = benchBrowser(agent)
@@ -75,6 +84,7 @@ async function pageviewSystems(s: Servers, agent: Agent): Promise<PageviewSystem
     { name: 'fastify-session-default-pageview', url: `${s.fsDefault.url}/private`, server: s.fsDefault, headers: { ...html, cookie: `sid=${await fsCookie(s.fsDefault, HOSTS.fastifySessionDefault)}` }, expectBody: expected },
     { name: 'hello-world', url: `${s.hello.url}/`, server: s.hello, headers: {}, expectBody: JSON.stringify({ hello: 'world' }) },
     { name: 'bare-pageview', url: `${s.bareApp.url}/private`, server: s.bareApp, headers: { ...html, cookie: `s=${await bareCookie(viewer, s)}` }, expectBody: expected },
+    { name: 'forward-auth-pageview', url: `${s.nginx.url}/private`, server: s.gate, headers: { ...html, cookie: await forwardAuthCookie(viewer, s) }, expectBody: expected },
   ]
   for (const p of pageviews) {
     const probe = await viewer.get(p.url).catch(() => undefined)

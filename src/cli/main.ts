@@ -5,7 +5,8 @@ import { randomId } from '../shared/crypto.js'
 import { appKey, HELP as APP_KEY_HELP } from './app-key.js'
 import { checkCallback, HELP as CHECK_CALLBACK_HELP } from './check-callback.js'
 import { checkConfig, HELP as CHECK_CONFIG_HELP } from './check-config.js'
-import { EXIT } from './environment.js'
+import { environment, EXIT } from './environment.js'
+import { gate, HELP as GATE_HELP } from './gate.js'
 import { hashPassword, HELP as HASH_HELP } from './hash-password.js'
 import { sessions, HELP as SESSIONS_HELP } from './sessions.js'
 import { factors, HELP as FACTORS_HELP } from './factors.js'
@@ -22,6 +23,7 @@ Commands:
   sessions revoke <user>   end every session of a user, everywhere
   factors list <user>      list a user's second factors
   factors reset <user>     remove every second factor of a user and end their sessions
+  gate                     run the forward-auth gate for nginx, Caddy or Traefik (docs/forward-auth.md)
 
 Exit codes: 0 success; 1 a problem found or bad input; 2 usage error; 3 Redis does not answer.
 `
@@ -39,7 +41,7 @@ const err = (s: string): void => { process.stderr.write(s) }
 const HELPS: Record<string, string> = {
   'hash-password': HASH_HELP, 'gen-key': GEN_KEY_HELP, 'check-config': CHECK_CONFIG_HELP,
   'check-callback': CHECK_CALLBACK_HELP, 'app-key': APP_KEY_HELP, sessions: SESSIONS_HELP,
-  factors: FACTORS_HELP,
+  factors: FACTORS_HELP, gate: GATE_HELP,
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -63,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
       return appKey(rest, out, err)
     case 'sessions':
       return sessions(rest, out, err)
+    case 'gate':
+      return gate(environment(), err)
     case 'factors':
       return factors(rest, out, err)
     default:

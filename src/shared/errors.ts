@@ -12,12 +12,14 @@ export type TesseraErrorCode =
   | 'TESSERA_ERR_NOT_FOUND'
   | 'TESSERA_ERR_UNKNOWN_SESSION'
   | 'TESSERA_ERR_STORE_UNAVAILABLE'
+  | 'TESSERA_ERR_FORWARD_AUTH'
   | 'TESSERA_ERR_INTERNAL'
   | 'TESSERA_ERR_BAD_SECOND_FACTOR'
   | 'TESSERA_ERR_SIGN_IN_EXPIRED'
   | 'TESSERA_ERR_FACTOR_UNAVAILABLE'
   | 'TESSERA_ERR_FACTOR_REQUIRED'
   | 'TESSERA_ERR_REAUTH_REQUIRED'
+  | 'TESSERA_ERR_PASSKEY'
 
 export class TesseraError extends Error {
   /** Safe to show the client: the message is written for them and says nothing internal. */
@@ -158,5 +160,27 @@ export class FactorRequiredError extends TesseraError {
 export class ReauthRequiredError extends TesseraError {
   constructor(detail?: string) {
     super('TESSERA_ERR_REAUTH_REQUIRED', 403, 'Please confirm your password again before changing your security settings.', { detail })
+  }
+}
+
+/**
+ * A passkey ceremony that did not verify: no or a used challenge, wrong origin or RP ID, unknown or
+ * removed credential, bad signature, sign counter gone back, user not verified. One message for all
+ * (the reason goes in `detail`), as for passwords.
+ */
+export class PasskeyError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_PASSKEY', 401, 'That passkey could not be used. Please try again.', { detail })
+  }
+}
+
+/**
+ * A forward-auth request the gate cannot answer for: not from a trusted proxy, or about a host it does
+ * not protect, or with headers that do not say what the original request was. 403, since nginx turns
+ * any other refusal of an auth subrequest into a 500.
+ */
+export class ForwardAuthError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_FORWARD_AUTH', 403, 'This request cannot be authorized.', { detail })
   }
 }

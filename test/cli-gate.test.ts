@@ -1,0 +1,67 @@
+import { test, after, before } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { formatAppKeys } from '../src/shared/app-keys.js'
+import { freePort } from './helpers/net.js'
+import { startRedis, type TestRedis } from './helpers/redis-server.js'
+import { keyringOf, newKey } from './helpers/sync-keys.js'
+import { untilStatus } from './helpers/wait.js'
+
+const MAIN = resolve(new URL('../src/cli/main.js', import.meta.url).pathname)
+// An empty folder, so a developer's .env never leaks in.
+const cwd = mkdtempSync(join(tmpdir(), 'tessera-gate-'))
+const APP = 'https://grafana.example.com'
+const appKeys = formatAppKeys(keyringOf(newKey('k1')), APP)
+
+let redis: TestRedis
+before(async () => { redis = await startRedis() })
+after(async () => { await redis.stop() })
+
+function run(env: Record<string, string>): { done: Promise<{ status: number | null; stderr: string }>; stop: () => void } {
+  const child = spawn(process.execPath, [MAIN, 'gate'], { cwd, env: { PATH: process.env.PATH ?? '', ...env } })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stdout.resume()
+  return {
+    done: new Promise((ok) => child.on('close', (status) => ok({ status, stderr }))),
+    stop: () => { child.kill('SIGTERM') },
+  }
+}
+
+test('tessera gate names every bad variable and exits 1, printing no key', async () => {
+  const { status, stderr } = await run({
+    IDP_URL: 'sso.example.com', GATE_SESSION_SECRET: 'short', FORWARD_AUTH_PROXIES: 'localhost',
+    FORWARD_AUTH_HOSTS: `${APP}=${appKeys} https://wiki.example.com/path=${appKeys} nonsense`, GATE_PORT: '99999', FORWARD_AUTH_SECOND_FACTOR: 'always',
+  }).done
+  assert.equal(status, 1)
+  for (const name of ['IDP_URL', 'GATE_SESSION_SECRET', 'FORWARD_AUTH_PROXIES[0]', 'FORWARD_AUTH_HOSTS[1] origin', 'FORWARD_AUTH_HOSTS[2]', 'GATE_PORT', 'FORWARD_AUTH_SECOND_FACTOR: must be optional or required']) {
+    assert.ok(stderr.includes(name), `${name} in: ${stderr}`)
+  }
+  assert.ok(!stderr.includes(appKeys.split('.')[1] as string), 'no key printed')
+})
+
+test('tessera gate answers for its hosts from its proxies, and stops on SIGTERM', async () => {
+  const port = await freePort('127.0.0.1')
+  const gate = run({
+    IDP_URL: 'https://sso.example.com', REDIS_URL: redis.url, GATE_SESSION_SECRET: randomBytes(32).toString('base64url'),
+    FORWARD_AUTH_HOSTS: `${APP}=${appKeys}`, FORWARD_AUTH_PROXIES: '127.0.0.1', GATE_PORT: String(port), LOG_LEVEL: 'silent',
+  })
+  const base = `http://127.0.0.1:${port}/api/authz/forward-auth`
+  const asked = (host: string): Record<string, string> => ({ 'x-forwarded-proto': 'https', 'x-forwarded-host': host, 'x-forwarded-uri': '/d', 'x-forwarded-method': 'GET' })
+  try {
+    await untilStatus(base, asked('other.example.com'), 403)
+    const nav = await fetch(base, { headers: { ...asked('grafana.example.com'), accept: 'text/html' }, redirect: 'manual' })
+    assert.equal(nav.status, 302)
+    assert.match(nav.headers.get('location') ?? '', /^https:\/\/sso\.example\.com\/login\?callback=/)
+    assert.match(nav.headers.getSetCookie().join('\n'), /^__Host-tessera_state=/m, 'the host\'s own state cookie')
+    const refused = await fetch(base, { headers: { ...asked('other.example.com'), accept: 'application/json' } })
+    assert.equal(((await refused.json()) as { code: string }).code, 'TESSERA_ERR_FORWARD_AUTH')
+  } finally {
+    gate.stop()
+  }
+  assert.equal((await gate.done).status, 0)
+})
