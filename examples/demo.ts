@@ -23,6 +23,9 @@ import { REDIS_OPTIONS, waitForRedis } from '../src/shared/redis.js'
 import { buildExampleApp } from './remote-app.js'
 import { formatAppKeys } from '../src/shared/app-keys.js'
 
+/** The demo's FACTOR_KEYS, as in .env.example and docker-compose.yml; refused in production. */
+const DEMO_FACTOR_KEYS = 'demo:ZGVtby1vbmx5LWZhY3Rvci1rZXktbm90LWluLXByb2Q'
+
 export const DEMO_USER = { username: 'alice', password: 'tessera-demo' } as const
 
 export interface DemoOptions {
@@ -71,6 +74,9 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
       REDIS_URL: redis.url,
       KNOWN_REMOTE_HOSTS: `${urls.app},${urls.shop}`,
       SYNC_KEYS: syncKeys,
+      // The published demo key, not a random one: TOTP secrets sealed with it stay readable when
+      // the demo restarts on a Redis that kept them (docs/second-factor.md).
+      FACTOR_KEYS: DEMO_FACTOR_KEYS,
       SESSION_SECRET: secret(),
       USERS_FILE: join(dirname(VIEWS_DIR), 'examples', 'users.yml'),
       PUBLIC_URL: urls.idp,

@@ -30,6 +30,13 @@ import { logoutRoutes } from './routes/logout.js'
 import { securityRoutes } from './routes/security.js'
 import { secondFactorRoutes } from './routes/second-factor.js'
 import { sessionsRoutes } from './routes/sessions.js'
+import { passkeyLoginRoutes } from './routes/login-passkey.js'
+import { securityPasskeyRoutes } from './routes/security-passkeys.js'
+import { secondFactorPasskeyRoutes } from './routes/second-factor-passkey.js'
+import { passkeyScriptRoutes } from './routes/passkey-scripts.js'
+import { relyingParty } from './factors/webauthn.js'
+import { PasskeyStore } from './factors/passkey-store.js'
+import { WebAuthnChallenges } from './factors/webauthn-challenges.js'
 
 export interface BuildIdpOptions {
   /** An ioredis client to use instead of connecting to `config.redis`; the caller closes it. */
@@ -73,6 +80,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     redis,
     factors: new FactorStore(redis),
     factorRegulation: new Regulation(redis, config.regulation, '2fa:'),
+    passkeys: { rp: relyingParty(config.publicUrl), store: new PasskeyStore(redis), challenges: new WebAuthnChallenges(redis, config.publicUrl) },
   }
 
   app.register(cookie)
@@ -99,5 +107,9 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   app.register(securityRoutes, { ctx })
   app.register(secondFactorRoutes, { ctx })
   app.register(sessionsRoutes, { ctx })
+  app.register(passkeyScriptRoutes)
+  app.register(passkeyLoginRoutes, { ctx })
+  app.register(securityPasskeyRoutes, { ctx })
+  app.register(secondFactorPasskeyRoutes, { ctx })
   return app
 }

@@ -14,6 +14,9 @@ import { decodeHandle, encodeHandle } from '../shared/handle-cookie.js'
 import { acceptsHtml } from '../shared/http.js'
 import type { RedisClient } from '../shared/redis.js'
 import type { FactorStore } from './factors/factor-store.js'
+import type { RelyingParty } from './factors/webauthn.js'
+import type { PasskeyStore } from './factors/passkey-store.js'
+import type { WebAuthnChallenges } from './factors/webauthn-challenges.js'
 
 export interface IdpContext {
   readonly config: IdpConfig
@@ -35,6 +38,8 @@ export interface IdpContext {
   readonly factors: FactorStore
   /** Second-factor failures, counted per user apart from passwords, under the same limits. */
   readonly factorRegulation: Regulation
+  /** Passkeys (WebAuthn): the relying party (the IdP), the users' credentials, the ceremonies' challenges. */
+  readonly passkeys: { readonly rp: RelyingParty; readonly store: PasskeyStore; readonly challenges: WebAuthnChallenges }
 }
 
 export interface CurrentSession {

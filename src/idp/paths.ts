@@ -16,3 +16,4 @@ function packageRoot(): string {
 const root = packageRoot()
 export const VIEWS_DIR = join(root, 'views')
 export const STYLESHEET = join(root, 'public', 'tessera.css')
+export const PASSKEYS_SCRIPT = join(root, 'public', 'passkeys.js')

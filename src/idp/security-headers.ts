@@ -3,7 +3,8 @@
  *
  * @fastify/helmet calls `helmet(options)` on every request, rebuilding each middleware and
  * re-parsing the CSP: about 7% of the IdP's CPU in the hand-over benchmark. The headers never change
- * per request here (no CSP nonces: the pages have no script), so they are computed once and copied.
+ * per request here (no CSP nonces: the only scripts are files served by the IdP itself, for passkeys),
+ * so they are computed once and copied.
  */
 import helmet, { type HelmetOptions } from 'helmet'
 import type { FastifyInstance } from 'fastify'
@@ -16,7 +17,9 @@ export function securityHeaders(knownRemoteHosts: readonly string[], https: bool
         defaultSrc: ["'none'"],
         styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
-        scriptSrc: ["'none'"],
+        // Passkeys need script (navigator.credentials): only the IdP's own files, never inline.
+        scriptSrc: ["'self'"],
+        connectSrc: ["'self'"],
         objectSrc: ["'none'"],
         baseUri: ["'none'"],
         // Chrome applies form-action to the redirect after a POST, so the allowed apps are listed.

@@ -65,6 +65,12 @@ export class UserDirectory {
     }
     return ok && entry !== undefined && !entry.disabled ? entry.user : undefined
   }
+
+  /** The user, when the account exists and is enabled: for a sign-in that another factor (a passkey) proved. */
+  active(username: string): SessionUser | undefined {
+    const entry = this.#users.get(username)
+    return entry !== undefined && !entry.disabled ? entry.user : undefined
+  }
 }
 
 /** Reads and checks the users file; pushes one message per problem, naming the file's key path. */

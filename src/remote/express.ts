@@ -12,10 +12,10 @@ import { varyOnCookie } from '../shared/http.js'
 import { loggerOptions } from '../shared/logger.js'
 import { waitForRedis } from '../shared/redis.js'
 import type { CookieChange, Decision, RemoteCore } from './core.js'
-import type { ResolvedOptions, TesseraRemoteOptions } from './options.js'
+import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
 import { errorAnswer } from './pages.js'
 import { TesseraSession } from './session.js'
-import { setUpRemote, type RemoteLog } from './setup.js'
+import { connectRedis, coreFor, type RemoteLog } from './setup.js'
 
 export type { TesseraRemoteOptions, TesseraCookieOptions } from './options.js'
 export { TesseraSession, type TesseraUser } from './session.js'
@@ -65,7 +65,9 @@ const INTERNAL_MESSAGE = 'Something went wrong. Please try again.'
 export function tesseraExpress(options: TesseraExpressOptions): TesseraMiddleware {
   const { logger, ...remoteOptions } = options
   const log: RemoteLog = logger ?? pino(loggerOptions('warn'))
-  const { opts, core, redis, close } = setUpRemote(remoteOptions, log)
+  const opts = resolveOptions(remoteOptions)
+  const { redis, close } = connectRedis(opts, log)
+  const core = coreFor(opts, redis, log)
 
   const middleware = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     let decision: Decision

@@ -24,7 +24,7 @@ import type { CookieChange, Decision, RemoteCore } from './core.js'
 import { originalRequest, parseProxies, type ProxyStyle, type ProxyTrust } from './forwarded.js'
 import { resolveOptions, type ResolvedOptions, type TesseraCookieOptions, type TesseraRemoteOptions } from './options.js'
 import { errorAnswer } from './pages.js'
-import { setUpRemote } from './setup.js'
+import { connectRedis, coreFor } from './setup.js'
 
 export interface TesseraGateHost {
   /** The protected app's public origin, exactly as in the IdP's KNOWN_REMOTE_HOSTS. */
@@ -64,8 +64,8 @@ interface Host {
 }
 
 interface Resolved {
-  /** Each host's checked options, and the plugin options they came from (for setUpRemote). */
-  readonly hosts: ReadonlyMap<string, { readonly resolved: ResolvedOptions; readonly raw: Partial<TesseraRemoteOptions> }>
+  /** Each host's checked options. */
+  readonly hosts: ReadonlyMap<string, { readonly resolved: ResolvedOptions }>
   readonly trust: ProxyTrust
 }
 
@@ -75,7 +75,7 @@ const GATE_WIDE = /^(idpUrl|sessionSecret|redis|waitReplicas)\b/
 export function resolveGateOptions(raw: Partial<TesseraGateOptions> | undefined): Resolved {
   const o = raw ?? {}
   const problems: string[] = []
-  const hosts = new Map<string, { resolved: ResolvedOptions; raw: Partial<TesseraRemoteOptions> }>()
+  const hosts = new Map<string, { resolved: ResolvedOptions }>()
   if (!Array.isArray(o.hosts) || o.hosts.length === 0) problems.push('hosts: at least one { origin, appKeys } is required')
   for (const [i, h] of (Array.isArray(o.hosts) ? o.hosts as TesseraGateHost[] : []).entries()) {
     const raw: Partial<TesseraRemoteOptions> = {
@@ -86,7 +86,7 @@ export function resolveGateOptions(raw: Partial<TesseraGateOptions> | undefined)
     try {
       const resolved = resolveOptions(raw)
       if (hosts.has(resolved.origin)) problems.push(`hosts[${i}]: ${resolved.origin} is listed twice`)
-      hosts.set(resolved.origin, { resolved, raw })
+      hosts.set(resolved.origin, { resolved })
     } catch (err) {
       if (!(err instanceof OptionsError)) throw err
       // The options all hosts share are named once, without the host.
@@ -104,18 +104,13 @@ export function resolveGateOptions(raw: Partial<TesseraGateOptions> | undefined)
 /** The gate's routes, for a Fastify app of its own (buildGate) or one you build. */
 export const tesseraGate: FastifyPluginAsync<TesseraGateOptions> = async (app, rawOpts) => {
   const { hosts: resolved, trust } = resolveGateOptions(rawOpts)
-  // One Redis client for every host: the first host's setup connects it, the others are handed it.
-  let shared: RedisClient | undefined
+  // One Redis client for every host (they share the gate's redis option), closed with the gate.
+  const [first] = resolved.values()
+  const connection = connectRedis((first as { resolved: ResolvedOptions }).resolved, app.log)
+  app.addHook('onClose', async () => { connection.close() })
+  readyWhenRedisIs(app, connection.redis, 'tessera gate: ')
   const hosts = new Map<string, Host>()
-  for (const [origin, { raw }] of resolved) {
-    const setup = setUpRemote(shared === undefined ? raw : { ...raw, redis: shared }, app.log)
-    if (shared === undefined) {
-      shared = setup.redis
-      app.addHook('onClose', async () => { setup.close() })
-      readyWhenRedisIs(app, setup.redis, 'tessera gate: ')
-    }
-    hosts.set(origin, { opts: setup.opts, core: setup.core })
-  }
+  for (const [origin, { resolved: opts }] of resolved) hosts.set(origin, { opts, core: coreFor(opts, connection.redis, app.log) })
   const origins = new Set(hosts.keys())
   await app.register(cookie)
   // The proxy asks with the original method, sometimes with its body: the gate reads none of it.

@@ -8,8 +8,9 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { varyOnCookie } from '../shared/http.js'
 import { readyWhenRedisIs } from '../shared/redis-ready.js'
 import { type CookieChange, type Decision } from './core.js'
-import type { ResolvedOptions, TesseraRemoteOptions } from './options.js'
-import { setUpRemote } from './setup.js'
+import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
+import { connectRedis, coreFor } from './setup.js'
+import type { RedisClient } from '../shared/redis.js'
 import { errorAnswer } from './pages.js'
 import { TesseraSession } from './session.js'
 
@@ -28,9 +29,8 @@ declare module 'fastify' {
 }
 
 const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawOpts) => {
-  const { opts, core, redis, close } = setUpRemote(rawOpts, app.log)
-  app.addHook('onClose', async () => { close() })
-  readyWhenRedisIs(app, redis, 'tessera: ')
+  const opts = resolveOptions(rawOpts)
+  const core = coreFor(opts, connect(app, opts), app.log)
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
 
   app.decorateRequest('session', null as unknown as TesseraSession)
@@ -57,6 +57,14 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
     if (!session.changed) { done(null, payload); return }
     core.save(sid, session.takeChanges()).then(() => { done(null, payload) }, done)
   })
+}
+
+/** The plugin's Redis client, closed with the app when the plugin connected it, and awaited before the app listens. */
+export function connect(app: Parameters<FastifyPluginAsync>[0], opts: ResolvedOptions): RedisClient {
+  const { redis, close } = connectRedis(opts, app.log)
+  app.addHook('onClose', async () => { close() })
+  readyWhenRedisIs(app, redis, 'tessera: ')
+  return redis
 }
 
 /** Carries out a decision: nothing to send when the request goes on to the app's route. */

@@ -19,6 +19,7 @@ export type TesseraErrorCode =
   | 'TESSERA_ERR_FACTOR_UNAVAILABLE'
   | 'TESSERA_ERR_FACTOR_REQUIRED'
   | 'TESSERA_ERR_REAUTH_REQUIRED'
+  | 'TESSERA_ERR_PASSKEY'
 
 export class TesseraError extends Error {
   /** Safe to show the client: the message is written for them and says nothing internal. */
@@ -159,6 +160,17 @@ export class FactorRequiredError extends TesseraError {
 export class ReauthRequiredError extends TesseraError {
   constructor(detail?: string) {
     super('TESSERA_ERR_REAUTH_REQUIRED', 403, 'Please confirm your password again before changing your security settings.', { detail })
+  }
+}
+
+/**
+ * A passkey ceremony that did not verify: no or a used challenge, wrong origin or RP ID, unknown or
+ * removed credential, bad signature, sign counter gone back, user not verified. One message for all
+ * (the reason goes in `detail`), as for passwords.
+ */
+export class PasskeyError extends TesseraError {
+  constructor(detail?: string) {
+    super('TESSERA_ERR_PASSKEY', 401, 'That passkey could not be used. Please try again.', { detail })
   }
 }
 

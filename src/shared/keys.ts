@@ -18,6 +18,12 @@
  *                                        every per-user factor key shares this tag (factorKeys)
  *   tessera:{<sid>}:fresh                the password was typed again for this session (TTL 5 min)
  *   tessera:{p:<sha256(id)>}:pending     a sign-in between password and second factor (TTL 5 min)
+ *   tessera:{f:<sha256(username)>}:factors  passkey fields beside those: pk:<id> the credential
+ *                                        (public key, transports, created), pkm:<id> its name,
+ *                                        pkn:<id> its sign counter, pkl:<id> last used (epoch ms)
+ *   tessera:{f:<sha256(username)>}:webauthn  the user's WebAuthn user handle (random, no TTL)
+ *   tessera:{pkid:<sha256(credential id)>}  who owns a passkey (username), for discoverable sign-in
+ *   tessera:{wa:<sha256(browser id)>}:<purpose>  a WebAuthn challenge, taken once (GETDEL), TTL 150 s
  *
  * User names, addresses, handle secrets and token ids are hashed: Redis need not hold them in clear.
  */
@@ -39,6 +45,8 @@ export const keys = {
   userFactor: (username: string, name: string): string => `${factorTag(username)}:${name}`,
   freshAuth: (sid: string): string => `${KEY_PREFIX}{${sid}}:fresh`,
   pendingSignIn: (id: string): string => `${KEY_PREFIX}{p:${sha256(id)}}:pending`,
+  passkeyOwner: (credentialId: string): string => `${KEY_PREFIX}{pkid:${sha256(credentialId)}}`,
+  webauthnChallenge: (browserId: string, purpose: string): string => `${KEY_PREFIX}{wa:${sha256(browserId)}}:${purpose}`,
 } as const
 
 function factorTag(username: string): string {

@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
-import type { Browser, BrowserContext, Page, Response } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { DEMO_USER, startDemo, type Demo } from '../../examples/demo.js'
 import { parseSyncKeys } from '../../src/shared/keyring.js'
 import { mintToken } from '../../src/shared/token.js'
 import { appCookies } from '../helpers/app-cookies.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { mintingKeyFor } from '../../src/shared/app-keys.js'
-import { launchChromium, newContext, screenshot } from '../helpers/chromium.js'
+import { at, launchChromium, newContext, responsesDuring, screenshot } from '../helpers/chromium.js'
 
 let redis: TestRedis
 let demo: Demo
@@ -38,20 +38,6 @@ after(async () => {
   await redis?.stop()
 })
 
-/** Runs `action` and returns every response (redirects included) the page received meanwhile. */
-async function responsesDuring(action: () => Promise<unknown>): Promise<Response[]> {
-  const seen: Response[] = []
-  const onResponse = (r: Response): void => { seen.push(r) }
-  page.on('response', onResponse)
-  try {
-    await action()
-  } finally {
-    page.off('response', onResponse)
-  }
-  return seen
-}
-
-const at = (url: string): string => { const u = new URL(url); return `${u.origin}${u.pathname}` }
 
 test('the shop\'s private page sends the browser to the IdP\'s form; signing in brings it back', async () => {
   await page.goto(`${demo.urls.shop}/private`)
@@ -66,7 +52,7 @@ test('the shop\'s private page sends the browser to the IdP\'s form; signing in 
   // A wrong password: the form again, with a visible error tied to the fields.
   await username.fill(DEMO_USER.username)
   await password.fill('not-the-password')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click()
   await page.getByRole('alert').waitFor()
   assert.equal((await page.getByRole('alert').innerText()).trim(), 'Incorrect username or password.')
   assert.equal(await page.getByLabel('Password').getAttribute('aria-invalid'), 'true')
@@ -75,7 +61,7 @@ test('the shop\'s private page sends the browser to the IdP\'s form; signing in 
   await page.getByLabel('Password').fill(DEMO_USER.password)
   await Promise.all([
     page.waitForURL(`${demo.urls.shop}/private`),
-    page.getByRole('button', { name: 'Sign in' }).click(),
+    page.getByRole('button', { name: 'Sign in', exact: true }).click(),
   ])
   assert.equal(page.url(), `${demo.urls.shop}/private`, 'back at the shop, token gone from the URL')
   assert.match(await page.locator('#who').innerText(), /Signed in as Alice Example \(alice\)/)
@@ -95,7 +81,7 @@ test('the login form, for README', async () => {
 })
 
 test('the app\'s private page opens with no form: the IdP session is reused', async () => {
-  const responses = await responsesDuring(() => page.goto(`${demo.urls.app}/private`))
+  const responses = await responsesDuring(page, () => page.goto(`${demo.urls.app}/private`))
   assert.equal(page.url(), `${demo.urls.app}/private`)
   const hops = responses.map((r) => `${r.status()} ${at(r.url())}`)
   assert.ok(hops.includes(`302 ${demo.urls.idp}/login`), `went through the IdP: ${hops.join(', ')}`)

@@ -39,7 +39,7 @@ async function signInAt(context: BrowserContext, app: string): Promise<Page> {
   await page.goto(`${app}/private`)
   await page.getByLabel('Username').fill(DEMO_USER.username)
   await page.getByLabel('Password').fill(DEMO_USER.password)
-  await Promise.all([page.waitForURL(`${app}/private`), page.getByRole('button', { name: 'Sign in' }).click()])
+  await Promise.all([page.waitForURL(`${app}/private`), page.getByRole('button', { name: 'Sign in', exact: true }).click()])
   return page
 }
 

@@ -176,7 +176,7 @@ test('no TOTP secret, code, recovery code or factor key reaches a log line (seco
   await postPassword(c, stack.idpUrl, stack.appAUrl, 'alice')
   secrets.push(c.cookies('127.0.0.1').get('tessera_2fa') as string)
   await postFactor(c, stack.idpUrl, { code: codeAt(secret, -1) })
-  await postFactor(c, stack.idpUrl, { recovery: 'aaaaa-bbbbb-ccccc-ddddd' })
+  await postFactor(c, stack.idpUrl, { recovery: 'aaaaaa-bbbbbb-cccccc-dddddd' })
   await postFactor(c, stack.idpUrl, { code: codeAt(secret, 1) })
   const d = new Browser()
   await postPassword(d, stack.idpUrl, stack.appAUrl, 'alice')

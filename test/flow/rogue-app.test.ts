@@ -16,6 +16,8 @@ import { mintToken } from '../../src/shared/token.js'
 import { keys } from '../../src/shared/keys.js'
 import { encodeHandle, claimedSid } from '../../src/shared/handle-cookie.js'
 import { randomId } from '../../src/shared/crypto.js'
+import { assertHandedOver, codeAt, enrolOnSecurityPage, passwordOnly, postFactor, postPassword } from '../helpers/factors.js'
+import { newKey } from '../helpers/sync-keys.js'
 
 /** The `ACL SETUSER` lines of docs/deploy.md, with a password of ours. */
 function documentedUsers(): { name: string; rules: string[] }[] {
@@ -42,7 +44,7 @@ before(async () => {
   const url = (user: string, pw: string): string => `redis://${user}:${pw}@127.0.0.1:${redis.port}`
   stack = await startStack(redis, {
     ownRedis: true,
-    env: { REDIS_URL: url('tessera-idp', 'pw-tessera-idp') },
+    env: { REDIS_URL: url('tessera-idp', 'pw-tessera-idp'), FACTOR_KEYS: newKey('f1') },
     appRedis: (app) => url(`tessera-app-${app.toLowerCase()}`, `pw-app-${app.toLowerCase()}`),
   })
   rogueRedis = new Redis(url('tessera-app-a', 'pw-app-a'))
@@ -121,6 +123,15 @@ test("3. A writes a handle for B's audience and forges B's cookie with its own s
   const forged = new Browser()
   forged.cookies('127.0.0.3').set(appCookies(stack.appBUrl).session, encodeHandle({ sid, secret }, stack.appSecrets.A, stack.appBUrl))
   assert.equal((await forged.get(`${stack.appBUrl}/api/me`, 'application/json')).status, 401)
+})
+
+test('second factors run under the documented IdP user, and A cannot read them', async () => {
+  const { secret } = await enrolOnSecurityPage(await passwordOnly(stack.idpUrl, stack.appAUrl, 'alice'), stack.idpUrl)
+  const b = new Browser()
+  await postPassword(b, stack.idpUrl, stack.appAUrl, 'alice')
+  await assertHandedOver(b, await postFactor(b, stack.idpUrl, { code: codeAt(secret, 1) }), stack.appAUrl, 'alice')
+  await assert.rejects(rogueRedis.hgetall(keys.factors('alice')), /NOPERM/)
+  await redis.client().del(keys.factors('alice'))
 })
 
 test('4. Redis refuses A what its ACL does not grant: NOPERM', async () => {

@@ -3,14 +3,16 @@
  * `secondFactor: 'required'`, app A has no such option. A password-only session opens app A; app B
  * sends the browser to the IdP's login with mfa=1, answers a JSON request 401 with that login URL,
  * and refuses (403, no loop) a hand-over that still brings no second factor. A session the IdP signed
- * with a second factor opens app B.
+ * with a second factor opens app B. The whole round trip, with the IdP's own step-up (a TOTP code),
+ * runs with app B built on each adapter.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Redis } from 'ioredis'
 import { Browser } from '../helpers/browser.js'
 import { type TestRedis } from '../helpers/redis-server.js'
-import { appCookies, useStack, type Stack } from '../helpers/stack.js'
+import { ADAPTERS, appCookies, newKey, startStack, useStack, type Stack } from '../helpers/stack.js'
+import { codeAt, enrolOnSecurityPage, passwordOnly, postFactor, writeFactorUsers } from '../helpers/factors.js'
 import { me, signInThroughA } from '../helpers/sso-scenarios.js'
 import { PWD, storesFor } from '../helpers/stores.js'
 import { encodeHandle } from '../../src/shared/handle-cookie.js'
@@ -93,3 +95,37 @@ test('a session the IdP signed with a second factor opens app B, and the same us
     client.disconnect()
   }
 })
+
+for (const adapter of ADAPTERS) {
+  test(`the full step-up through app B (${adapter}): the IdP asks for the code, adds otp to the same session, app B opens and app A keeps it`, async () => {
+    // A user of its own per run: factors are kept per user name in the one Redis these stacks share.
+    const user = `paula-${adapter}`
+    const s = await startStack(redis, { env: { FACTOR_KEYS: newKey('f1'), USERS_FILE: writeFactorUsers({ [user]: [] }) }, secondFactorApps: ['B'], adapterB: adapter })
+    try {
+      const b = await passwordOnly(s.idpUrl, s.appAUrl, user)
+      const { secret } = await enrolOnSecurityPage(b, s.idpUrl)
+      const nav = await b.get(`${s.appBUrl}/private`)
+      assert.equal(nav.status, 302)
+      const login = new URL(nav.location() as string)
+      assert.equal(`${login.origin}${login.pathname}`, `${s.idpUrl}/login`)
+      assert.equal(login.searchParams.get('mfa'), '1')
+      const asked = await b.get(login.href)
+      assert.equal(asked.location(), `${s.idpUrl}/login/second-factor`, 'the IdP asks for the missing factor, no token yet')
+      // The enrolment spent this step's code: the next step's is still accepted (±1 step).
+      const handed = await postFactor(b, s.idpUrl, { code: codeAt(secret, 1) })
+      assert.equal(handed.status, 303)
+      assert.ok(handed.location()?.startsWith(`${s.appBUrl}/private?token=`), handed.location())
+      const hops = await b.navigate(handed.location() as string)
+      assert.deepEqual(hops.map((h) => h.status), [302, 200], 'redeemed, then the clean URL')
+      assert.match(hops.at(-1)?.body ?? '', new RegExp(`Signed in as <strong>${user}</strong>`))
+      // One session: written at B (second factor required), read at A (no option), with no new sign-in.
+      assert.equal((await b.post(`${s.appBUrl}/api/note`, { note: 'after step-up' }, 'application/json')).status, 200)
+      const atA = await me(b, s.appAUrl)
+      assert.equal(atA.status, 200)
+      assert.equal(atA.json<{ data: { note: string } }>().data.note, 'after step-up')
+      assert.equal((await b.get(`${s.appBUrl}/private`)).status, 200, 'app B keeps opening it')
+    } finally {
+      await s.close()
+    }
+  })
+}

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
 import { VIEWS_DIR } from '../../src/idp/paths.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -36,4 +36,20 @@ export async function screenshot(p: Page, name: string, options: { fullPage?: bo
   if (process.env.TESSERA_SCREENSHOTS !== '1') return
   mkdirSync(SCREENSHOTS, { recursive: true })
   writeFileSync(join(SCREENSHOTS, name), png)
+}
+
+/** A URL without its query: where a page is, not what it carries. */
+export const at = (url: string): string => { const u = new URL(url); return `${u.origin}${u.pathname}` }
+
+/** Runs `action` and returns every response (redirects included) `page` received meanwhile. */
+export async function responsesDuring(page: Page, action: () => Promise<unknown>): Promise<Response[]> {
+  const seen: Response[] = []
+  const onResponse = (r: Response): void => { seen.push(r) }
+  page.on('response', onResponse)
+  try {
+    await action()
+  } finally {
+    page.off('response', onResponse)
+  }
+  return seen
 }

@@ -57,11 +57,11 @@ test('a sealed secret opens only for its user, purpose and with a key of the rin
   assert.equal(await checkTotp(store, keyringOf(newKey('f1')), 'u2', codeAt(secret, t + 30_000), t + 30_000), 'unreadable', 'a lost key fails closed')
 })
 
-test('a recovery code is good once, whatever its case and dashes; codes carry 100 bits', async () => {
+test('a recovery code is good once, whatever its case and dashes; codes carry 120 bits', async () => {
   const codes = await enrol('u3', newTotpSecret(), Date.now())
   assert.equal(codes.length, 10)
   assert.equal(new Set(codes).size, 10)
-  for (const c of codes) assert.match(c, /^[a-z2-9]{5}(-[a-z2-9]{5}){3}$/)
+  for (const c of codes) assert.match(c, /^[a-z2-9]{6}(-[a-z2-9]{6}){3}$/)
   const code = normaliseRecoveryCode((codes[0] as string).toUpperCase()) as string
   const race = await Promise.all([1, 2, 3].map(() => store.useRecoveryCode('u3', recoveryCodeHash('u3', code))))
   assert.equal(race.filter(Boolean).length, 1)

@@ -144,7 +144,7 @@ export function noticeFor(callback: CallbackCheck, state: string | undefined): s
   return undefined
 }
 
-interface LoginView {
+export interface LoginView {
   status: number
   callback: CallbackCheck
   state: string | undefined
@@ -158,7 +158,7 @@ interface LoginView {
   next?: string
 }
 
-async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: FastifyReply, view: LoginView): Promise<FastifyReply> {
+export async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: FastifyReply, view: LoginView): Promise<FastifyReply> {
   let pre = view.fresh === true ? undefined : req.cookies[ctx.cookies.preLogin]
   if (!isId(pre, PRE_LOGIN_BYTES)) {
     pre = randomId(PRE_LOGIN_BYTES)

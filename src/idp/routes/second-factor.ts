@@ -101,7 +101,7 @@ export const secondFactorRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async
 }
 
 /** The browser's pending sign-in (and, for a POST, its form's CSRF token checked), or SignInExpiredError. */
-async function mustRead(ctx: IdpContext, req: FastifyRequest, csrf?: unknown): Promise<{ id: string; pending: PendingSignIn }> {
+export async function mustRead(ctx: IdpContext, req: FastifyRequest, csrf?: unknown): Promise<{ id: string; pending: PendingSignIn }> {
   const found = await readPending(ctx, req)
   if (found === undefined) throw new SignInExpiredError('no pending sign-in for this browser')
   if (req.method === 'POST' && !isValidCsrf(ctx.config.sessionSecret, 'second-factor', found.id, csrf)) throw new CsrfError('second-factor form without a valid CSRF token')
@@ -112,13 +112,17 @@ function pendingCsrf(ctx: IdpContext, id: string): string {
   return csrfToken(ctx.config.sessionSecret, 'second-factor', id)
 }
 
-function renderCodeForm(ctx: IdpContext, reply: FastifyReply, id: string, pending: PendingSignIn, status: number, error?: string): FastifyReply {
+export async function renderCodeForm(ctx: IdpContext, reply: FastifyReply, id: string, pending: PendingSignIn, status: number, error?: string): Promise<FastifyReply> {
+  const enrolled = await ctx.factors.enrolled(pending.user.username)
   return reply.code(status).header('cache-control', 'no-store').view('second-factor.eta', {
     title: 'Second step',
     username: pending.user.username,
     csrf: pendingCsrf(ctx, id),
     stepUp: pending.stepUp !== undefined,
     error,
+    // Which forms to show: a passkey button (second-factor-passkey.ts) and the code forms.
+    passkeys: enrolled.passkeys > 0,
+    totp: enrolled.totp,
   })
 }
 

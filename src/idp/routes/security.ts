@@ -105,7 +105,7 @@ function securityCsrf(ctx: IdpContext, current: CurrentSession): string {
   return csrfToken(ctx.config.sessionSecret, 'security', current.cookieValue)
 }
 
-async function renderSecurity(ctx: IdpContext, reply: FastifyReply, current: CurrentSession, view: { status?: number; error?: string } = {}): Promise<FastifyReply> {
+export async function renderSecurity(ctx: IdpContext, reply: FastifyReply, current: CurrentSession, view: { status?: number; error?: string } = {}): Promise<FastifyReply> {
   const { user } = current.session
   const enrolled = await ctx.factors.enrolled(user.username)
   const totp = enrolled.totp ? await ctx.factors.totp(user.username) : undefined
@@ -122,7 +122,11 @@ async function renderSecurity(ctx: IdpContext, reply: FastifyReply, current: Cur
     totpAvailable: policy.mode !== 'off' && ctx.config.factorKeyring !== undefined,
     required: isRequiredFor(policy, user),
     mayRemoveTotp: mayRemoveFactor(policy, user, enrolled),
-    // Filled by the passkeys module (security-passkeys.ts); an empty list until then.
-    passkeys: [],
+    mayRemovePasskey: mayRemoveFactor(policy, user, enrolled),
+    // The passkeys section (views/security-passkeys.eta; its changes: security-passkeys.ts).
+    passkeys: (await ctx.passkeys.store.list(user.username)).map((p, index) => ({
+      index, id: p.id, name: p.name, createdAt: new Date(p.createdAt).toISOString(),
+      lastUsedAt: p.lastUsedAt === undefined ? undefined : new Date(p.lastUsedAt).toISOString(),
+    })),
   })
 }
