@@ -117,3 +117,11 @@ test('the Express types catch mistakes: an unknown secondFactor value, a field t
   assert.match(res.output, /'"always"' is not assignable/)
   assert.match(res.output, /Property 'password' does not exist/)
 })
+
+test('docs/forward-auth.md\'s gate example compiles under strict tsc as written', () => {
+  const doc = readFileSync(join(root, 'docs', 'forward-auth.md'), 'utf8')
+  const block = /Or in a Node process of your own:\n\n```ts\n([\s\S]*?)```/.exec(doc)?.[1]
+  assert.ok(block, 'docs/forward-auth.md has the buildGate example')
+  const res = compile(block)
+  assert.equal(res.status, 0, res.output)
+})

@@ -67,6 +67,8 @@ test('no password, token, cookie, state, callback, key or secret reaches a log l
   // The sessions page: its CSRF field, ending the others, and a refused fingerprint.
   const sessionsCsrf = formFields((await b.get(`${stack.idpUrl}/sessions`)).body).csrf as string
   secrets.push(sessionsCsrf)
+  await b.post(`${stack.idpUrl}/sessions/confirm`, { csrf: sessionsCsrf, password: 'wrong-password-value' })
+  await b.post(`${stack.idpUrl}/sessions/confirm`, { csrf: sessionsCsrf, password: PASSWORD })
   await b.post(`${stack.idpUrl}/sessions/end-others`, { csrf: sessionsCsrf })
   await b.post(`${stack.idpUrl}/sessions/end`, { csrf: sessionsCsrf, session: 'not-a-session' })
   for (const [host, jar] of b.jars) for (const [name, value] of jar) { if (value) secrets.push(value); assert.ok(name, host) }
