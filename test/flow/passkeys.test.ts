@@ -22,7 +22,7 @@ let redis: TestRedis
 let stack: Stack
 let client: Redis
 // One user per test: a user with a passkey is asked for a second step after the password.
-const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kim', 'leo', 'mia', 'noah']
+const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kim', 'leo', 'mia', 'noah', 'pia']
 useStack((r, s) => { redis = r; stack = s; client = r.client() }, {
   env: { USERS_FILE: writeFactorUsers({ ...Object.fromEntries(USERS.map((u) => [u, []])), root: ['admins'], olga: ['admins'] }), SECOND_FACTOR_GROUPS: 'admins', FACTOR_KEYS: newKey('f1') },
 })
@@ -257,4 +257,16 @@ test('a user who must have a second factor and has none can register a passkey r
   const { csrf: next } = formFields((await again.get(`${stack.idpUrl}/login/second-factor`)).body)
   const refused = await postOptions(again, `${stack.idpUrl}/login/second-factor/passkey/register/options`, next as string)
   assert.equal(refused.status, 400)
+})
+
+test('a passkey sign-in from /login?next=/sessions comes back to the sessions page, as the password form does', async () => {
+  const auth = new SoftAuthenticator(stack.idpUrl)
+  await registerPasskey(stack, auth, 'pia')
+  const b = new Browser()
+  const form = await b.get(`${stack.idpUrl}/login?next=/sessions`)
+  const fields = formFields(form.body)
+  assert.equal(fields.next, '/sessions')
+  const signedIn = await passkeySignIn(b, stack, fields, auth)
+  assert.equal(signedIn.status, 303)
+  assert.equal(signedIn.location(), `${stack.idpUrl}/sessions`)
 })
