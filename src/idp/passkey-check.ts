@@ -5,14 +5,28 @@
  * Failures count against the user's second-factor allowance (`factorRegulation`, apart from
  * passwords, under the same limits): a passkey is a factor, whichever step it answers.
  */
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { safeEqual } from '../shared/crypto.js'
 import { PasskeyError } from '../shared/errors.js'
 import type { SessionUser } from '../shared/session.js'
 import type { IdpContext } from './context.js'
 import type { ChallengePurpose } from './factors/webauthn-challenges.js'
-import { verifyAuthentication, type AuthenticationResponseJSON } from './factors/webauthn.js'
+import { authenticationOptions, verifyAuthentication, type AuthenticationResponseJSON } from './factors/webauthn.js'
 import { isKnownDevice } from './known-device.js'
+
+/**
+ * Sends the options of a ceremony for a known user (`username`): only their passkeys are offered, so
+ * the browser asks for no choice, and the challenge is kept for this browser and this user.
+ */
+export async function offerUserPasskeys(
+  ctx: IdpContext, req: FastifyRequest, reply: FastifyReply, purpose: ChallengePurpose, username: string,
+): Promise<FastifyReply> {
+  const passkeys = await ctx.passkeys.store.list(username)
+  if (passkeys.length === 0) throw new PasskeyError(`passkey ${purpose} for a user who has none`)
+  const options = await authenticationOptions(ctx.passkeys.rp, passkeys)
+  await ctx.passkeys.challenges.issue(req, reply, purpose, { challenge: options.challenge, subject: username })
+  return reply.header('cache-control', 'no-store').send(options)
+}
 
 /** The largest credential id WebAuthn allows is 1023 bytes: 1364 base64url characters. */
 const CREDENTIAL_ID_MAX = 1364

@@ -106,3 +106,14 @@ test('a passkey registered at the IdP signs in alone through the app, and the sh
   const after = await cdp.send('WebAuthn.getCredentials', { authenticatorId })
   assert.equal(after.credentials[0]?.signCount, used.credentials[0]?.signCount, 'no second passkey use for the shop')
 })
+
+test('with a passkey registered, a password sign-in asks for it as the second step, and "Use a passkey" finishes it', async () => {
+  await page.goto(`${demo.urls.idp}/`)
+  await Promise.all([page.waitForURL(/\/logout$|\/$/), page.getByRole('button', { name: 'Sign out everywhere' }).click()])
+  await page.goto(`${demo.urls.shop}/private`)
+  await page.getByLabel('Username').fill(DEMO_USER.username)
+  await page.getByLabel('Password').fill(DEMO_USER.password)
+  await Promise.all([page.waitForURL(`${demo.urls.idp}/login/second-factor`), page.getByRole('button', { name: 'Sign in', exact: true }).click()])
+  await Promise.all([page.waitForURL(`${demo.urls.shop}/private`), page.getByRole('button', { name: 'Use a passkey' }).click()])
+  assert.match(await page.locator('#who').innerText(), /Signed in as Alice Example \(alice\)/)
+})

@@ -22,9 +22,9 @@ let redis: TestRedis
 let stack: Stack
 let client: Redis
 // One user per test: a user with a passkey is asked for a second step after the password.
-const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kim', 'leo']
+const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kim', 'leo', 'mia', 'noah', 'pia']
 useStack((r, s) => { redis = r; stack = s; client = r.client() }, {
-  env: { USERS_FILE: writeFactorUsers({ ...Object.fromEntries(USERS.map((u) => [u, []])), root: ['admins'] }), SECOND_FACTOR_GROUPS: 'admins', FACTOR_KEYS: newKey('f1') },
+  env: { USERS_FILE: writeFactorUsers({ ...Object.fromEntries(USERS.map((u) => [u, []])), root: ['admins'], olga: ['admins'] }), SECOND_FACTOR_GROUPS: 'admins', FACTOR_KEYS: newKey('f1') },
 })
 
 test('a passkey registered at the IdP signs in alone through app A, and app B on another host opens with no prompt', async () => {
@@ -210,4 +210,63 @@ test('step-up: mfa=1 on a password-only session is answered with a passkey, on t
   await assertHandedOver(b, done, stack.appAUrl, 'leo')
   assert.equal(claimedSid(b.cookies('127.0.0.1').get('tessera_idp')), sid, 'the same session')
   assert.deepEqual(await signedInWith(b, client), ['pwd', 'hwk'])
+})
+
+test('"Confirm it is you" with a passkey instead of the password opens changes for the session; another user\'s passkey does not', async () => {
+  const auth = new SoftAuthenticator(stack.idpUrl)
+  const { browser: b, id } = await registerPasskey(stack, auth, 'mia')
+  await client.del(keys.freshAuth(claimedSid(b.cookies('127.0.0.1').get('tessera_idp')) as string))
+  const page = await b.get(`${stack.idpUrl}/security`)
+  assert.match(page.body, /action="\/security\/confirm\/passkey"/, 'the confirm step offers the passkey')
+  const { csrf } = formFields(page.body)
+  const stranger = new SoftAuthenticator(stack.idpUrl)
+  await registerPasskey(stack, stranger, 'noah')
+  const asked = (await postOptions(b, `${stack.idpUrl}/security/confirm/passkey/options`, csrf as string)).json<{ challenge: string; allowCredentials: { id: string }[] }>()
+  assert.deepEqual(asked.allowCredentials.map((c) => c.id), [id], 'only mia\'s own passkeys')
+  const refused = await b.post(`${stack.idpUrl}/security/confirm/passkey`, { csrf: csrf as string, response: JSON.stringify(stranger.assert({ ...asked, allowCredentials: [] })) })
+  assert.equal(refused.status, 401)
+  assert.equal((await b.post(`${stack.idpUrl}/security/passkeys/remove`, { csrf: csrf as string, id }, 'application/json')).status, 403, 'still not fresh')
+  const again = (await postOptions(b, `${stack.idpUrl}/security/confirm/passkey/options`, csrf as string)).json<{ challenge: string }>()
+  const confirmed = await b.post(`${stack.idpUrl}/security/confirm/passkey`, { csrf: csrf as string, response: JSON.stringify(auth.assert(again)) })
+  assert.equal(confirmed.status, 303)
+  assert.equal((await b.post(`${stack.idpUrl}/security/passkeys/remove`, { csrf: csrf as string, id })).status, 303, 'fresh: the change goes through')
+})
+
+test('a user who must have a second factor and has none can register a passkey right after the password, and is signed in with it', async () => {
+  const b = new Browser()
+  const posted = await postPassword(b, stack.idpUrl, stack.appAUrl, 'olga')
+  assert.equal(posted.location(), `${stack.idpUrl}/login/second-factor`, 'no session yet: enrol first')
+  const page = await b.get(`${stack.idpUrl}/login/second-factor`)
+  assert.match(page.body, /action="\/login\/second-factor\/passkey\/register"/, 'a passkey is offered beside the authenticator app')
+  const { csrf } = formFields(page.body)
+  const auth = new SoftAuthenticator(stack.idpUrl)
+  const options = await postOptions(b, `${stack.idpUrl}/login/second-factor/passkey/register/options`, csrf as string)
+  assert.equal(options.status, 200)
+  const created = options.json<{ challenge: string; rp: { id?: string }; user: { id: string; name: string }; authenticatorSelection: { residentKey: string; userVerification: string } }>()
+  assert.equal(created.user.name, 'olga')
+  assert.deepEqual([created.authenticatorSelection.residentKey, created.authenticatorSelection.userVerification], ['required', 'required'])
+  const done = await b.post(`${stack.idpUrl}/login/second-factor/passkey/register`, { csrf: csrf as string, response: JSON.stringify(auth.register(created)) })
+  await assertHandedOver(b, done, stack.appAUrl, 'olga')
+  assert.deepEqual(await signedInWith(b, client), ['pwd', 'hwk'])
+  // The passkey is olga's from now on: it signs her in alone.
+  const c = new Browser()
+  assert.equal((await passkeySignIn(c, stack, await openLogin(c, stack), auth)).status, 303)
+  // Enrolment at sign-in is for a user with no factor: olga now has one.
+  const again = new Browser()
+  await postPassword(again, stack.idpUrl, stack.appAUrl, 'olga')
+  const { csrf: next } = formFields((await again.get(`${stack.idpUrl}/login/second-factor`)).body)
+  const refused = await postOptions(again, `${stack.idpUrl}/login/second-factor/passkey/register/options`, next as string)
+  assert.equal(refused.status, 400)
+})
+
+test('a passkey sign-in from /login?next=/sessions comes back to the sessions page, as the password form does', async () => {
+  const auth = new SoftAuthenticator(stack.idpUrl)
+  await registerPasskey(stack, auth, 'pia')
+  const b = new Browser()
+  const form = await b.get(`${stack.idpUrl}/login?next=/sessions`)
+  const fields = formFields(form.body)
+  assert.equal(fields.next, '/sessions')
+  const signedIn = await passkeySignIn(b, stack, fields, auth)
+  assert.equal(signedIn.status, 303)
+  assert.equal(signedIn.location(), `${stack.idpUrl}/sessions`)
 })

@@ -62,6 +62,8 @@ export interface EnrolView {
   readonly error?: string
   /** Shown above the form (why enrolment is asked for). */
   readonly notice?: string
+  /** At sign-in: offer to register a passkey instead (views/enrol-passkey.eta). */
+  readonly passkeyEnrol?: boolean
 }
 
 /** The enrolment page: the QR code as an SVG image (no script), the secret as text, a field for the first code. */
@@ -79,6 +81,7 @@ export function renderEnrolment(ctx: IdpContext, reply: FastifyReply, view: Enro
     username: view.username,
     error: view.error,
     notice: view.notice,
+    passkeyEnrol: view.passkeyEnrol === true,
   })
 }
 

@@ -4,7 +4,7 @@
  * answer used in another browser). Taking a challenge deletes it (GETDEL) whether or not the answer
  * then verifies, so a failed attempt must start over with new options.
  *
- * A challenge is kept per purpose (sign-in, registration, second step), so a browser can have a
+ * A challenge is kept per purpose (sign-in, registration, second step, confirming it is you), so a browser can have a
  * sign-in and a registration in flight without one replacing the other; `subject` records whom it
  * was issued for (the signed-in user, or the user between password and second step), and the route
  * that takes it checks it still matches.
@@ -16,7 +16,7 @@ import { inStore, type RedisClient } from '../../shared/redis.js'
 import { isId } from '../../shared/session.js'
 import { CEREMONY_TIMEOUT_MS } from './webauthn.js'
 
-export type ChallengePurpose = 'sign-in' | 'register' | 'second-step'
+export type ChallengePurpose = 'sign-in' | 'register' | 'second-step' | 'confirm'
 
 export interface IssuedChallenge {
   readonly challenge: string

@@ -126,13 +126,16 @@ export async function renderCodeForm(ctx: IdpContext, reply: FastifyReply, id: s
   })
 }
 
-function renderEnrol(ctx: IdpContext, reply: FastifyReply, id: string, pending: PendingSignIn, status: number): FastifyReply {
+export function renderEnrol(ctx: IdpContext, reply: FastifyReply, id: string, pending: PendingSignIn, status: number, error?: string): FastifyReply {
   const keyring = enrolmentKeyring(ctx)
   const { username } = pending.user
   return renderEnrolment(ctx, reply, {
     status, username, enrolment: startEnrolment(keyring, username, id), action: `${PATH}/enrol`, csrf: pendingCsrf(ctx, id),
     notice: pending.stepUp === undefined
-      ? 'Your account needs a second factor. Set up an authenticator app to finish signing in.'
-      : 'The application you came from needs a second factor. Set up an authenticator app to continue.',
+      ? 'Your account needs a second factor. Add a passkey or set up an authenticator app to finish signing in.'
+      : 'The application you came from needs a second factor. Add a passkey or set up an authenticator app to continue.',
+    // A passkey instead of the app (second-factor-passkey.ts), registered for this pending sign-in.
+    passkeyEnrol: true,
+    error,
   })
 }

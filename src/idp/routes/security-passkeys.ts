@@ -2,21 +2,24 @@
  * The passkeys section of the security page (views/security-passkeys.eta): register
  * (POST /security/passkeys/options, then POST /security/passkeys), rename and remove. Every change
  * goes through requireFreshAuth: the session, the page's CSRF token, the password typed again in the
- * last 5 minutes. Removing the last second factor of a user whom policy requires one is refused.
+ * last 5 minutes (or one of the user's passkeys used for it: POST /security/confirm/passkey).
+ * Removing the last second factor of a user whom policy requires one is refused.
  */
-import type { FastifyPluginAsync } from 'fastify'
-import { FactorRequiredError, PasskeyError } from '../../shared/errors.js'
-import type { IdpContext } from '../context.js'
-import { requireFreshAuth } from '../fresh-auth.js'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { CsrfError, FactorRequiredError, PasskeyError, UnauthenticatedError } from '../../shared/errors.js'
+import { currentSession, type CurrentSession, type IdpContext } from '../context.js'
+import { isValidCsrf } from '../csrf.js'
+import { markFreshAuth, requireFreshAuth } from '../fresh-auth.js'
+import { checkPasskey, offerUserPasskeys } from '../passkey-check.js'
 import { mayRemoveFactor } from '../second-factor-policy.js'
-import { registrationOptions, verifyRegistration, type RegistrationResponseJSON } from '../factors/webauthn.js'
-import { PASSKEY_NAME_MAX } from '../factors/passkey-store.js'
-import { ANSWER_MAX, optionsBodySchema } from './login-passkey.js'
+import { acceptRegistration, nameOf, offerRegistration } from '../passkey-registration.js'
+import { ANSWER_MAX, answerBodySchema, optionsBodySchema } from './login-passkey.js'
 import { renderSecurity } from './security.js'
 
 interface OptionsBody { csrf?: string }
 interface AddBody { csrf?: string; name?: string; response: string }
 interface ChangeBody { csrf?: string; id: string; name?: string }
+interface ConfirmBody { csrf?: string; response: string }
 
 const addBodySchema = {
   type: 'object',
@@ -41,35 +44,46 @@ const changeBodySchema = {
 const GONE = 'That passkey is no longer registered.'
 
 export const securityPasskeyRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, { ctx }) => {
+  /** The session and the security page's CSRF token, without the fresh check (what confirming gives). */
+  async function signedIn(req: FastifyRequest, csrf: unknown): Promise<CurrentSession> {
+    const current = await currentSession(ctx, req)
+    if (current === undefined) throw new UnauthenticatedError()
+    if (!isValidCsrf(ctx.config.sessionSecret, 'security', current.cookieValue, csrf)) throw new CsrfError('security passkey confirm without a valid CSRF token')
+    return current
+  }
+
+  /** "Confirm it is you" with one of the user's passkeys instead of the password. */
+  app.post<{ Body: OptionsBody }>('/security/confirm/passkey/options', { schema: { body: optionsBodySchema } }, async (req, reply) => {
+    return offerUserPasskeys(ctx, req, reply, 'confirm', (await signedIn(req, req.body?.csrf)).session.user.username)
+  })
+
+  app.post<{ Body: ConfirmBody }>('/security/confirm/passkey', { schema: { body: answerBodySchema } }, async (req, reply) => {
+    const current = await signedIn(req, req.body.csrf)
+    try {
+      await checkPasskey(ctx, req, 'confirm', req.body.response, current.session.user.username)
+    } catch (err) {
+      if (!(err instanceof PasskeyError)) throw err
+      req.log.info({ code: err.code, detail: err.detail }, 'security confirm rejected')
+      return renderSecurity(ctx, reply, current, { status: err.statusCode, error: err.message })
+    }
+    await markFreshAuth(ctx, current.session.sid)
+    return reply.header('cache-control', 'no-store').redirect('/security', 303)
+  })
+
   app.post<{ Body: OptionsBody }>('/security/passkeys/options', { schema: { body: optionsBodySchema } }, async (req, reply) => {
     const current = await requireFreshAuth(ctx, req, req.body?.csrf)
-    const { user } = current.session
-    const { store, rp, challenges } = ctx.passkeys
-    const options = await registrationOptions(rp,
-      { username: user.username, displayName: user.displayName, handle: await store.userHandle(user.username) },
-      await store.list(user.username))
-    // Bound to this user: a registration answer is kept only for the session that asked for it.
-    await challenges.issue(req, reply, 'register', { challenge: options.challenge, subject: user.username })
-    return reply.header('cache-control', 'no-store').send(options)
+    return offerRegistration(ctx, req, reply, current.session.user)
   })
 
   app.post<{ Body: AddBody }>('/security/passkeys', { schema: { body: addBodySchema } }, async (req, reply) => {
     const current = await requireFreshAuth(ctx, req, req.body.csrf)
-    const { username } = current.session.user
-    const { store, rp, challenges } = ctx.passkeys
     try {
-      const issued = await challenges.take(req, 'register')
-      if (issued === undefined) throw new PasskeyError('no registration challenge for this browser')
-      if (issued.subject !== username) throw new PasskeyError('registration challenge issued for another user')
-      const credential = await verifyRegistration(rp, parseRegistration(req.body.response), issued.challenge)
-      const count = (await store.list(username)).length
-      if (!(await store.add(username, credential, nameOf(req.body.name, `Passkey ${count + 1}`)))) throw new PasskeyError('credential id already registered')
+      await acceptRegistration(ctx, req, current.session.user.username, req.body.response, req.body.name)
     } catch (err) {
       if (!(err instanceof PasskeyError)) throw err
       req.log.info({ code: err.code, detail: err.detail }, 'passkey registration refused')
       return renderSecurity(ctx, reply, current, { status: err.statusCode, error: err.message })
     }
-    req.log.info({ user: username }, 'passkey registered')
     return reply.header('cache-control', 'no-store').redirect('/security#passkeys', 303)
   })
 
@@ -92,25 +106,4 @@ export const securityPasskeyRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = as
     if (await store.remove(user.username, req.body.id)) req.log.info({ user: user.username }, 'passkey removed')
     return reply.header('cache-control', 'no-store').redirect('/security#passkeys', 303)
   })
-}
-
-/** A user-given label: control characters out, trimmed, at most PASSKEY_NAME_MAX characters; `fallback` when empty. */
-function nameOf(raw: string | undefined, fallback: string): string {
-  const name = (raw ?? '').replace(/\p{Cc}/gu, ' ').trim().slice(0, PASSKEY_NAME_MAX)
-  return name === '' ? fallback : name
-}
-
-/** The browser's registration answer, checked for the shape the library expects; anything else is a refused passkey, not a 500. */
-function parseRegistration(answer: string): RegistrationResponseJSON {
-  let parsed: Partial<RegistrationResponseJSON> | null
-  try {
-    parsed = JSON.parse(answer) as Partial<RegistrationResponseJSON> | null
-  } catch {
-    throw new PasskeyError('registration answer is not JSON')
-  }
-  if (typeof parsed?.id !== 'string' || parsed.type !== 'public-key' ||
-      typeof parsed.response?.clientDataJSON !== 'string' || typeof parsed.response.attestationObject !== 'string') {
-    throw new PasskeyError('registration answer has the wrong shape')
-  }
-  return parsed as RegistrationResponseJSON
 }
