@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, test } from 'node:test'
 import { Agent, request as undiciRequest } from 'undici'
 import { Browser, type Page } from '../helpers/browser.js'
-import { CADDY_HOST, GATE_SECRET, NGINX_HOST, startForwardAuthStand, type ForwardAuthStand } from '../helpers/forward-auth.js'
+import { CADDY_HOST, CAROL, GATE_SECRET, NGINX_HOST, startForwardAuthStand, type ForwardAuthStand } from '../helpers/forward-auth.js'
 import type { RunningProxy } from '../helpers/proxies.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { signInThroughA } from '../helpers/sso-scenarios.js'
@@ -150,6 +150,27 @@ test('a Remote-User header sent by the client never reaches the app', async () =
     const anonymous = await asClient(new Browser(), `${p.url}/x`, forged)
     assert.equal(anonymous.status, 401, `${p.name}: a forged Remote-User opens nothing`)
     assert.ok(!anonymous.body.includes('mallory'))
+  }
+})
+
+test('a Remote-* header the gate sends empty does not let the client\'s own value through', async () => {
+  // carol has no groups and no email: the gate's Remote-Groups and Remote-Email are empty.
+  const b = new Browser()
+  const [n, c] = proxies() as [ReturnType<typeof proxies>[number], ReturnType<typeof proxies>[number]]
+  const first = await b.get(`${n.url}/x`)
+  const form = await b.get(first.location() as string)
+  const posted = await b.post(`${stack.idpUrl}/login`, { ...formFields(form.body), username: CAROL, password: PASSWORD })
+  assert.equal(posted.status, 303)
+  assert.equal((await b.navigate(posted.location() as string)).at(-1)?.status, 200)
+  assert.equal((await b.navigate(`${c.url}/x`)).at(-1)?.status, 200)
+  keep(b)
+  for (const p of proxies()) {
+    const res = await asClient(b, `${p.url}/x`, { 'remote-groups': 'admins', 'remote-email': 'boss@example.com', 'remote-user': 'alice' })
+    assert.equal(res.status, 200)
+    const remote = res.json<Echoed>().remote
+    assert.equal(remote['remote-user'], CAROL, `${p.name}: the gate's user`)
+    assert.ok(!remote['remote-groups'], `${p.name}: no groups, not the client's (${remote['remote-groups']})`)
+    assert.ok(!remote['remote-email'], `${p.name}: no email, not the client's (${remote['remote-email']})`)
   }
 })
 
