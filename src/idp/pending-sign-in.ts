@@ -24,6 +24,7 @@ import { SECOND_FACTOR_MAX_AGE_S } from './cookies.js'
 import { currentSession, type IdpContext } from './context.js'
 import { completeSignIn, handOver } from './sign-in.js'
 import { mintFor } from './handover.js'
+import { localReturn } from './local-return.js'
 
 const PENDING_BYTES = 32
 
@@ -34,6 +35,8 @@ export interface PendingSignIn {
   /** The allowed callback (href) and the app's state, when an app sent the user. */
   readonly callback?: string
   readonly state?: string
+  /** The IdP page to return to when no app sent the user (local-return.ts; checked again at the end). */
+  readonly next?: string
   /** Step-up: the session that gets the factor, instead of a new sign-in. */
   readonly stepUp?: string
   /** A factor was enrolled on the way and checked with its first code: only "continue" is left. */
@@ -73,7 +76,7 @@ export async function finishPending(ctx: IdpContext, req: FastifyRequest, reply:
   const given: AuthMethod = { method, at: Date.now() }
   const callback = pending.callback === undefined ? ctx.allowList.check(undefined) : ctx.allowList.checkUrl(pending.callback)
   if (pending.stepUp === undefined) {
-    return completeSignIn(ctx, req, reply, pending.user, [...pending.methods, given], callback, pending.state)
+    return completeSignIn(ctx, req, reply, pending.user, [...pending.methods, given], callback, pending.state, localReturn(pending.next))
   }
   // Step-up: the factor goes to the session this browser still holds, never to another one.
   const current = await currentSession(ctx, req)

@@ -17,7 +17,9 @@ import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 import { signInThroughA } from '../helpers/sso-scenarios.js'
 import { loggerOptions } from '../../src/shared/logger.js'
 import { formatAppKeys } from '../../src/shared/app-keys.js'
-import { codeAt, confirmPassword, postFactor, postPassword, shownCodes, shownSecret } from '../helpers/factors.js'
+import { codeAt, confirmPassword, passwordOnly, postFactor, postPassword, shownCodes, shownSecret } from '../helpers/factors.js'
+import { openLogin, passkeySignIn, postOptions } from '../helpers/passkeys.js'
+import { SoftAuthenticator } from '../helpers/soft-authenticator.js'
 import { newKey } from '../helpers/sync-keys.js'
 import { keys } from '../../src/shared/keys.js'
 
@@ -65,6 +67,8 @@ test('no password, token, cookie, state, callback, key or secret reaches a log l
   // The sessions page: its CSRF field, ending the others, and a refused fingerprint.
   const sessionsCsrf = formFields((await b.get(`${stack.idpUrl}/sessions`)).body).csrf as string
   secrets.push(sessionsCsrf)
+  await b.post(`${stack.idpUrl}/sessions/confirm`, { csrf: sessionsCsrf, password: 'wrong-password-value' })
+  await b.post(`${stack.idpUrl}/sessions/confirm`, { csrf: sessionsCsrf, password: PASSWORD })
   await b.post(`${stack.idpUrl}/sessions/end-others`, { csrf: sessionsCsrf })
   await b.post(`${stack.idpUrl}/sessions/end`, { csrf: sessionsCsrf, session: 'not-a-session' })
   for (const [host, jar] of b.jars) for (const [name, value] of jar) { if (value) secrets.push(value); assert.ok(name, host) }
@@ -193,5 +197,46 @@ test('no TOTP secret, code, recovery code or factor key reaches a log line (seco
       const found = /^\d+$/.test(s) ? new RegExp(`(?<!\\d)${s}(?!\\d)`).test(line) : line.includes(s) || line.includes(s.replace(/-/g, ''))
       assert.ok(!found, `a factor secret reached the log: ${line.slice(0, 200)}`)
     }
+  }
+})
+
+test('no WebAuthn challenge, assertion, attestation or WebAuthn cookie reaches a log line (passkeys)', async () => {
+  const before = lines.length
+  const secrets: string[] = []
+  const auth = new SoftAuthenticator(stack.idpUrl)
+  const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'alice')
+  const csrf = await confirmPassword(b, stack.idpUrl)
+  const created = (await postOptions(b, `${stack.idpUrl}/security/passkeys/options`, csrf)).json<{ challenge: string; rp: { id?: string }; user: { id: string } }>()
+  const attestation = auth.register(created)
+  const att = attestation.response as Record<string, string>
+  secrets.push(created.challenge, created.user.id, att.clientDataJSON as string, att.attestationObject as string)
+  await b.post(`${stack.idpUrl}/security/passkeys`, { csrf, name: 'Key', response: JSON.stringify(attestation) })
+
+  // A sign-in, then failures whose library messages would quote challenges: an answer to an older
+  // challenge than the one kept, a replay, another origin.
+  const c = new Browser()
+  const fields = await openLogin(c, stack)
+  const older = (await postOptions(c, `${stack.idpUrl}/login/passkey/options`, fields.csrf as string)).json<{ challenge: string }>()
+  const newer = (await postOptions(c, `${stack.idpUrl}/login/passkey/options`, fields.csrf as string)).json<{ challenge: string }>()
+  const stale = auth.assert(older)
+  assert.equal((await c.post(`${stack.idpUrl}/login/passkey`, { ...fields, response: JSON.stringify(stale) })).status, 401)
+  const request = (await postOptions(c, `${stack.idpUrl}/login/passkey/options`, fields.csrf as string)).json<{ challenge: string }>()
+  const good = auth.assert(request)
+  assert.equal((await c.post(`${stack.idpUrl}/login/passkey`, { ...fields, response: JSON.stringify(good) })).status, 303)
+  const phished = await passkeySignIn(new Browser(), stack, await openLogin(new Browser(), stack), auth, { origin: 'http://evil.example' }).catch(() => undefined)
+  assert.ok(phished === undefined || phished.status >= 400)
+  secrets.push(older.challenge, newer.challenge, request.challenge, c.cookies('127.0.0.1').get('tessera_wa') as string)
+  for (const answer of [stale, good]) {
+    const r = answer.response as Record<string, string>
+    secrets.push(r.clientDataJSON as string, r.authenticatorData as string, r.signature as string)
+  }
+  await redis.client().del(keys.factors('alice'))
+
+  const mine = lines.slice(before)
+  assert.ok(mine.some((l) => l.includes('passkey registered')), 'the registration was logged')
+  assert.ok(mine.some((l) => l.includes('TESSERA_ERR_PASSKEY')), 'passkey failures were logged')
+  assert.ok(mine.some((l) => l.includes('challenge')), 'a failure names what failed')
+  for (const line of mine) {
+    for (const s of secrets.filter((x) => x.length >= 16)) assert.ok(!line.includes(s), `a WebAuthn value reached the log: ${line.slice(0, 200)}`)
   }
 })

@@ -17,7 +17,7 @@ import { keys } from '../../src/shared/keys.js'
 import { claimedSid } from '../../src/shared/handle-cookie.js'
 
 // One user per test: every stack here shares the one Redis, so factors enrolled in one test stay.
-const USERS = { alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [] }
+const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [] }
 const IDP_COOKIE = 'tessera_idp'
 const host = (url: string): string => new URL(url).hostname
 
@@ -254,4 +254,19 @@ test('SECOND_FACTOR=off: no second step, even for a user with a factor enrolled'
   } finally {
     await off.close()
   }
+})
+
+test('after a factor change the user is offered to sign out their other sessions (V7.4.3)', async () => {
+  const other = await passwordOnly(stack.idpUrl, stack.appAUrl, 'paul')
+  const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'paul')
+  const csrf = await confirmPassword(b, stack.idpUrl)
+  const start = await b.post(`${stack.idpUrl}/security/totp/start`, { csrf })
+  const codes = await b.post(`${stack.idpUrl}/security/totp/confirm`, { ...formFields(start.body), code: codeAt(shownSecret(start)) })
+  assert.match(codes.body, /<a href="\/sessions">Sign out your other sessions<\/a>/)
+  assert.match((await b.get(`${stack.idpUrl}/security`)).body, /<a href="\/sessions">Sign out your other sessions<\/a>/)
+  const sessions = await b.get(`${stack.idpUrl}/sessions`)
+  const ended = await b.post(`${stack.idpUrl}/sessions/end-others`, { csrf: formFields(sessions.body).csrf as string })
+  assert.equal(ended.status, 303)
+  assert.equal((await other.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401, 'the other session ended')
+  assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 200, 'this one lives on')
 })

@@ -9,9 +9,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { Browser, type Page } from '../helpers/browser.js'
-import { formFields, PASSWORD, PASSWORD_HASH, useStack, type Stack } from '../helpers/stack.js'
+import { formFields, newKey, PASSWORD, PASSWORD_HASH, useStack, type Stack } from '../helpers/stack.js'
+import { enrolOnSecurityPage, postFactor } from '../helpers/factors.js'
 import { me, signInThroughA } from '../helpers/sso-scenarios.js'
 import { MAX_USER_AGENT } from '../../src/shared/sessions.js'
+import { encodeHandle } from '../../src/shared/handle-cookie.js'
+import { UserIndex } from '../../src/shared/user-index.js'
+import type { TestRedis } from '../helpers/redis-server.js'
+import { storesFor } from '../helpers/stores.js'
 
 const FIREFOX_LINUX = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0'
 const SAFARI_IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1'
@@ -33,8 +38,10 @@ function usersFile(): string {
   return file
 }
 
+let redis: TestRedis
 let stack: Stack
-useStack((_r, s) => { stack = s }, { env: { USERS_FILE: usersFile() } })
+// FACTOR_KEYS: one test enrols a second factor for carol on the way back to /sessions.
+useStack((r, s) => { redis = r; stack = s }, { env: { USERS_FILE: usersFile(), FACTOR_KEYS: newKey('f1') } })
 
 const browserAs = (userAgent: string) => (): Browser => new Browser({ userAgent })
 
@@ -270,4 +277,78 @@ test('without a session, /sessions sends the browser to sign in and back; the ho
   assert.equal(formFields(evil.body).next, undefined)
   const sneaky = await other.post(`${stack.idpUrl}/login`, { ...formFields(evil.body), username: 'alice', password: PASSWORD, next: '//evil.example/' })
   assert.equal(sneaky.location(), `${stack.idpUrl}/`)
+})
+
+/**
+ * A browser holding an IdP session of alice's that signed in `minutesAgo` (made in the store as the
+ * IdP makes one, the sign-in time in its signed identity), so a test needs not wait 5 minutes.
+ */
+async function signedInLongAgo(minutesAgo: number): Promise<Browser> {
+  const client = redis.client()
+  const { sessions, signer } = storesFor(client, { keyring: stack.config.keyring })
+  const user = { username: 'alice', displayName: 'Alice Example', email: 'alice@example.com', groups: ['admins', 'staff'] }
+  const absoluteMs = stack.config.sessionTtlSeconds * 1000
+  const handle = await sessions.create(user, [{ method: 'pwd', at: Date.now() - minutesAgo * 60_000 }],
+    { idleMs: stack.config.sessionIdleSeconds * 1000, absoluteMs }, stack.config.publicUrl, signer, CHROME_WINDOWS)
+  await new UserIndex(client).add('alice', handle.sid, absoluteMs)
+  const b = new Browser({ userAgent: CHROME_WINDOWS })
+  b.cookies(new URL(stack.idpUrl).hostname).set('tessera_idp', encodeHandle(handle, stack.config.sessionSecret, stack.config.publicUrl))
+  return b
+}
+
+test('ending another session needs a factor in the last 5 minutes: an older sign-in types its password again first', async () => {
+  await endAllSessions()
+  const laptop = await signInThroughA(stack, browserAs(FIREFOX_LINUX))
+  const desk = await signedInLongAgo(10)
+  const stale = await sessionsPage(desk)
+  assert.deepEqual(stale.sessions.map((s) => [s.device, s.current]), [['Chrome on Windows', true], ['Firefox on Linux', false]])
+  assert.match(stale.page.body, /action="\/sessions\/confirm"/, 'the page asks for the password')
+  assert.ok(!stale.page.body.includes('Sign out this device'), 'no button that would be refused')
+  assert.ok(!stale.page.body.includes('action="/sessions/end-others"'))
+  const other = stale.sessions.find((s) => !s.current)?.fingerprint as string
+
+  for (const [path, form] of [['/sessions/end', { csrf: stale.csrf, session: other }], ['/sessions/end-others', { csrf: stale.csrf }]] as const) {
+    const refused = await desk.post(`${stack.idpUrl}${path}`, form)
+    assert.equal(refused.status, 403, path)
+    assert.match(refused.body, /TESSERA_ERR_REAUTH_REQUIRED/)
+  }
+  assert.equal((await me(laptop, stack.appAUrl)).status, 200, 'nothing was ended')
+
+  const wrong = await desk.post(`${stack.idpUrl}/sessions/confirm`, { csrf: stale.csrf, password: 'not the password' })
+  assert.equal(wrong.status, 401)
+  assert.match(wrong.body, /Incorrect password\./)
+  assert.equal((await desk.post(`${stack.idpUrl}/sessions/confirm`, { password: PASSWORD })).status, 403, 'the confirm form needs its CSRF field too')
+  const confirmed = await desk.post(`${stack.idpUrl}/sessions/confirm`, { csrf: stale.csrf, password: PASSWORD })
+  assert.equal(confirmed.status, 303)
+  assert.equal(confirmed.location(), `${stack.idpUrl}/sessions`)
+  const fresh = await sessionsPage(desk)
+  assert.ok(!fresh.page.body.includes('action="/sessions/confirm"'))
+  assert.match(fresh.page.body, /Sign out this device/)
+  assert.equal((await desk.post(`${stack.idpUrl}/sessions/end-others`, { csrf: fresh.csrf })).location(), `${stack.idpUrl}/sessions?ended=1`)
+  assert.equal((await me(laptop, stack.appAUrl)).status, 401, 'the laptop is signed out')
+})
+
+test('an older sign-in may still sign itself out with no password: that is a logout', async () => {
+  await endAllSessions()
+  const desk = await signedInLongAgo(10)
+  const { sessions, csrf, page } = await sessionsPage(desk)
+  assert.ok(!page.body.includes('action="/sessions/confirm"'), 'nothing else to end, so no password asked')
+  const out = await desk.post(`${stack.idpUrl}/sessions/end`, { csrf, session: sessions[0]?.fingerprint as string })
+  assert.equal(out.status, 200)
+  assert.match(out.body, /You signed out this session/)
+  assert.match((await desk.get(`${stack.idpUrl}/`)).body, /You are not signed in/)
+})
+
+test('with a second factor enrolled, signing in for /sessions comes back there after the factor, and says how', async () => {
+  const { codes } = await enrolOnSecurityPage(await signInAtIdp('carol'), stack.idpUrl)
+  const b = new Browser({ userAgent: FIREFOX_LINUX })
+  const login = (await b.get(`${stack.idpUrl}/sessions`)).location() as string
+  const form = await b.get(login)
+  const posted = await b.post(`${stack.idpUrl}/login`, { ...formFields(form.body), username: 'carol', password: PASSWORD })
+  assert.equal(posted.location(), `${stack.idpUrl}/login/second-factor`)
+  const done = await postFactor(b, stack.idpUrl, { recovery: codes[0] as string })
+  assert.equal(done.status, 303)
+  assert.equal(done.location(), `${stack.idpUrl}/sessions`, 'back to the sessions page, not the start page')
+  const own = (await sessionsPage(b)).sessions.find((s) => s.current)
+  assert.equal(own?.methods, 'password and one-time code')
 })

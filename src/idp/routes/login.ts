@@ -98,7 +98,7 @@ async function afterPassword(
   if (step === 'none') return completeSignIn(ctx, req, reply, user, methods, callback, state, next)
   // Enrolment that cannot happen (no FACTOR_KEYS) is refused now, not after a pending sign-in.
   if (step === 'enrol') enrolmentKeyring(ctx)
-  await startPending(ctx, reply, { user, methods, ...pendingTarget(callback, state) })
+  await startPending(ctx, reply, { user, methods, ...pendingTarget(callback, state), ...(next === undefined ? {} : { next }) })
   return reply.header('cache-control', 'no-store').redirect('/login/second-factor', 303)
 }
 

@@ -1,24 +1,29 @@
 /**
- * GET /sessions, the user's own sessions (device, signed in, last seen, apps, how), and the two ways
- * to end them: POST /sessions/end (one, by fingerprint) and POST /sessions/end-others. Ending a
- * session deletes the one shared record, so every app refuses it on its next request.
+ * GET /sessions, the user's own sessions (device, signed in, last seen, apps, how), and the ways to
+ * end them: POST /sessions/end (one, by fingerprint) and POST /sessions/end-others. Ending a session
+ * deletes the one shared record, so every app refuses it on its next request. Ending another
+ * session needs a recent authentication (ASVS V7.5.2): a sign-in, or the password typed again at
+ * POST /sessions/confirm, in the last 5 minutes. Ending this one is a sign-out and needs none.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { CsrfError, UnknownSessionError } from '../../shared/errors.js'
+import { BadCredentialsError, CsrfError, ReauthRequiredError, UnknownSessionError } from '../../shared/errors.js'
 import { safeEqual } from '../../shared/crypto.js'
 import type { IndexedSession } from '../../shared/user-index.js'
 import { clearSessionCookie, currentSession, type CurrentSession, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { deviceName } from '../device-name.js'
+import { FRESH_AUTH_MS, hasFreshAuth, markFreshAuth } from '../fresh-auth.js'
 import { loginReturningTo } from '../local-return.js'
+import { checkPassword } from './login.js'
 
-interface EndBody { csrf?: string; session?: string }
+interface EndBody { csrf?: string; session?: string; password?: string }
 
 const endBodySchema = {
   type: 'object',
   properties: {
     csrf: { type: 'string', maxLength: 128 },
     session: { type: 'string', maxLength: 64 },
+    password: { type: 'string', maxLength: 1024 },
   },
 } as const
 
@@ -28,13 +33,21 @@ export const sessionsRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
   app.get<{ Querystring: { ended?: unknown } }>('/sessions', async (req, reply) => {
     const current = await currentSession(ctx, req)
     if (current === undefined) return reply.header('cache-control', 'no-store').redirect(loginReturningTo('/sessions'), 302)
-    const sessions = await ctx.userIndex.sessions(current.session.user.username)
-    return reply.header('cache-control', 'no-store').view('sessions.eta', {
-      title: 'Your sessions',
-      sessions: view(sessions, current),
-      csrf: csrfToken(ctx.config.sessionSecret, 'sessions', current.cookieValue),
-      notice: endedNotice(req.query.ended),
-    })
+    return renderSessions(ctx, reply, current, { notice: endedNotice(req.query.ended) })
+  })
+
+  /** The password typed again: ending other sessions is open for 5 minutes. Regulated as the login form is. */
+  app.post<{ Body: EndBody }>('/sessions/confirm', { schema: { body: endBodySchema } }, async (req, reply) => {
+    const current = await signedInWithCsrf(ctx, req, reply)
+    if (current === undefined) return reply
+    const user = await checkPassword(ctx, req, current.session.user.username, req.body?.password ?? '')
+    if (typeof user === 'string') {
+      const err = new BadCredentialsError(user === 'banned' ? 'throttled' : 'wrong password at re-authentication')
+      req.log.info({ code: err.code, detail: err.detail }, 'sessions confirm rejected')
+      return renderSessions(ctx, reply, current, { status: err.statusCode, error: 'Incorrect password.' })
+    }
+    await markFreshAuth(ctx, current.session.sid)
+    return reply.header('cache-control', 'no-store').redirect('/sessions', 303)
   })
 
   app.post<{ Body: EndBody }>('/sessions/end', { schema: { body: endBodySchema } }, async (req, reply) => {
@@ -44,6 +57,7 @@ export const sessionsRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
     const given = req.body?.session ?? ''
     const target = (await ctx.userIndex.sessions(username)).find((s) => safeEqual(s.summary.id, given))
     if (target === undefined) throw new UnknownSessionError('no live session of this user has that fingerprint')
+    if (target.sid !== current.handle.sid && !(await isFresh(ctx, current))) throw new ReauthRequiredError('ending another session with no recent authentication')
     await end(ctx, username, target.sid)
     if (target.sid !== current.handle.sid) {
       req.log.info({ ended: 1 }, 'session ended by its user')
@@ -60,6 +74,7 @@ export const sessionsRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
   app.post<{ Body: EndBody }>('/sessions/end-others', { schema: { body: endBodySchema } }, async (req, reply) => {
     const current = await signedInWithCsrf(ctx, req, reply)
     if (current === undefined) return reply
+    if (!(await isFresh(ctx, current))) throw new ReauthRequiredError('ending other sessions with no recent authentication')
     const username = current.session.user.username
     let ended = 0
     for (const s of await ctx.userIndex.sessions(username)) {
@@ -86,6 +101,24 @@ async function signedInWithCsrf(ctx: IdpContext, req: FastifyRequest<{ Body: End
     throw new CsrfError('sessions form without a valid CSRF token')
   }
   return current
+}
+
+/** A factor proved in the last 5 minutes: at sign-in (the signed identity's times) or at /sessions/confirm. */
+async function isFresh(ctx: IdpContext, current: CurrentSession): Promise<boolean> {
+  const since = Date.now() - FRESH_AUTH_MS
+  return current.session.auth.methods.some((m) => m.at > since) || hasFreshAuth(ctx, current.session.sid)
+}
+
+async function renderSessions(ctx: IdpContext, reply: FastifyReply, current: CurrentSession, page: { status?: number; notice?: string; error?: string }): Promise<FastifyReply> {
+  const sessions = await ctx.userIndex.sessions(current.session.user.username)
+  return reply.code(page.status ?? 200).header('cache-control', 'no-store').view('sessions.eta', {
+    title: 'Your sessions',
+    sessions: view(sessions, current),
+    csrf: csrfToken(ctx.config.sessionSecret, 'sessions', current.cookieValue),
+    fresh: await isFresh(ctx, current),
+    notice: page.notice,
+    error: page.error,
+  })
 }
 
 /** Ends a session everywhere (replicated, as a logout is), then drops it from the user's index. */
