@@ -95,6 +95,8 @@ export function originalRequest(style: ProxyStyle, headers: Headers, peer: strin
 function fromOriginalUrl(headers: Headers): OriginalRequest {
   const raw = one(headers, 'x-original-url')
   const method = methodOf(one(headers, 'x-original-method'), 'x-original-method')
+  // A request line never holds whitespace; Node joins a repeated header with ", ", so this refuses that too.
+  if (/\s/.test(raw) || raw.length > MAX_URI) throw new ForwardAuthError('x-original-url is repeated or not one URL')
   let url: URL
   try {
     url = new URL(raw)

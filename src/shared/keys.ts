@@ -3,7 +3,8 @@
  * so every script on a session touches one Cluster slot; the per-user index and each regulation
  * subject have tags of their own, so a Cluster spreads them.
  *
- *   tessera:{<sid>}:s                    the shared session, a hash: u user JSON, x absolute expiry
+ *   tessera:{<sid>}:s                    the shared session, a hash: u the identity the IdP signed
+ *                                        (identity.ts: user, methods, times), x absolute expiry
  *                                        (epoch ms, Redis clock), i idle ms, c created at,
  *                                        d:<key> one JSON value per session-data key,
  *                                        a User-Agent at sign-in, o apps' origins (one per line)

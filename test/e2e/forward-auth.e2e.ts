@@ -6,20 +6,16 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import type { FastifyInstance } from 'fastify'
-import { buildGate } from '../../src/remote/gate.js'
-import { formatAppKeys } from '../../src/shared/app-keys.js'
 import { appCookies } from '../helpers/app-cookies.js'
 import { at, launchChromium, newContext, responsesDuring } from '../helpers/chromium.js'
-import { freePort } from '../helpers/net.js'
-import { startCaddy, startEcho, startNginx, type Echo, type RunningProxy } from '../helpers/proxies.js'
+import { startForwardAuthStand, type ForwardAuthStand } from '../helpers/forward-auth.js'
+import type { RunningProxy } from '../helpers/proxies.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
-import { PASSWORD, startStack, type Stack } from '../helpers/stack.js'
+import { PASSWORD, type Stack } from '../helpers/stack.js'
 
 let redis: TestRedis
+let stand: ForwardAuthStand
 let stack: Stack
-let gate: FastifyInstance
-let echo: Echo
 let nginx: RunningProxy
 let caddy: RunningProxy
 let browser: Browser
@@ -28,17 +24,8 @@ let page: Page
 
 before(async () => {
   redis = await startRedis()
-  const [nginxPort, caddyPort, gatePort] = await Promise.all([freePort('127.0.0.4'), freePort('127.0.0.5'), freePort('127.0.0.1')])
-  const origins = [`http://127.0.0.4:${nginxPort}`, `http://127.0.0.5:${caddyPort}`]
-  stack = await startStack(redis, { extraRemoteHosts: origins })
-  gate = buildGate({
-    idpUrl: stack.idpUrl, redis: redis.url, sessionSecret: 'an e2e gate secret of at least 32 characters', proxies: '127.0.0.1',
-    hosts: origins.map((origin) => ({ origin, appKeys: formatAppKeys(stack.config.keyring, origin) })),
-  })
-  await gate.listen({ host: '127.0.0.1', port: gatePort })
-  echo = await startEcho()
-  nginx = await startNginx('127.0.0.4', `127.0.0.1:${gatePort}`, echo.address, nginxPort)
-  caddy = await startCaddy('127.0.0.5', `127.0.0.1:${gatePort}`, echo.address, caddyPort)
+  stand = await startForwardAuthStand(redis)
+  ;({ stack, nginx, caddy } = stand)
   browser = await launchChromium()
   context = await newContext(browser)
   page = await context.newPage()
@@ -46,10 +33,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close()
-  await Promise.all([nginx?.stop(), caddy?.stop()])
-  await gate?.close()
-  await echo?.close()
-  await stack?.close()
+  await stand?.close()
   await redis?.stop()
 })
 

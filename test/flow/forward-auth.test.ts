@@ -9,29 +9,24 @@ import { request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, test } from 'node:test'
 import { Agent, request as undiciRequest } from 'undici'
-import type { FastifyInstance } from 'fastify'
 import { Browser, type Page } from '../helpers/browser.js'
-import { freePort } from '../helpers/net.js'
-import { startEcho, startCaddy, startNginx, type Echo, type RunningProxy } from '../helpers/proxies.js'
+import { CADDY_HOST, CAROL, GATE_SECRET, NGINX_HOST, startForwardAuthStand, type ForwardAuthStand } from '../helpers/forward-auth.js'
+import type { RunningProxy } from '../helpers/proxies.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { signInThroughA } from '../helpers/sso-scenarios.js'
-import { appCookies, formFields, newKey, PASSWORD, startStack, type Stack } from '../helpers/stack.js'
+import { appCookies, formFields, newKey, PASSWORD, type Stack } from '../helpers/stack.js'
 import { keyringOf } from '../helpers/sync-keys.js'
 import { buildGate } from '../../src/remote/gate.js'
 import { formatAppKeys, mintingKeyFor } from '../../src/shared/app-keys.js'
 import { mintToken } from '../../src/shared/token.js'
 
-const NGINX_HOST = '127.0.0.4'
-const CADDY_HOST = '127.0.0.5'
 /** A client that is not the proxy: a loopback address the gate does not trust. */
 const STRANGER = '127.0.0.7'
-const GATE_SECRET = 'a gate secret of at least thirty-two characters'
 
 let redis: TestRedis
+let stand: ForwardAuthStand
 let stack: Stack
-let gate: FastifyInstance
 let gateUrl: string
-let echo: Echo
 let nginx: RunningProxy
 let caddy: RunningProxy
 const logs: string[] = []
@@ -41,30 +36,12 @@ const keep = (b: Browser): void => { for (const jar of b.jars.values()) for (con
 
 before(async () => {
   redis = await startRedis()
-  const [nginxPort, caddyPort, gatePort] = await Promise.all([freePort(NGINX_HOST), freePort(CADDY_HOST), freePort('127.0.0.1')])
-  const nginxUrl = `http://${NGINX_HOST}:${nginxPort}`
-  const caddyUrl = `http://${CADDY_HOST}:${caddyPort}`
-  stack = await startStack(redis, { extraRemoteHosts: [nginxUrl, caddyUrl] })
-  // The gate holds the two proxied origins' app keys and nothing else.
-  gate = buildGate({
-    idpUrl: stack.idpUrl,
-    redis: redis.url,
-    sessionSecret: GATE_SECRET,
-    proxies: '127.0.0.1',
-    hosts: [nginxUrl, caddyUrl].map((origin) => ({ origin, appKeys: formatAppKeys(stack.config.keyring, origin) })),
-  }, { logger: { level: 'trace', stream: { write: (line: string) => { logs.push(line) } } } })
-  await gate.listen({ host: '127.0.0.1', port: gatePort })
-  gateUrl = `http://127.0.0.1:${gatePort}`
-  echo = await startEcho()
-  nginx = await startNginx(NGINX_HOST, `127.0.0.1:${gatePort}`, echo.address, nginxPort)
-  caddy = await startCaddy(CADDY_HOST, `127.0.0.1:${gatePort}`, echo.address, caddyPort)
+  stand = await startForwardAuthStand(redis, { level: 'trace', stream: { write: (line: string) => { logs.push(line) } } })
+  ;({ stack, gateUrl, nginx, caddy } = stand)
 })
 
 after(async () => {
-  await Promise.all([nginx?.stop(), caddy?.stop()])
-  await gate?.close()
-  await echo?.close()
-  await stack?.close()
+  await stand?.close()
   await redis?.stop()
 })
 
@@ -173,6 +150,27 @@ test('a Remote-User header sent by the client never reaches the app', async () =
     const anonymous = await asClient(new Browser(), `${p.url}/x`, forged)
     assert.equal(anonymous.status, 401, `${p.name}: a forged Remote-User opens nothing`)
     assert.ok(!anonymous.body.includes('mallory'))
+  }
+})
+
+test('a Remote-* header the gate sends empty does not let the client\'s own value through', async () => {
+  // carol has no groups and no email: the gate's Remote-Groups and Remote-Email are empty.
+  const b = new Browser()
+  const [n, c] = proxies() as [ReturnType<typeof proxies>[number], ReturnType<typeof proxies>[number]]
+  const first = await b.get(`${n.url}/x`)
+  const form = await b.get(first.location() as string)
+  const posted = await b.post(`${stack.idpUrl}/login`, { ...formFields(form.body), username: CAROL, password: PASSWORD })
+  assert.equal(posted.status, 303)
+  assert.equal((await b.navigate(posted.location() as string)).at(-1)?.status, 200)
+  assert.equal((await b.navigate(`${c.url}/x`)).at(-1)?.status, 200)
+  keep(b)
+  for (const p of proxies()) {
+    const res = await asClient(b, `${p.url}/x`, { 'remote-groups': 'admins', 'remote-email': 'boss@example.com', 'remote-user': 'alice' })
+    assert.equal(res.status, 200)
+    const remote = res.json<Echoed>().remote
+    assert.equal(remote['remote-user'], CAROL, `${p.name}: the gate's user`)
+    assert.ok(!remote['remote-groups'], `${p.name}: no groups, not the client's (${remote['remote-groups']})`)
+    assert.ok(!remote['remote-email'], `${p.name}: no email, not the client's (${remote['remote-email']})`)
   }
 })
 

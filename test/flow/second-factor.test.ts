@@ -36,7 +36,7 @@ async function idpSession(b: Browser): Promise<{ sid: string; amr: string[] }> {
 }
 
 test('the security page needs a session, a CSRF token and the password typed again', async () => {
-  assert.equal((await new Browser().get(`${stack.idpUrl}/security`)).location(), `${stack.idpUrl}/login`, 'no session: sent to sign in')
+  assert.equal((await new Browser().get(`${stack.idpUrl}/security`)).location(), `${stack.idpUrl}/login?next=%2Fsecurity`, 'no session: sent to sign in, and back')
   const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'frank')
   const page = await b.get(`${stack.idpUrl}/security`)
   assert.match(page.body, /action="\/security\/confirm"/, 'not fresh: the password form')
@@ -82,7 +82,7 @@ test('with TOTP enrolled, sign-in asks for a code: no session or token before it
   assert.equal(b.cookies(host(stack.idpUrl)).get(IDP_COOKIE), undefined, 'no IdP session before the second factor')
   assert.ok(!b.setCookies.some((c) => c.startsWith(`${IDP_COOKIE}=`) && !c.startsWith(`${IDP_COOKIE}=;`)), 'no session cookie was ever set')
   assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401, 'not signed in at the app')
-  assert.equal((await b.get(`${stack.idpUrl}/security`)).status, 303, 'not signed in at the IdP')
+  assert.equal((await b.get(`${stack.idpUrl}/security`)).status, 302, 'not signed in at the IdP')
   const sessions = await redis.client().smembers(keys.userIndex('alice'))
   // The next step's code: the enrolment spent this step's.
   const code = codeAt(secret, 1)

@@ -257,7 +257,7 @@ test('a hostile User-Agent is shown escaped, cut to its bounded length', async (
   assert.equal(sessions.find((s) => !s.current)?.device, 'Unknown browser')
 })
 
-test('without a session, /sessions sends the browser to sign in and back; the home page links to it', async () => {
+test('without a session, /sessions (and /security) sends the browser to sign in and back; the home page links to it', async () => {
   const b = new Browser({ userAgent: FIREFOX_LINUX })
   const first = await b.get(`${stack.idpUrl}/sessions`)
   assert.equal(first.status, 302)
@@ -270,6 +270,14 @@ test('without a session, /sessions sends the browser to sign in and back; the ho
   assert.equal(posted.location(), `${stack.idpUrl}/sessions`)
   assert.equal((await b.get(posted.location() as string)).status, 200)
   assert.match((await b.get(`${stack.idpUrl}/`)).body, /<a href="\/sessions"/)
+
+  // The security page does the same.
+  const c = new Browser()
+  const security = await c.get(`${stack.idpUrl}/security`)
+  assert.equal(security.location(), `${stack.idpUrl}/login?next=%2Fsecurity`)
+  const securityForm = formFields((await c.get(security.location() as string)).body)
+  const back = await c.post(`${stack.idpUrl}/login`, { ...securityForm, username: 'alice', password: PASSWORD })
+  assert.equal(back.location(), `${stack.idpUrl}/security`)
 
   // `next` is one of the IdP's own pages or nothing: never another site.
   const other = new Browser()

@@ -115,6 +115,9 @@ test('headers that do not say one request plainly are refused', () => {
     ['another scheme', orig({ 'x-original-url': 'ftp://app.example.com/' })],
     ['user-info', orig({ 'x-original-url': 'https://u:p@app.example.com/' })],
     ['a fragment', orig({ 'x-original-url': 'https://app.example.com/#x' })],
+    ['two URLs, as Node joins a repeated header', orig({ 'x-original-url': 'https://app.example.com/a, https://evil.example/' })],
+    ['a space', orig({ 'x-original-url': 'https://app.example.com/a b' })],
+    ['a huge URL', orig({ 'x-original-url': `https://app.example.com/${'a'.repeat(9000)}` })],
     ['no method', orig({ 'x-original-method': undefined })],
   ]
   for (const [what, headers] of originalCases) assert.ok(refusal('auth-request', headers), what)

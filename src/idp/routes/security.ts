@@ -13,6 +13,7 @@ import { hashAll, newRecoveryCodes } from '../factors/recovery-codes.js'
 import { normaliseCode } from '../factors/totp.js'
 import { confirmEnrolment, enrolmentKeyring, openEnrolment, renderEnrolment, renderRecoveryCodes, startEnrolment } from '../factors/totp-enrolment.js'
 import { checkPassword } from './login.js'
+import { loginReturningTo } from '../local-return.js'
 
 interface CsrfBody { csrf?: string }
 interface ConfirmBody extends CsrfBody { password?: string }
@@ -33,7 +34,7 @@ export const securityRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
 
   app.get('/security', async (req, reply) => {
     const current = await currentSession(ctx, req)
-    if (current === undefined) return reply.header('cache-control', 'no-store').redirect('/login', 303)
+    if (current === undefined) return reply.header('cache-control', 'no-store').redirect(loginReturningTo('/security'), 302)
     return renderSecurity(ctx, reply, current)
   })
 
