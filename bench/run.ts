@@ -6,7 +6,7 @@
  * (5; the OIDC stack gets OIDC_WARMUP, 10), CONCURRENCY (10), BENCH_QUICK=1 (1 s measurements,
  * short warm-ups), BENCH_PROFILE=idp,app,... (run those children with --cpu-prof),
  * BENCH_LOG_LEVEL (warn), BENCH_OIDC_VERIFY_SIGNATURE=1 (RP also checks the ID token's JWS),
- * BENCH_ONLY=handover,oidc,bare,pageview,mint (a subset, e.g. to profile one path; the JSON is then partial),
+ * BENCH_ONLY=handover,oidc,bare,pageview,mint,signin,totp (a subset, e.g. to profile one path; the JSON is then partial),
  * BENCH_REDIS_AUTOPIPELINING=1 (experiment: the IdP and app get ioredis clients with enableAutoPipelining).
  */
 import { mkdirSync } from 'node:fs'
@@ -16,10 +16,11 @@ import { Agent } from 'undici'
 import { calibrate, Meter } from './lib/meter.js'
 import { startBenchRedis } from './lib/redis.js'
 import { printReport, results, writeJson } from './lib/report.js'
-import { measureRounds, signinSamples, warmUp } from './lib/rounds.js'
+import { measureRounds, signinSamples, totpSamples, warmUp } from './lib/rounds.js'
 import { startServers } from './lib/servers.js'
-import { CONCURRENCY, DURATION_S, LOG_LEVEL, OIDC_WARMUP_S, QUICK, ROUNDS, WARMUP_S, log, resultsDir, runDir } from './lib/settings.js'
+import { CONCURRENCY, DURATION_S, LOG_LEVEL, OIDC_WARMUP_S, ONLY, QUICK, ROUNDS, WARMUP_S, log, resultsDir, runDir } from './lib/settings.js'
 import { setUpSystems } from './lib/systems.js'
+import { setUpTotp } from './lib/totp.js'
 
 async function main(): Promise<number> {
   mkdirSync(runDir, { recursive: true })
@@ -54,6 +55,12 @@ async function main(): Promise<number> {
     const systems = await setUpSystems(servers, agents)
     await warmUp(systems, meter)
     const samples = await measureRounds(systems, meter)
+    if (ONLY.has('totp')) {
+      const totpAgent = new Agent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 })
+      agents.push(totpAgent)
+      const totp = await setUpTotp({ idp, app, floor: servers.totpFloor, factorKeys: servers.factorKeys, meter, agent: totpAgent })
+      try { await totpSamples(totp, samples) } finally { totp.close() }
+    }
     const signinAgent = new Agent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 })
     agents.push(signinAgent)
     await signinSamples(systems, servers, signinAgent, meter, samples)

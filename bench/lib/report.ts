@@ -81,6 +81,15 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ['  Redis CPU us / page view', 'forward_auth_redis_cpu_us', ''],
   ['  gate + Redis CPU per page view, forward-auth / plugin', 'forward_auth_cpu_ratio_vs_plugin', 'x'],
   ['  p99 ms', 'forward_auth_pageview_p99_ms', ''],
+  ['TOTP sign-in steps/s (POST /login/second-factor, valid code)', 'totp_per_s', ''],
+  ['TOTP step floor (GETDEL + validate + Lua step-accept) steps/s', 'totp_floor_per_s', ''],
+  ['  ratio Tessera / floor steps/s', 'totp_ratio_vs_floor', 'x'],
+  ['  server + Redis CPU per step, floor / Tessera', 'totp_cpu_ratio_vs_floor', 'x'],
+  ['  IdP CPU us / step', 'totp_idp_cpu_us', ''],
+  ['  floor CPU us / step', 'totp_floor_cpu_us', ''],
+  ['  Redis CPU us / step: Tessera', 'totp_redis_cpu_us', ''],
+  ['  Redis CPU us / step: floor', 'totp_floor_redis_cpu_us', ''],
+  ['  p99 ms', 'totp_p99_ms', ''],
   ['sign-ins per core-second through the form (argon2id, shipped costs)', 'signins_per_core_s', ''],
   ['raw @node-rs/argon2 verifies per core-second', 'argon2_verifies_per_core_s', ''],
   ['  ratio sign-ins / argon2 verifies (per core)', 'signin_ratio_vs_argon2', 'x'],
@@ -181,6 +190,7 @@ function headline(med: (key: string) => number): Record<string, number> {
     ['signins_per_core_s', 1], ['argon2_verifies_per_core_s', 1], ['signin_ratio_vs_argon2', 2],
     ['handover_p99_ms_idle', 1], ['handover_p99_ms_under_50_signins', 1],
     ['forward_auth_pageview_per_s', 0], ['forward_auth_pageview_ratio_vs_plugin', 2], ['forward_auth_gate_cpu_us', 0],
+    ['totp_per_s', 0], ['totp_floor_per_s', 0], ['totp_ratio_vs_floor', 2], ['totp_cpu_ratio_vs_floor', 2],
   ]
   return Object.fromEntries(keys.map(([key, digits]) => [key, round(med(key), digits)]))
 }

@@ -10,6 +10,7 @@ import type { MintOpenRound } from './mint-open.js'
 import { DURATION_S, MINT_OPEN_S, OIDC_WARMUP_S, ONLY, ROUNDS, WARMUP_S, log } from './settings.js'
 import { fmt } from './stats.js'
 import { measureSignin } from './signin.js'
+import type { TotpBench } from './totp.js'
 import type { Servers } from './servers.js'
 import type { Agent } from 'undici'
 
@@ -39,6 +40,26 @@ export async function warmUp(s: Systems, meter: Meter): Promise<void> {
   if (ONLY.has('bare')) await runHandovers(s.bare, meter, WARMUP_S, false)
   if (ONLY.has('pageview')) for (const p of s.pageviews) await runPageviews(p, WARMUP_S, meter, false)
   if (ONLY.has('mint')) await s.mintOpen(Math.min(WARMUP_S, 1))
+}
+
+/**
+ * The TOTP sign-in step beside its floor: one warm-up batch each, then ROUNDS rounds (each system
+ * right after its own lead-in batch); ratios taken within the round.
+ */
+export async function totpSamples(totp: TotpBench, out: Samples): Promise<void> {
+  const add: Add = (key, v) => { (out.samples[key] ??= []).push(v) }
+  await totp.warm()
+  for (let round = 1; round <= ROUNDS; round++) {
+    const { tessera: t, floor: f } = await totp.round(round)
+    const figures = {
+      totp_per_s: t.perSec, totp_idp_cpu_us: t.serverCpuUs, totp_redis_cpu_us: t.redisCpuUs, totp_p99_ms: t.p99Ms,
+      totp_floor_per_s: f.perSec, totp_floor_cpu_us: f.serverCpuUs, totp_floor_redis_cpu_us: f.redisCpuUs,
+      totp_ratio_vs_floor: t.perSec / f.perSec,
+      totp_cpu_ratio_vs_floor: (f.serverCpuUs + f.redisCpuUs) / (t.serverCpuUs + t.redisCpuUs),
+    }
+    for (const [key, v] of Object.entries(figures)) add(key, v)
+    log(`totp round ${round}/${ROUNDS}: Tessera ${fmt(t.perSec)} steps/s (${fmt(t.serverCpuUs)} us IdP CPU), floor ${fmt(f.perSec)}/s (${fmt(f.serverCpuUs)} us)`)
+  }
 }
 
 /** Sign-in capacity and hand-over latency under sign-ins, once after the rounds (argon2 fills the cores). */

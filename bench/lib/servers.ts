@@ -26,6 +26,9 @@ export interface Servers {
   readonly nginx: RunningProxy
   /** The argon2id hash (shipped costs) of the IdP's capacity users, for the raw argon2 floor. */
   readonly capacityPhc: string
+  /** The TOTP step's floor (totp-floor.ts), and the IdP's FACTOR_KEYS (the driver enrols the TOTP users with it). */
+  readonly totpFloor: ServerProcess
+  readonly factorKeys: string
 }
 
 type Spawn = (name: string, script: string, config: Omit<ChildConfig, 'redisUrl'> & Record<string, unknown>) => ServerProcess
@@ -44,8 +47,9 @@ export async function startServers(meter: Meter): Promise<Servers> {
   }
 
   const users = await writeBenchUsersFile()
+  const factorKeys = `f1:${randomBytes(32).toString('base64url')}`
   const idp = spawnServer('idp', 'idp.js', {
-    host: HOSTS.idp, port: ports.idp, knownRemoteHosts: `${url('app')},${url('forwardAuth')}`, syncKeys, sessionSecret: secret(), usersFile: users.file, logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
+    host: HOSTS.idp, port: ports.idp, knownRemoteHosts: `${url('app')},${url('forwardAuth')}`, syncKeys, sessionSecret: secret(), usersFile: users.file, factorKeys, logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
   })
   const app = spawnServer('app', 'app.js', {
     host: HOSTS.app, port: ports.app, idpUrl: url('idp'), syncKeys, sessionSecret: secret(), logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
@@ -63,6 +67,7 @@ export async function startServers(meter: Meter): Promise<Servers> {
   const gate = spawnServer('gate', 'gate.js', {
     host: HOSTS.gate, port: ports.gate, idpUrl: url('idp'), protectedOrigin: url('forwardAuth'), syncKeys, sessionSecret: secret(), logLevel: LOG_LEVEL, autoPipelining: false,
   })
+  const totpFloor = spawnServer('totp-floor', 'totp-floor.js', { host: HOSTS.totpFloor, port: ports.totpFloor })
   const remoteUserPage = spawnServer('remote-user-page', 'remote-user-page.js', { host: HOSTS.remoteUserPage, port: ports.remoteUserPage })
   await op.ready // the RP reads the provider's discovery document when it starts
   const rp = spawnServer('rp', 'oidc-rp.js', {
@@ -71,5 +76,5 @@ export async function startServers(meter: Meter): Promise<Servers> {
   await Promise.all(meter.servers.map((s) => s.ready))
   // docs/forward-auth.md's nginx snippets, as the forward-auth test runs them.
   const nginx = await startNginx(HOSTS.forwardAuth, `${HOSTS.gate}:${ports.gate}`, `${HOSTS.remoteUserPage}:${ports.remoteUserPage}`, ports.forwardAuth)
-  return { idp, app, op, rp, fsNoRolling, fsDefault, hello, bareIdp, bareApp, gate, remoteUserPage, nginx, capacityPhc: users.phc }
+  return { idp, app, op, rp, fsNoRolling, fsDefault, hello, bareIdp, bareApp, gate, remoteUserPage, nginx, capacityPhc: users.phc, totpFloor, factorKeys }
 }

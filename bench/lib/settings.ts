@@ -32,13 +32,13 @@ export const LOG_LEVEL = env.BENCH_LOG_LEVEL ?? 'warn'
 export const PROFILE = new Set((env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''))
 export const VERIFY_SIGNATURE = env.BENCH_OIDC_VERIFY_SIGNATURE === '1'
 export const AUTO_PIPELINING = env.BENCH_REDIS_AUTOPIPELINING === '1'
-export const ONLY = new Set((env.BENCH_ONLY ?? 'handover,oidc,bare,pageview,mint,signin').split(',').map((s) => s.trim()))
+export const ONLY = new Set((env.BENCH_ONLY ?? 'handover,oidc,bare,pageview,mint,signin,totp').split(',').map((s) => s.trim()))
 
 export const HOSTS = {
   idp: '127.0.0.1', app: '127.0.0.2', op: '127.0.0.3', rp: '127.0.0.4',
   fastifySession: '127.0.0.5', fastifySessionDefault: '127.0.0.6', hello: '127.0.0.7',
   bareIdp: '127.0.0.8', bareApp: '127.0.0.9', signin: '127.0.0.10',
-  forwardAuth: '127.0.0.11', gate: '127.0.0.12', remoteUserPage: '127.0.0.13',
+  forwardAuth: '127.0.0.11', gate: '127.0.0.12', remoteUserPage: '127.0.0.13', totpFloor: '127.0.0.14',
 } as const
 
 /** The servers' scripts, in dist/bench/servers/. */

@@ -14,6 +14,7 @@ import { benchBrowser, expect, type HandoverSystem } from './handovers.js'
 import { cpuOf, type Meter } from './meter.js'
 import type { ServerProcess } from './proc.js'
 import { percentile } from './stats.js'
+import { totpUsersYaml } from './totp.js'
 
 /**
  * Users whose password hashes have the shipped costs (m=19456 KiB, t=2, p=1), one per concurrent
@@ -22,11 +23,11 @@ import { percentile } from './stats.js'
 const CAPACITY_USERS = 64
 const capacityUser = (i: number): string => `capacity${i % CAPACITY_USERS}`
 
-/** The tests' users file plus the capacity users, hashed as `tessera hash-password` hashes. */
+/** The tests' users file plus the capacity users, hashed as `tessera hash-password` hashes, and the TOTP step's users (totp.ts). */
 export async function writeBenchUsersFile(): Promise<{ file: string; phc: string }> {
   const file = writeUsersFile()
   const phc = await hash(PASSWORD)
-  appendFileSync(file, Array.from({ length: CAPACITY_USERS }, (_, i) => `  ${capacityUser(i)}:\n    displayname: Capacity ${i}\n    password: "${phc}"\n`).join(''))
+  appendFileSync(file, Array.from({ length: CAPACITY_USERS }, (_, i) => `  ${capacityUser(i)}:\n    displayname: Capacity ${i}\n    password: "${phc}"\n`).join('') + totpUsersYaml())
   return { file, phc }
 }
 

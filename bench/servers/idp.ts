@@ -7,6 +7,8 @@ import { experimentClient, type TesseraChildConfig } from '../lib/tessera-child.
 interface IdpChildConfig extends TesseraChildConfig {
   knownRemoteHosts: string
   usersFile: string
+  /** FACTOR_KEYS, so TOTP users can sign in with a code (the TOTP step, measurement 5). */
+  factorKeys: string
 }
 
 runChild(async () => {
@@ -17,6 +19,7 @@ runChild(async () => {
     SYNC_KEYS: c.syncKeys,
     SESSION_SECRET: c.sessionSecret,
     USERS_FILE: c.usersFile,
+    FACTOR_KEYS: c.factorKeys,
     PUBLIC_URL: `http://${c.host}:${c.port}`,
     PORT: String(c.port),
     HOST: c.host,
