@@ -91,6 +91,11 @@ test('no password, token, cookie, state, callback, key or secret reaches a log l
  * README's plugin example, run as written (two example URLs swapped for this stack's, and a
  * listen() appended): its own process, its standard output captured as its log.
  */
+/** Resolves once `text` is in the child's log, or after 10 s (the assertions that follow then say what is missing). */
+async function untilLogged(app: { log: () => string }, text: string): Promise<void> {
+  for (let waited = 0; waited < 10_000 && !app.log().includes(text); waited += 50) await sleep(50)
+}
+
 async function runReadmeExample(port: number, swap: (source: string) => string = (s) => s): Promise<{ url: string; log: () => string; stop: () => Promise<void> }> {
   const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8')
   const block = /## Use the plugin in your app\s+```ts\n([\s\S]*?)```/.exec(readme)?.[1]
@@ -140,6 +145,8 @@ test('an app built like README\'s plugin example logs its requests but never the
   const app = await runReadmeExample(readmePorts[0] as number)
   try {
     const token = await handOverTo(app.url)
+    // The child's log arrives through a pipe, possibly after the answer: wait for the hand-over's line.
+    await untilLogged(app, 'session handed over')
     const lines = app.log().split('\n').filter(Boolean)
     assert.ok(lines.some((l) => l.includes('"path":"/private"')), `the example logs its requests: ${app.log().slice(0, 500)}`)
     assert.ok(lines.some((l) => l.includes('session handed over')), 'the hand-over is logged')
@@ -154,6 +161,7 @@ test('an app built like README\'s plugin example logs its requests but never the
   const plain = await runReadmeExample(readmePorts[1] as number, (s) => s.replace("tesseraLoggerOptions('info')", 'true'))
   try {
     const token = await handOverTo(plain.url)
+    await untilLogged(plain, token)
     assert.ok(plain.log().includes(token), 'Fastify\'s default request log writes the token')
   } finally {
     await plain.stop()
