@@ -32,7 +32,7 @@ import { percentile } from './stats.js'
 /** Timed Tessera steps per round; the floor gets FLOOR_TIMES as many (its setup costs nothing). */
 export const TOTP_BATCH = Math.max(20, Math.round(100 * DURATION_S))
 const LEAD_IN = Math.max(10, Math.round(TOTP_BATCH / 5))
-const WARM = Math.round(TOTP_BATCH / 2)
+const WARM = TOTP_BATCH
 const FLOOR_TIMES = 4
 /** Every Tessera step needs its own user: the warm-up's, then each round's lead-in and batch. */
 const TOTP_USERS = ONLY.has('totp') ? WARM + ROUNDS * (LEAD_IN + TOTP_BATCH) : 0
