@@ -272,6 +272,19 @@ function sentinelControls(procs: Processes, clients: ClientPool<Redis>, name: st
     }, timeoutMs)
     return next
   }
+  // The failover is over only once every sentinel lists the node as a healthy replica: until then a
+  // sentinel may still reconfigure it, and the resync that follows makes WAIT 1 fail (503) again.
+  const sentinelsAgreeOnReplica = async (port: number): Promise<void> => {
+    await waitFor(`every sentinel sees ${port} as a replica with its link up`, async () => {
+      const views = await Promise.all(sentinelPorts.map(async (p) => await command(p, 'SENTINEL', 'REPLICAS', name) as string[][]))
+      return views.every((replicas) => replicas.some((fields) => {
+        const f = new Map<string, string>()
+        for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string)
+        const flags = f.get('flags') ?? ''
+        return f.get('port') === String(port) && flags === 'slave' && f.get('master-link-status') === 'ok'
+      }))
+    }, 30_000)
+  }
   return {
     primaryPort,
     killPrimary: async () => {
@@ -292,6 +305,7 @@ function sentinelControls(procs: Processes, clients: ClientPool<Redis>, name: st
       procs.spawn(port, [...dataArgs(port), '--replicaof', HOST, String(current)])
       await waitForPing(port)
       await waitForReplicaOnline(current, port)
+      await sentinelsAgreeOnReplica(port)
     },
     waitForReplica: async (timeoutMs = 30_000) => {
       await waitFor('a replica online at the primary', async () =>
