@@ -4,14 +4,16 @@
  * browser left signed in cannot have a factor added or removed by whoever sits at it.
  *
  * Exported for other factor modules: `hasFreshAuth(ctx, sid)`, `markFreshAuth(ctx, sid)` (after a
- * password or passkey check) and `requireFreshAuth(ctx, req, csrf)` (the guard of every POST).
+ * password or passkey check), `confirmPassword(ctx, req, current, password)` (the password typed
+ * again, checked and marked) and `requireFreshAuth(ctx, req, csrf)` (the guard of every POST).
  */
 import type { FastifyRequest } from 'fastify'
 import { keys } from '../shared/keys.js'
 import { inStore } from '../shared/redis.js'
-import { CsrfError, ReauthRequiredError, UnauthenticatedError } from '../shared/errors.js'
+import { BadCredentialsError, CsrfError, ReauthRequiredError, UnauthenticatedError } from '../shared/errors.js'
 import { currentSession, type CurrentSession, type IdpContext } from './context.js'
 import { isValidCsrf } from './csrf.js'
+import { checkPassword } from './password-check.js'
 
 export const FRESH_AUTH_MS = 5 * 60_000
 
@@ -21,6 +23,21 @@ export async function hasFreshAuth(ctx: IdpContext, sid: string): Promise<boolea
 
 export async function markFreshAuth(ctx: IdpContext, sid: string): Promise<void> {
   await inStore(() => ctx.redis.set(keys.freshAuth(sid), '1', 'PX', FRESH_AUTH_MS))
+}
+
+/**
+ * The session's own user typing the password again, regulated as the login form is: marks the session
+ * fresh, or resolves to the error to show (logged here, without the password).
+ */
+export async function confirmPassword(ctx: IdpContext, req: FastifyRequest, current: CurrentSession, password: string): Promise<BadCredentialsError | undefined> {
+  const user = await checkPassword(ctx, req, current.session.user.username, password)
+  if (typeof user === 'string') {
+    const err = new BadCredentialsError(user === 'banned' ? 'throttled' : 'wrong password at re-authentication')
+    req.log.info({ code: err.code, detail: err.detail }, 're-authentication rejected')
+    return err
+  }
+  await markFreshAuth(ctx, current.session.sid)
+  return undefined
 }
 
 /**

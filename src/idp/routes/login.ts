@@ -10,7 +10,7 @@ import { clearSessionCookie, currentSession, parseState, type CurrentSession, ty
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { mintFor } from '../handover.js'
 import { completeSignIn, handOver } from '../sign-in.js'
-import { isKnownDevice } from '../known-device.js'
+import { checkPassword } from '../password-check.js'
 import { localReturn } from '../local-return.js'
 import { isId, type SessionUser } from '../../shared/session.js'
 import { renderHome } from './home.js'
@@ -113,29 +113,6 @@ async function startStepUp(ctx: IdpContext, reply: FastifyReply, current: Curren
 
 function pendingTarget(callback: CallbackCheck, state: string | undefined): { callback?: string; state?: string } {
   return callback.kind === 'allowed' && state !== undefined ? { callback: callback.url.href, state } : {}
-}
-
-/**
- * Regulation (ASVS V6.3.1) around the argon2 check: a banned attempt checks no password and is
- * answered after the same delay as a wrong one, with the same message. Redis down: 503, never an
- * unchecked sign-in.
- */
-export async function checkPassword(ctx: IdpContext, req: FastifyRequest, username: string, password: string): Promise<SessionUser | 'banned' | 'wrong'> {
-  const knownDevice = isKnownDevice(ctx.config.sessionSecret, req.cookies[ctx.cookies.knownDevice], username)
-  const permit = await ctx.regulation.admit(username, req.ip, knownDevice)
-  if (permit === 'banned') {
-    await ctx.pace.wait()
-    return 'banned'
-  }
-  let user: SessionUser | undefined
-  try {
-    const started = performance.now()
-    user = await ctx.config.users.verify(username, password)
-    ctx.pace.record(performance.now() - started)
-  } finally {
-    await ctx.regulation.settle(permit, user !== undefined)
-  }
-  return user ?? 'wrong'
 }
 
 export function noticeFor(callback: CallbackCheck, state: string | undefined): string | undefined {

@@ -4,15 +4,14 @@
  * (fresh-auth.ts); removing the last factor of a user whom policy requires one is refused.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
-import { BadCredentialsError, BadRequestError, BadSecondFactorError, CsrfError, FactorRequiredError, SignInExpiredError } from '../../shared/errors.js'
+import { BadRequestError, BadSecondFactorError, CsrfError, FactorRequiredError, SignInExpiredError } from '../../shared/errors.js'
 import { currentSession, type CurrentSession, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
-import { hasFreshAuth, markFreshAuth, requireFreshAuth } from '../fresh-auth.js'
+import { confirmPassword, hasFreshAuth, requireFreshAuth } from '../fresh-auth.js'
 import { isRequiredFor, mayRemoveFactor } from '../second-factor-policy.js'
 import { hashAll, newRecoveryCodes } from '../factors/recovery-codes.js'
 import { normaliseCode } from '../factors/totp.js'
 import { confirmEnrolment, enrolmentKeyring, openEnrolment, renderEnrolment, renderRecoveryCodes, startEnrolment } from '../factors/totp-enrolment.js'
-import { checkPassword } from './login.js'
 import { loginReturningTo } from '../local-return.js'
 
 interface CsrfBody { csrf?: string }
@@ -43,13 +42,8 @@ export const securityRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
     const current = await currentSession(ctx, req)
     if (current === undefined) return reply.header('cache-control', 'no-store').redirect('/login', 303)
     if (!isValidCsrf(ctx.config.sessionSecret, 'security', current.cookieValue, req.body?.csrf)) throw new CsrfError('security confirm without a valid CSRF token')
-    const user = await checkPassword(ctx, req, current.session.user.username, req.body?.password ?? '')
-    if (typeof user === 'string') {
-      const err = new BadCredentialsError(user === 'banned' ? 'throttled' : 'wrong password at re-authentication')
-      req.log.info({ code: err.code, detail: err.detail }, 'security confirm rejected')
-      return renderSecurity(ctx, reply, current, { status: err.statusCode, error: 'Incorrect password.' })
-    }
-    await markFreshAuth(ctx, current.session.sid)
+    const refused = await confirmPassword(ctx, req, current, req.body?.password ?? '')
+    if (refused !== undefined) return renderSecurity(ctx, reply, current, { status: refused.statusCode, error: 'Incorrect password.' })
     return reply.redirect('/security', 303)
   })
 

@@ -6,15 +6,14 @@
  * POST /sessions/confirm, in the last 5 minutes. Ending this one is a sign-out and needs none.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { BadCredentialsError, CsrfError, ReauthRequiredError, UnknownSessionError } from '../../shared/errors.js'
+import { CsrfError, ReauthRequiredError, UnknownSessionError } from '../../shared/errors.js'
 import { safeEqual } from '../../shared/crypto.js'
 import type { IndexedSession } from '../../shared/user-index.js'
 import { clearSessionCookie, currentSession, type CurrentSession, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { deviceName } from '../device-name.js'
-import { FRESH_AUTH_MS, hasFreshAuth, markFreshAuth } from '../fresh-auth.js'
+import { confirmPassword, FRESH_AUTH_MS, hasFreshAuth } from '../fresh-auth.js'
 import { loginReturningTo } from '../local-return.js'
-import { checkPassword } from './login.js'
 
 interface EndBody { csrf?: string; session?: string; password?: string }
 
@@ -40,13 +39,8 @@ export const sessionsRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
   app.post<{ Body: EndBody }>('/sessions/confirm', { schema: { body: endBodySchema } }, async (req, reply) => {
     const current = await signedInWithCsrf(ctx, req, reply)
     if (current === undefined) return reply
-    const user = await checkPassword(ctx, req, current.session.user.username, req.body?.password ?? '')
-    if (typeof user === 'string') {
-      const err = new BadCredentialsError(user === 'banned' ? 'throttled' : 'wrong password at re-authentication')
-      req.log.info({ code: err.code, detail: err.detail }, 'sessions confirm rejected')
-      return renderSessions(ctx, reply, current, { status: err.statusCode, error: 'Incorrect password.' })
-    }
-    await markFreshAuth(ctx, current.session.sid)
+    const refused = await confirmPassword(ctx, req, current, req.body?.password ?? '')
+    if (refused !== undefined) return renderSessions(ctx, reply, current, { status: refused.statusCode, error: 'Incorrect password.' })
     return reply.header('cache-control', 'no-store').redirect('/sessions', 303)
   })
 
