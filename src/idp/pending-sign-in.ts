@@ -22,8 +22,7 @@ import type { AuthMethod, AuthMethodName } from '../shared/identity.js'
 import { SignInExpiredError } from '../shared/errors.js'
 import { SECOND_FACTOR_MAX_AGE_S } from './cookies.js'
 import { currentSession, type IdpContext } from './context.js'
-import { completeSignIn, handOver } from './sign-in.js'
-import { mintFor } from './handover.js'
+import { completeSignIn, handOverTo } from './sign-in.js'
 import { localReturn } from './local-return.js'
 
 const PENDING_BYTES = 32
@@ -84,11 +83,7 @@ export async function finishPending(ctx: IdpContext, req: FastifyRequest, reply:
     throw new SignInExpiredError('the session to step up ended or changed')
   }
   req.log.info({ user: pending.user.username, amr: method }, 'second factor added to the session')
-  if (callback.kind === 'allowed' && pending.state !== undefined) {
-    const minted = mintFor(ctx, pending.stepUp, callback.url, pending.state)
-    await ctx.tokens.record(pending.stepUp, minted.tokenId, minted.ttlMs)
-    return handOver(reply, minted.location, 303)
-  }
+  if (callback.kind === 'allowed' && pending.state !== undefined) return handOverTo(ctx, reply, pending.stepUp, callback.url, pending.state, 303)
   return reply.redirect('/', 303)
 }
 

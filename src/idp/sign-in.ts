@@ -28,13 +28,16 @@ export async function completeSignIn(
   req.log.info({ user: user.username, amr: methods.map((m) => m.method) }, 'signed in')
   setSessionCookie(ctx, reply, handle)
   reply.clearCookie(ctx.cookies.preLogin, ctx.cookies.options)
-  if (callback.kind === 'allowed' && state !== undefined) {
-    const minted = mintFor(ctx, handle.sid, callback.url, state)
-    await ctx.tokens.record(handle.sid, minted.tokenId, minted.ttlMs)
-    return handOver(reply, minted.location, 303)
-  }
+  if (callback.kind === 'allowed' && state !== undefined) return handOverTo(ctx, reply, handle.sid, callback.url, state, 303)
   // `next` is one of the IdP's own pages (local-return.ts), never a URL the request chose.
   return reply.redirect(next ?? '/', 303)
+}
+
+/** Mints a token for session `sid` to `callback`, records it (so it can be spent once), and redirects. */
+export async function handOverTo(ctx: IdpContext, reply: FastifyReply, sid: string, callback: URL, state: string, status: 302 | 303): Promise<FastifyReply> {
+  const minted = mintFor(ctx, sid, callback, state)
+  await ctx.tokens.record(sid, minted.tokenId, minted.ttlMs)
+  return handOver(reply, minted.location, status)
 }
 
 export function handOver(reply: FastifyReply, location: string, status: 302 | 303): FastifyReply {

@@ -9,7 +9,7 @@ import { PRE_LOGIN_BYTES } from '../cookies.js'
 import { clearSessionCookie, currentSession, parseState, type CurrentSession, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { mintFor } from '../handover.js'
-import { completeSignIn, handOver } from '../sign-in.js'
+import { completeSignIn, handOver, handOverTo } from '../sign-in.js'
 import { checkPassword } from '../password-check.js'
 import { localReturn } from '../local-return.js'
 import { isId, type SessionUser } from '../../shared/session.js'
@@ -51,11 +51,7 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
     if (current !== undefined) {
       if (minted !== undefined) return handOver(reply, minted.location, 302)
       if (mfa && !hasSecondFactor(current.session.auth.methods)) return startStepUp(ctx, reply, current, callback, state)
-      if (target !== undefined) {
-        const later = mintFor(ctx, current.session.sid, target, state as string)
-        await ctx.tokens.record(current.session.sid, later.tokenId, later.ttlMs)
-        return handOver(reply, later.location, 302)
-      }
+      if (target !== undefined) return handOverTo(ctx, reply, current.session.sid, target, state as string, 302)
       if (next !== undefined && callback.kind === 'none') return reply.header('cache-control', 'no-store').redirect(next, 302)
       return renderHome(ctx, reply, current, noticeFor(callback, state))
     }
