@@ -160,8 +160,8 @@ test('with their Redis gone, the IdP and the app stop cleanly on SIGTERM within 
   await until('the app /healthz', async () => (await fetch(`${map['http://app.localhost:3001']}/healthz`)).status, (s) => s === 200)
   await podman(['stop', '--time', '10', container('redis')])
   await until('the IdP /readyz', async () => (await fetch(`${map['http://idp.localhost:3000']}/readyz`)).status, (s) => s === 503)
-  // With the service name `redis` no longer resolvable, a client reconnecting may have a getaddrinfo
-  // in flight, and a Node process's exit waits for libuv's threadpool, so for up to the resolver's
-  // 5 s timeout (seen: 5.0 s). Still clean, and well before compose's SIGKILL at 10 s: docs/deploy.md.
+  // With the service name `redis` no longer resolvable, a stop has taken 5.0 s (likely a reconnect's
+  // getaddrinfo in flight, which exit waits for, up to the resolver's 5 s timeout). Still clean, and
+  // well before compose's SIGKILL at 10 s: docs/deploy.md.
   for (const service of ['idp', 'app']) await stopWithinDeadline(container(service), RESOLVER_BOUND_MS)
 })
