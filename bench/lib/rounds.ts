@@ -124,6 +124,10 @@ async function handoverRound(s: Systems, meter: Meter, add: Add, redisCommands: 
     add('bare_handover_per_s', f.perSec)
     add('bare_server_cpu_ms_per_handover', f.serverCpuMsPerHandover)
     add('bare_redis_cpu_ms_per_handover', f.redisCpuMsPerHandover)
+    // Each side beside Tessera's IdP and app, so a gap can be placed on one side.
+    add('bare_idp_cpu_ms_per_handover', (f.perServerCpuMs[0] as number) / f.completed)
+    add('bare_app_cpu_ms_per_handover', (f.perServerCpuMs[1] as number) / f.completed)
+    add('bare_driver_cpu_ms_per_handover', f.driverCpuMsPerHandover)
     said('bare', f)
   }
   // Throughput ratios, each beside the ratio of server + Redis CPU per hand-over (higher: Tessera

@@ -3,6 +3,7 @@
  * and bound to its audience. A forged, truncated or other app's cookie is rejected here, before it
  * costs a Redis round trip; the store's hashed handle key is the real check.
  */
+import { BoundedMemo } from './bounded-memo.js'
 import { hmac, safeEqual } from './crypto.js'
 import { ID_BYTES, isId, isWellFormedHandle, type Handle } from './session.js'
 
@@ -21,16 +22,20 @@ export function claimedSid(value: string | undefined): string | undefined {
   return dot > 0 && isId(sid, ID_BYTES.sid) ? sid : undefined
 }
 
+/** The cookie value for `handle`; remembered as verified, since its MAC was made here (see `verified`). */
 export function encodeHandle(handle: Handle, secretKey: string, audience: string): string {
-  return `${handle.sid}.${handle.secret}.${macOf(secretKey, audience, handle.sid, handle.secret)}`
+  const value = `${handle.sid}.${handle.secret}.${macOf(secretKey, audience, handle.sid, handle.secret)}`
+  verified.set(value, { secretKey, audience, handle })
+  return value
 }
 
-// Cookie values whose MAC verified, remembered: a signed-in browser sends the same cookie on every
-// request, and the HMAC behind it was about a tenth of an app's CPU per page view. Only values that
-// verified are kept (forged cookies cannot fill it), it is bounded (oldest out first), and it is a
-// pure memo: whether the session still exists is asked of Redis on every request all the same.
+// Cookie values whose MAC verified (or that were made here), remembered: a signed-in browser sends
+// the same cookie on every request, and the HMAC behind it was about a tenth of an app's CPU per page
+// view. Only values that verified are kept (forged cookies cannot fill it), it is bounded (the older
+// half dropped when full: bounded-memo.ts), and it is a pure memo: whether the session still exists
+// is asked of Redis on every request all the same.
 const VERIFIED_MAX = 10_000
-const verified = new Map<string, { readonly secretKey: string; readonly audience: string; readonly handle: Handle }>()
+const verified = new BoundedMemo<string, { readonly secretKey: string; readonly audience: string; readonly handle: Handle }>(VERIFIED_MAX)
 
 /**
  * The handle in a cookie value, or undefined for anything malformed or not signed by us for `audience`.
@@ -46,7 +51,6 @@ export function decodeHandle(value: string | undefined, secretKey: string, audie
   const handle: Handle = { sid, secret }
   if (!isWellFormedHandle(handle)) return undefined
   if (!safeEqual(mac, macOf(secretKey, audience, sid, secret))) return undefined
-  if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string)
   verified.set(value, { secretKey, audience, handle })
   return handle
 }

@@ -11,6 +11,7 @@
  */
 import { sign, verify, type KeyObject } from 'node:crypto'
 import type { IdentitySigningKey } from './app-keys.js'
+import { BoundedMemo } from './bounded-memo.js'
 import type { SessionUser } from './session.js'
 
 /** How the user proved who they are (`amr` values of RFC 8176): password, one-time code, hardware key. */
@@ -50,7 +51,7 @@ export function signIdentity(key: IdentitySigningKey, identity: Identity): strin
 
 // Hosts' clocks may differ from the IdP's by this much; the Redis TTL is the everyday expiry.
 const CLOCK_TOLERANCE_MS = 60_000
-// Verified (or refused) records remembered, oldest out first: a page view then costs a map lookup,
+// Verified (or refused) records remembered (the older half dropped when full: bounded-memo.ts): a page view then costs a map lookup,
 // not an Ed25519 verification. A record's text changes whenever the IdP re-signs it.
 const REMEMBERED_MAX = 10_000
 const METHODS: readonly string[] = ['pwd', 'otp', 'hwk']
@@ -58,7 +59,7 @@ const METHODS: readonly string[] = ['pwd', 'otp', 'hwk']
 export class IdentityVerifier {
   readonly #lookup: (kid: string) => KeyObject | undefined
   readonly #onInvalid: ((reason: string) => void) | undefined
-  readonly #remembered = new Map<string, Identity | null>()
+  readonly #remembered = new BoundedMemo<string, Identity | null>(REMEMBERED_MAX)
   /** Records already reported as copied into another session, so each is logged once. */
   readonly #misplaced = new Set<string>()
 
@@ -76,7 +77,6 @@ export class IdentityVerifier {
     let identity = this.#remembered.get(record)
     if (identity === undefined) {
       identity = this.#check(record)
-      if (this.#remembered.size >= REMEMBERED_MAX) this.#remembered.delete(this.#remembered.keys().next().value as string)
       this.#remembered.set(record, identity)
     }
     if (identity === null) return undefined

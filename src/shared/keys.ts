@@ -29,6 +29,7 @@
  * User names, addresses, handle secrets and token ids are hashed: Redis need not hold them in clear.
  */
 import { sha256 } from './crypto.js'
+import type { Handle } from './session.js'
 
 export const KEY_PREFIX = 'tessera:'
 
@@ -49,6 +50,20 @@ export const keys = {
   passkeyOwner: (credentialId: string): string => `${KEY_PREFIX}{pkid:${sha256(credentialId)}}`,
   webauthnChallenge: (browserId: string, purpose: string): string => `${KEY_PREFIX}{wa:${sha256(browserId)}}:${purpose}`,
 } as const
+
+// The handle key per Handle object, so a cookie's handle (the same object while its value is
+// remembered: handle-cookie.ts) is hashed once, at redemption, not again on every page view.
+const handleKeys = new WeakMap<Handle, { readonly audience: string; readonly key: string }>()
+
+/** `keys.handle` for `handle`, remembered for as long as the Handle object lives. */
+export function handleKeyOf(handle: Handle, audience: string): string {
+  let known = handleKeys.get(handle)
+  if (known === undefined || known.audience !== audience) {
+    known = { audience, key: keys.handle(handle.sid, handle.secret, audience) }
+    handleKeys.set(handle, known)
+  }
+  return known.key
+}
 
 function factorTag(username: string): string {
   return `${KEY_PREFIX}{f:${sha256(username)}}`

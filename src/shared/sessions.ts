@@ -6,7 +6,7 @@
 import type { RedisClient } from './redis.js'
 import { inStore, pingRedis } from './redis.js'
 import { randomId } from './crypto.js'
-import { keys } from './keys.js'
+import { handleKeyOf, keys } from './keys.js'
 import { Replication } from './replication.js'
 import { ID_BYTES, type Handle, type SessionLimits, type SessionSnapshot, type SessionUser } from './session.js'
 import { signIdentity, type AuthMethod, type IdentityVerifier } from './identity.js'
@@ -72,8 +72,6 @@ export class Sessions {
   readonly #redis: RedisClient & SessionCommands
   readonly #replication: Replication
   readonly #identity: IdentityVerifier
-  /** Hashed handle keys of the handles that cookies decode to (the same object per cookie), so a page view hashes nothing. */
-  readonly #handleKeys = new WeakMap<Handle, { readonly audience: string; readonly key: string }>()
 
   constructor(redis: RedisClient, opts: StoreOptions) {
     if (typeof (redis as Partial<SessionCommands>).tesseraCreate !== 'function') {
@@ -110,14 +108,10 @@ export class Sessions {
    * a token id in the same round trip (the IdP mints while it reads), replicated with `waitReplicas`.
    */
   async resolve(handle: Handle, audience: string, token?: { id: string; ttlMs: number }): Promise<SessionSnapshot | undefined> {
-    let known = this.#handleKeys.get(handle)
-    if (known === undefined || known.audience !== audience) {
-      known = { audience, key: keys.handle(handle.sid, handle.secret, audience) }
-      this.#handleKeys.set(handle, known)
-    }
+    const handleKey = handleKeyOf(handle, audience)
     const args: (string | number)[] = token === undefined
-      ? [2, known.key, keys.session(handle.sid)]
-      : [3, known.key, keys.session(handle.sid), keys.token(handle.sid, token.id), token.ttlMs]
+      ? [2, handleKey, keys.session(handle.sid)]
+      : [3, handleKey, keys.session(handle.sid), keys.token(handle.sid, token.id), token.ttlMs]
     const mark = this.#replication.mark()
     const reply = await inStore(() => this.#redis.tesseraResolve(...args))
     if (!reply) return undefined

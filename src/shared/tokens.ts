@@ -4,7 +4,7 @@
  */
 import { inStore, type RedisClient } from './redis.js'
 import { randomId } from './crypto.js'
-import { keys } from './keys.js'
+import { handleKeyOf, keys } from './keys.js'
 import { Replication } from './replication.js'
 import { LUA_NOW, toSnapshot, type StoreOptions } from './sessions.js'
 import { ID_BYTES, type Handle, type SessionSnapshot } from './session.js'
@@ -64,13 +64,13 @@ export class Tokens {
    * handle and session, or to 'replayed' (used, expired or never minted) or 'gone' (session ended).
    */
   async redeem(sid: string, tokenId: string, audience: string): Promise<Redemption> {
-    const secret = randomId(ID_BYTES.secret)
+    const handle: Handle = { sid, secret: randomId(ID_BYTES.secret) }
     const mark = this.#replication.mark()
-    const reply = await inStore(() => this.#redis.tesseraRedeem(keys.token(sid, tokenId), keys.session(sid), keys.handle(sid, secret, audience), audience))
+    const reply = await inStore(() => this.#redis.tesseraRedeem(keys.token(sid, tokenId), keys.session(sid), handleKeyOf(handle, audience), audience))
     if (reply === -1) return 'replayed'
     const session = typeof reply === 'number' ? undefined : toSnapshot(sid, reply, this.#opts.identity)
     if (session === undefined) return 'gone'
     await this.#replication.confirm(mark)
-    return { handle: { sid, secret }, session }
+    return { handle, session }
   }
 }
