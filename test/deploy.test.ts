@@ -79,7 +79,10 @@ test('the image is labelled with its version and base, and the build context lea
 test('the image CMD and HEALTHCHECK work against the built IdP, and the example app command runs', async () => {
   const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[]
   const health = JSON.parse(/^\s*CMD (\[.*\])$/m.exec(dockerfile.slice(dockerfile.indexOf('HEALTHCHECK')))?.[1] ?? '[]') as string[]
-  assert.deepEqual(cmd, ['node', 'dist/src/server.js'])
+  // The image starts the IdP exactly as `npm start` does (the same Node flags; the bench runs it so too).
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }
+  assert.deepEqual(cmd, pkg.scripts.start.split(' '))
+  assert.equal(cmd.at(-1), 'dist/src/server.js')
   const port = await freePort('127.0.0.1')
   const idpEnv = { ...(compose.services.idp?.environment as Record<string, string>), REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'silent' }
 

@@ -29,4 +29,4 @@ export type ToChild = { type: 'stats'; id: number } | { type: 'stop' }
 export type FromChild =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
-  | { type: 'stats'; id: number; cpuUs: number; rss: number; heapTotal: number; heapUsed: number; external: number }
+  | { type: 'stats'; id: number; cpuUs: number; rss: number; heapTotal: number; heapUsed: number; external: number; rssFile: number }

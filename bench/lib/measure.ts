@@ -27,6 +27,7 @@ export interface HandoverResult {
   p99Ms: number
   rssMb: number[]
   heapTotalMb: number[]
+  rssFileMb: number[]
 }
 
 /** Every virtual user of `sys` loops over hand-overs for `seconds`; with `measure`, after a lead-in, timed. */
@@ -87,6 +88,7 @@ function handoverResult(servers: readonly ServerProcess[], before: Snapshot, aft
     p99Ms: percentile(latencies, 99),
     rssMb: servers.map((srv) => after.servers.get(srv)?.rssMb ?? NaN),
     heapTotalMb: servers.map((srv) => after.servers.get(srv)?.heapTotalMb ?? NaN),
+    rssFileMb: servers.map((srv) => after.servers.get(srv)?.rssFileMb ?? NaN),
   }
 }
 

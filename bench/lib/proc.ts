@@ -10,6 +10,8 @@ export interface ChildStats {
   readonly rssMb: number
   /** V8 heap reserved / used and memory outside it (Buffers, native), MB. */
   readonly heapTotalMb: number
+  /** Of rssMb, the pages mapped from files (the node binary, shared libraries). */
+  readonly rssFileMb: number
   readonly heapUsedMb: number
   readonly externalMb: number
 }
@@ -40,7 +42,7 @@ export class ServerProcess {
         else if (msg.type === 'failed') reject(new Error(`${name} failed to start: ${msg.message}`))
         else if (msg.type === 'stats') {
           this.#waiting.get(msg.id)?.({
-            cpuMs: msg.cpuUs / 1000, rssMb: msg.rss / MB, heapTotalMb: msg.heapTotal / MB, heapUsedMb: msg.heapUsed / MB, externalMb: msg.external / MB,
+            cpuMs: msg.cpuUs / 1000, rssMb: msg.rss / MB, heapTotalMb: msg.heapTotal / MB, rssFileMb: msg.rssFile / MB, heapUsedMb: msg.heapUsed / MB, externalMb: msg.external / MB,
           })
           this.#waiting.delete(msg.id)
         }

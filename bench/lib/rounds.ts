@@ -112,6 +112,7 @@ async function handoverRound(s: Systems, meter: Meter, add: Add, redisCommands: 
   if (t !== undefined) {
     recordHandover(add, '', ['idp', 'app'], t)
     add('idp_heap_total_mb', t.heapTotalMb[0] as number)
+    add('idp_rss_file_mb', t.rssFileMb[0] as number)
     redisCommands.tessera = t.redisCommandsPerHandover
     said('Tessera', t)
   }

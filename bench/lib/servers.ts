@@ -1,5 +1,6 @@
 /** Every server under test, each in its own child process on its own loopback address (see HOSTS). */
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort } from '../../test/helpers/net.js'
 import { startNginx, type RunningProxy } from '../../test/helpers/proxies.js'
@@ -31,7 +32,13 @@ export interface Servers {
   readonly factorKeys: string
 }
 
-type Spawn = (name: string, script: string, config: Omit<ChildConfig, 'redisUrl'> & Record<string, unknown>) => ServerProcess
+type Spawn = (name: string, script: string, config: Omit<ChildConfig, 'redisUrl'> & Record<string, unknown>, nodeFlags?: readonly string[]) => ServerProcess
+
+/** The Node flags `npm start` gives the IdP (package.json), so the bench's IdP runs as the product does. */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
+  return pkg.scripts.start.split(' ').filter((word) => word.startsWith('--'))
+}
 
 /** Starts every server on the meter's Redis, adds it to the meter's account, and waits until all are ready. */
 export async function startServers(meter: Meter): Promise<Servers> {
@@ -39,8 +46,8 @@ export async function startServers(meter: Meter): Promise<Servers> {
   const url = (k: keyof typeof HOSTS): string => `http://${HOSTS[k]}:${ports[k]}`
   const syncKeys = `k1:${randomBytes(32).toString('base64url')}`
   const secret = (): string => randomBytes(32).toString('base64url')
-  const spawnServer: Spawn = (name, script, config) => {
-    const execArgv = PROFILE.has(name) || PROFILE.has('all') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []
+  const spawnServer: Spawn = (name, script, config, nodeFlags = []) => {
+    const execArgv = [...nodeFlags, ...(PROFILE.has(name) || PROFILE.has('all') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [])]
     const s = new ServerProcess(name, new URL(script, serversDir), { ...config, redisUrl: meter.redis.url } as ChildConfig, { logFile: join(runDir, `${name}.log`), execArgv })
     meter.servers.push(s)
     return s
@@ -50,7 +57,7 @@ export async function startServers(meter: Meter): Promise<Servers> {
   const factorKeys = `f1:${randomBytes(32).toString('base64url')}`
   const idp = spawnServer('idp', 'idp.js', {
     host: HOSTS.idp, port: ports.idp, knownRemoteHosts: `${url('app')},${url('forwardAuth')}`, syncKeys, sessionSecret: secret(), usersFile: users.file, factorKeys, logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
-  })
+  }, startFlags())
   const app = spawnServer('app', 'app.js', {
     host: HOSTS.app, port: ports.app, idpUrl: url('idp'), syncKeys, sessionSecret: secret(), logLevel: LOG_LEVEL, autoPipelining: AUTO_PIPELINING,
   })

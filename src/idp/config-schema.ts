@@ -3,35 +3,32 @@
  * so the schema and the code that reads it cannot drift apart. What the values mean (keys decode,
  * origins are exact, the users file loads) is checked in config.ts.
  */
-import { Type, type Static } from '@sinclair/typebox'
+import { envObject, integer, oneOf, optional, string, text, type Static } from './env-schema-types.js'
 
 const DAY = 86_400
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
-type LogLevel = (typeof LOG_LEVELS)[number]
-const integer = (def: number, minimum: number, maximum: number) => Type.Integer({ default: def, minimum, maximum })
-const text = (def: string) => Type.String({ default: def })
 
-export const ENV_SCHEMA = Type.Object({
+export const ENV_SCHEMA = envObject({
   NODE_ENV: text('development'),
   REDIS_URL: text('redis://127.0.0.1:6379'),
-  REDIS_PASSWORD: Type.Optional(Type.String()),
+  REDIS_PASSWORD: optional(string()),
   REDIS_SENTINELS: text(''), // host:port,host:port
   REDIS_SENTINEL_NAME: text('mymaster'),
-  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String()),
+  REDIS_SENTINEL_PASSWORD: optional(string()),
   REDIS_CLUSTER_NODES: text(''), // host:port,host:port
   REDIS_WAIT_REPLICAS: integer(0, 0, 16),
   KNOWN_REMOTE_HOSTS: text(''), // empty allows nothing
-  SYNC_KEYS: Type.String(),
-  SESSION_SECRET: Type.String({ minLength: 32 }),
-  USERS_FILE: Type.String({ minLength: 1 }),
-  PUBLIC_URL: Type.String({ minLength: 1 }),
+  SYNC_KEYS: string(),
+  SESSION_SECRET: string({ minLength: 32 }),
+  USERS_FILE: string({ minLength: 1 }),
+  PUBLIC_URL: string({ minLength: 1 }),
   PORT: integer(3000, 0, 65535),
-  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  HOST: string({ default: '127.0.0.1', minLength: 1 }),
   // CAS servers default their one-time service tickets to 10 s; a hand-over takes well under 1 s.
   TOKEN_TTL_SECONDS: integer(10, 1, 120),
   SESSION_TTL_SECONDS: integer(8 * 3600, 1, 30 * DAY), // absolute
   SESSION_IDLE_SECONDS: integer(3600, 1, 30 * DAY),
-  LOG_LEVEL: Type.Unsafe<LogLevel>({ type: 'string', enum: LOG_LEVELS, default: 'info' }),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
   TRUST_PROXY: text('false'),
   // Authelia's regulation defaults, per user name: failed passwords only. A guesser pacing 2 failures
   // per 2-minute window gets at most 60 an hour per account (36 if it keeps hitting the ban), under
@@ -46,7 +43,7 @@ export const ENV_SCHEMA = Type.Object({
   LOGIN_IP_FIND_TIME_SECONDS: integer(300, 1, DAY),
   LOGIN_IP_BAN_TIME_SECONDS: integer(600, 1, DAY),
   // Second factors (docs/second-factor.md): off, optional (users may enrol), required (everyone must).
-  SECOND_FACTOR: Type.Unsafe<'off' | 'optional' | 'required'>({ type: 'string', enum: ['off', 'optional', 'required'], default: 'optional' }),
+  SECOND_FACTOR: oneOf(['off', 'optional', 'required'] as const, 'optional'),
   SECOND_FACTOR_GROUPS: text(''), // comma-separated: a second factor is required for these groups only
   FACTOR_KEYS: text(''), // id:key pairs as SYNC_KEYS: seal TOTP secrets; the first seals, all open
 })
@@ -58,4 +55,4 @@ export const ENV_NAMES: readonly string[] = Object.keys(ENV_SCHEMA.properties)
 
 /** The variables with no default, which every deployment must set. */
 export const REQUIRED_ENV: readonly string[] = Object.entries(ENV_SCHEMA.properties)
-  .filter(([name, p]) => !('default' in p) && (ENV_SCHEMA.required as readonly string[] | undefined)?.includes(name) === true).map(([name]) => name)
+  .filter(([name, p]) => !('default' in p) && ENV_SCHEMA.required.includes(name)).map(([name]) => name)
