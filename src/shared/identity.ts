@@ -51,21 +51,24 @@ export function signIdentity(key: IdentitySigningKey, identity: Identity): strin
 
 // Hosts' clocks may differ from the IdP's by this much; the Redis TTL is the everyday expiry.
 const CLOCK_TOLERANCE_MS = 60_000
-// Verified (or refused) records remembered (the older half dropped when full: bounded-memo.ts): a page view then costs a map lookup,
-// not an Ed25519 verification. A record's text changes whenever the IdP re-signs it.
+// The last record read for each session, with what checking it gave (its identity, or null when it
+// was refused), remembered (the older half dropped when full: bounded-memo.ts): a page view then
+// costs a lookup by session id and one string comparison, not an Ed25519 verification. Keyed by
+// session id rather than by the record, whose ~450 characters V8 would hash on every lookup.
+// A record's text changes whenever the IdP re-signs it, and then it is checked again.
 const REMEMBERED_MAX = 10_000
 const METHODS: readonly string[] = ['pwd', 'otp', 'hwk']
 
 export class IdentityVerifier {
   readonly #lookup: (kid: string) => KeyObject | undefined
   readonly #onInvalid: ((reason: string) => void) | undefined
-  readonly #remembered = new BoundedMemo<string, Identity | null>(REMEMBERED_MAX)
+  readonly #remembered = new BoundedMemo<string, { readonly record: string; readonly identity: Identity | null }>(REMEMBERED_MAX)
   /** Records already reported as copied into another session, so each is logged once. */
   readonly #misplaced = new Set<string>()
 
   /**
    * @param lookup the IdP's public identity key for a key id
-   * @param onInvalid told once per record that does not verify (the reason only, never the record)
+   * @param onInvalid told once per record and session that does not verify (the reason only, never the record)
    */
   constructor(lookup: (kid: string) => KeyObject | undefined, onInvalid?: (reason: string) => void) {
     this.#lookup = lookup
@@ -74,10 +77,12 @@ export class IdentityVerifier {
 
   /** The identity in `record` when the IdP signed it for session `sid` and it has not expired; else undefined. */
   verify(record: string, sid: string, now = Date.now()): Identity | undefined {
-    let identity = this.#remembered.get(record)
-    if (identity === undefined) {
+    const known = this.#remembered.get(sid)
+    let identity: Identity | null
+    if (known !== undefined && known.record === record) identity = known.identity
+    else {
       identity = this.#check(record)
-      this.#remembered.set(record, identity)
+      this.#remembered.set(sid, { record, identity })
     }
     if (identity === null) return undefined
     if (identity.sid !== sid) {
