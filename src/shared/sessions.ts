@@ -6,6 +6,7 @@
 import type { RedisClient } from './redis.js'
 import { inStore, pingRedis } from './redis.js'
 import { randomId } from './crypto.js'
+import { BoundedMemo } from './bounded-memo.js'
 import { handleKeyOf, keys } from './keys.js'
 import { Replication } from './replication.js'
 import { ID_BYTES, type Handle, type SessionLimits, type SessionSnapshot, type SessionUser } from './session.js'
@@ -41,6 +42,18 @@ redis.call('PEXPIRE', KEYS[2], math.min(idle, left))
 if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[1]) end
 return redis.call('HGETALL', KEYS[2])`
 
+// The same read without the refresh, for a session this process refreshed moments ago (`Sessions`
+// keeps when): a live handle, then the record. KEYS: handle, session.
+const READ = `if redis.call('PTTL', KEYS[1]) <= 0 then return false end
+return redis.call('HGETALL', KEYS[2])`
+
+// A session's idle TTL is set again at most this often by one process: a fraction of the idle
+// timeout, at most a minute. So a session may end up to idle/60 (at most a minute) before "last
+// request + idle timeout", never after; and most page views skip the refresh's Redis work.
+const REFRESH_FRACTION = 60
+const REFRESH_MAX_MS = 60_000
+const REFRESHED_MAX = 10_000
+
 // Writes session data only while the session exists: a write racing a logout must not resurrect it
 // (HSET on a missing key would create one with no TTL). KEYS: session. ARGV: key, JSON (''=delete)...
 const SAVE = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -59,6 +72,7 @@ return 1`
 interface SessionCommands {
   tesseraCreate(session: string, handle: string, user: string, idle: number, abs: number, agent: string): Promise<number>
   tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
+  tesseraRead(handle: string, session: string): Promise<string[] | null>
   tesseraSave(...args: (string | number)[]): Promise<number>
   tesseraResign(session: string, read: string, identity: string): Promise<number>
 }
@@ -74,11 +88,14 @@ export class Sessions {
   readonly #redis: RedisClient & SessionCommands
   readonly #replication: Replication
   readonly #identity: IdentityVerifier
+  /** When this process last set each session's idle TTL, and how long that counts as fresh. */
+  readonly #refreshed = new BoundedMemo<string, { readonly at: number; readonly forMs: number }>(REFRESHED_MAX)
 
   constructor(redis: RedisClient, opts: StoreOptions) {
     if (typeof (redis as Partial<SessionCommands>).tesseraCreate !== 'function') {
       redis.defineCommand('tesseraCreate', { numberOfKeys: 2, lua: CREATE })
       redis.defineCommand('tesseraResolve', { lua: RESOLVE })
+      redis.defineCommand('tesseraRead', { numberOfKeys: 2, lua: READ })
       redis.defineCommand('tesseraSave', { lua: SAVE })
       redis.defineCommand('tesseraResign', { numberOfKeys: 1, lua: RESIGN })
     }
@@ -106,19 +123,30 @@ export class Sessions {
 
   /**
    * Returns the session a handle opens for `audience`, refreshing its idle timeout, or undefined
-   * when the handle or the session is gone (or its record is unreadable). With `token`, also records
-   * a token id in the same round trip (the IdP mints while it reads), replicated with `waitReplicas`.
+   * when the handle or the session is gone (or its record is unreadable). The refresh is skipped
+   * when this process did it less than idle/60 (at most a minute) ago; the handle and the session
+   * are read all the same. With `token`, also records a token id in the same round trip (the IdP
+   * mints while it reads), replicated with `waitReplicas`.
    */
   async resolve(handle: Handle, audience: string, token?: { id: string; ttlMs: number }): Promise<SessionSnapshot | undefined> {
     const handleKey = handleKeyOf(handle, audience)
+    const sessionKey = keys.session(handle.sid)
+    const now = Date.now()
+    const last = token === undefined ? this.#refreshed.get(handle.sid) : undefined
+    if (last !== undefined && now - last.at < last.forMs) {
+      const reply = await inStore(() => this.#redis.tesseraRead(handleKey, sessionKey))
+      return reply ? toSnapshot(handle.sid, reply, this.#identity) : undefined
+    }
     const args: (string | number)[] = token === undefined
-      ? [2, handleKey, keys.session(handle.sid)]
-      : [3, handleKey, keys.session(handle.sid), keys.token(handle.sid, token.id), token.ttlMs]
+      ? [2, handleKey, sessionKey]
+      : [3, handleKey, sessionKey, keys.token(handle.sid, token.id), token.ttlMs]
     const mark = this.#replication.mark()
     const reply = await inStore(() => this.#redis.tesseraResolve(...args))
     if (!reply) return undefined
     // A recorded token id must survive a failover too, or its redemption would answer 403.
     if (token !== undefined) await this.#replication.confirm(mark)
+    const idleMs = idleOf(reply)
+    if (idleMs !== undefined) this.#refreshed.set(handle.sid, { at: now, forMs: Math.min(idleMs / REFRESH_FRACTION, REFRESH_MAX_MS) })
     return toSnapshot(handle.sid, reply, this.#identity)
   }
 
@@ -159,6 +187,17 @@ export class Sessions {
     await this.#replication.confirm(mark)
   }
 
+}
+
+/** The idle timeout (field `i`) in a flat HGETALL reply. */
+function idleOf(flat: readonly string[]): number | undefined {
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    if (flat[i] === 'i') {
+      const ms = Number(flat[i + 1])
+      return Number.isFinite(ms) && ms > 0 ? ms : undefined
+    }
+  }
+  return undefined
 }
 
 /**

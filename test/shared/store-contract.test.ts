@@ -55,19 +55,32 @@ test("TTLs follow the idle and absolute limits on Redis's clock, and a read refr
   await client.pexpire(keys.session(handle.sid), 5_000)
   assert.ok(await sessions.resolve(handle, IDP))
   assert.ok((await client.pttl(keys.session(handle.sid))) > 29_000, 'a read sets the idle TTL again')
+  // Within idle/60 of its own refresh (0.5 s here), a process reads the session without setting
+  // the TTL again: the session may end that much early, never late. After that, it refreshes again.
+  await client.pexpire(keys.session(handle.sid), 20_000)
+  assert.ok(await sessions.resolve(handle, IDP))
+  assert.ok((await client.pttl(keys.session(handle.sid))) <= 20_000, 'not set again within idle/60')
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  assert.ok(await sessions.resolve(handle, IDP))
+  assert.ok((await client.pttl(keys.session(handle.sid))) > 29_000, 'set again after idle/60')
   // The absolute expiry wins over the idle timeout once it is nearer: every handle lives exactly until
   // it (its TTL is the time left, on Redis's clock), and a read never sets the session's TTL past it.
+  // Another process (its own Sessions) has refreshed nothing yet, so it refreshes now.
+  const other = storesFor(client, { keyring: stores.keyring }).sessions
   const handleKey = keys.handle(handle.sid, handle.secret, IDP)
   await client.pexpire(handleKey, 10_000)
-  assert.ok(await sessions.resolve(handle, IDP))
+  assert.ok(await other.resolve(handle, IDP))
   const capped = await client.pttl(keys.session(handle.sid))
   assert.ok(capped > 0 && capped <= 10_000, `session TTL ${capped}`)
   await client.pexpire(handleKey, 1)
   await new Promise((resolve) => setTimeout(resolve, 20))
-  assert.equal(await sessions.resolve(handle, IDP), undefined, 'past its absolute expiry')
-  // A handle with no TTL was never written by Tessera: it opens nothing.
+  // Past its absolute expiry, for a process that refreshed moments ago as for one that did not.
+  assert.equal(await other.resolve(handle, IDP), undefined, 'past its absolute expiry (just refreshed)')
+  assert.equal(await storesFor(client, { keyring: stores.keyring }).sessions.resolve(handle, IDP), undefined, 'past its absolute expiry')
+  // A handle with no TTL was never written by Tessera: it opens nothing, on either path.
   await client.set(handleKey, '1')
-  assert.equal(await sessions.resolve(handle, IDP), undefined, 'a handle without a TTL')
+  assert.equal(await other.resolve(handle, IDP), undefined, 'a handle without a TTL (just refreshed)')
+  assert.equal(await storesFor(client, { keyring: stores.keyring }).sessions.resolve(handle, IDP), undefined, 'a handle without a TTL')
 })
 
 test('a logout is seen by the next request everywhere, through every handle', async () => {
