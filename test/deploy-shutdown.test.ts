@@ -1,14 +1,18 @@
 /**
  * SIGTERM (what `docker stop`, compose and Kubernetes send) stops the IdP and the example app within a
- * couple of seconds whatever Redis is doing: down, frozen (connected, answering nothing), or not yet
- * reachable while the process starts. A request in flight still gets its answer. The processes are the
+ * couple of seconds whatever Redis is doing: down, frozen (connected, answering nothing), not yet
+ * reachable while the process starts, or its host name's lookups hanging. A request in flight still gets its answer. The processes are the
  * real entry points (`npm start`, the compose app's command), so this needs no container engine.
  */
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { randomBytes } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import { randomBytes, randomInt } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { encodeHandle } from '../src/shared/handle-cookie.js'
 import { randomId } from '../src/shared/crypto.js'
 import { freePort } from './helpers/net.js'
@@ -39,7 +43,15 @@ interface Proc {
 
 type Kind = 'idp' | 'app'
 
-async function spawnProcess(kind: Kind, redisUrl: string): Promise<Proc> {
+/**
+ * A process can be given its own /etc/resolv.conf (a bind mount in a mount namespace of its own) and
+ * a resolver on port 53 only by root: CI runs as root; elsewhere the tests that need it are skipped.
+ */
+const ownResolverSkip = process.getuid?.() !== 0
+  ? 'needs root: a mount namespace (unshare -m) for the process\'s own /etc/resolv.conf, and UDP port 53 for a resolver that never answers'
+  : spawnSync('unshare', ['-m', 'true']).status !== 0 ? 'unshare -m is not available here (no CAP_SYS_ADMIN?)' : false
+
+async function spawnProcess(kind: Kind, redisUrl: string, opts: { resolvConf?: string } = {}): Promise<Proc> {
   const port = await freePort('127.0.0.1')
   const url = `http://127.0.0.1:${port}`
   const syncKeys = `k1:${randomBytes(32).toString('base64url')}`
@@ -55,7 +67,12 @@ async function spawnProcess(kind: Kind, redisUrl: string): Promise<Proc> {
         IDP_URL: 'http://127.0.0.1:3000', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn',
       }
   const script = kind === 'idp' ? 'dist/src/server.js' : 'dist/examples/app-server.js'
-  const child = spawn(process.execPath, [script], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  // With a resolv.conf of its own: the same process (sh and unshare exec it), in a mount namespace
+  // where that file is /etc/resolv.conf.
+  const [command, args] = opts.resolvConf === undefined
+    ? [process.execPath, [script]]
+    : ['unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', opts.resolvConf, process.execPath, script]]
+  const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   running.add(child)
   child.once('exit', () => running.delete(child))
   let out = ''
@@ -102,6 +119,29 @@ async function terminate(child: ChildProcess): Promise<{ code: number | null; si
     return await Promise.race([ended, late])
   } finally {
     clearTimeout(timer)
+  }
+}
+
+/**
+ * A DNS server that reads every query and answers none: a name it serves never resolves, and each
+ * lookup lasts the resolver's whole timeout, as when compose's DNS no longer knows a stopped service.
+ */
+async function silentResolver(): Promise<{ resolvConf: string; nextQuery(): Promise<void> }> {
+  const socket = createSocket('udp4')
+  // A loopback address of our own: 127.0.0.53 may be systemd-resolved's.
+  const address = `127.${randomInt(1, 255)}.${randomInt(1, 255)}.53`
+  await new Promise<void>((resolve, reject) => { socket.once('error', reject); socket.bind(53, address, resolve) })
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-resolver-'))
+  const resolvConf = join(dir, 'resolv.conf')
+  // One try, 10 s: a lookup in flight at the signal would hold an exit up to 10 s, far past the deadline.
+  writeFileSync(resolvConf, `nameserver ${address}\noptions timeout:10 attempts:1\n`)
+  after(() => { socket.close(); rmSync(dir, { recursive: true, force: true }) })
+  return {
+    resolvConf,
+    nextQuery: () => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no DNS query reached ${address} in ${LINE_TIMEOUT_MS} ms`)), LINE_TIMEOUT_MS)
+      socket.once('message', () => { clearTimeout(timer); resolve() })
+    }),
   }
 }
 
@@ -164,6 +204,17 @@ for (const kind of ['idp', 'app'] as const) {
     await Promise.race([attempted, new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`${kind} never tried to reach Redis`)), LINE_TIMEOUT_MS)
     })]).finally(() => clearTimeout(timer))
+    assert.deepEqual(await terminate(proc.child), { code: 0, signal: null })
+  })
+
+  test(`${name} stops cleanly on SIGTERM while a DNS lookup of Redis's host name hangs (its compose service gone)`, { ...TEST_TIMEOUT, skip: ownResolverSkip }, async () => {
+    // Redis's name is served by a resolver that never answers: every reconnect's lookup hangs. A
+    // lookup by getaddrinfo runs on libuv's thread pool, and a Node process's exit joins those
+    // threads, so it waited for the lookup in flight, up to the resolver's timeout (10 s here).
+    const resolver = await silentResolver()
+    const proc = await spawnProcess(kind, 'redis://tessera-redis-gone:6379', { resolvConf: resolver.resolvConf })
+    await untilHealthy(proc.url) // it listens after waiting 2 s for Redis
+    await resolver.nextQuery() // a reconnect's lookup, just sent: 10 s from its end
     assert.deepEqual(await terminate(proc.child), { code: 0, signal: null })
   })
 }

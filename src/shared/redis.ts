@@ -2,8 +2,11 @@
  * Creates the ioredis client both sides use: one Redis, a Sentinel-managed primary, or a Cluster,
  * chosen by configuration alone. Tuned to fail fast rather than queue during an outage.
  */
-import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis'
+import { connect as netConnect, type Socket, type TcpNetConnectOpts } from 'node:net'
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
+import { AbstractConnector, Cluster, Redis, type ClusterNode, type RedisOptions, type StandaloneConnectionOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
+import { lookupHost, lookupOne } from './host-lookup.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -40,6 +43,54 @@ export const REDIS_OPTIONS: RedisOptions = {
   reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
 }
 
+/**
+ * ioredis's StandaloneConnector, but with host names looked up by lookupHost (host-lookup.ts) rather
+ * than getaddrinfo: a reconnect's lookup in flight then never holds up the process's exit (a stop on
+ * SIGTERM with Redis's name unresolvable took up to the resolver's 5 s timeout).
+ */
+export class RedisConnector extends AbstractConnector {
+  private readonly options: StandaloneConnectionOptions
+
+  // `unknown`, as ioredis's ConnectorConstructor has it: a Redis client's options.
+  constructor(options: unknown) {
+    const opts = options as StandaloneConnectionOptions
+    super(opts.disconnectTimeout ?? 2000)
+    this.options = opts
+  }
+
+  connect(): Promise<Socket | TLSSocket> {
+    const { options } = this
+    this.connecting = true
+    const target: Partial<TcpNetConnectOpts> & { path?: string } = options.path
+      ? { path: options.path }
+      : {
+          ...(options.port == null ? {} : { port: options.port }),
+          ...(options.host == null ? {} : { host: options.host }),
+          ...(options.family == null ? {} : { family: options.family }),
+          lookup: lookupHost,
+        }
+    // Connected on the next tick, as ioredis does, so that a disconnect() meanwhile is seen.
+    return new Promise((resolve, reject) => {
+      process.nextTick(() => {
+        if (!this.connecting) {
+          reject(new Error('Connection is closed.'))
+          return
+        }
+        try {
+          this.stream = options.tls
+            ? tlsConnect({ ...target, ...options.tls } as ConnectionOptions)
+            : netConnect(target as TcpNetConnectOpts)
+        } catch (err) {
+          reject(err)
+          return
+        }
+        this.stream.once('error', (err) => { this.firstError = err })
+        resolve(this.stream)
+      })
+    })
+  }
+}
+
 export function createRedis(target: string | RedisConnection, options: RedisOptions = {}): RedisClient {
   const conn: RedisConnection = typeof target === 'string' ? { url: target } : target
   const fromUrl = urlOptions(conn.url)
@@ -49,7 +100,8 @@ export function createRedis(target: string | RedisConnection, options: RedisOpti
     return new Cluster(conn.clusterNodes as ClusterNode[], {
       enableOfflineQueue,
       clusterRetryStrategy: retryStrategy as (times: number) => number,
-      redisOptions: { ...nodeOptions, ...auth },
+      redisOptions: { ...nodeOptions, ...auth, Connector: RedisConnector },
+      dnsLookup: lookupOne,
       // Every read goes to primaries: a replica may lag, and a session must never look logged-in after a logout.
       scaleReads: 'master',
       slotsRefreshTimeout: 2000,
@@ -69,7 +121,7 @@ export function createRedis(target: string | RedisConnection, options: RedisOpti
       failoverDetector: true,
     })
   }
-  return new Redis(conn.url ?? 'redis://127.0.0.1:6379', { ...REDIS_OPTIONS, ...options, ...auth })
+  return new Redis(conn.url ?? 'redis://127.0.0.1:6379', { ...REDIS_OPTIONS, Connector: RedisConnector, ...options, ...auth })
 }
 
 /** Password, TLS and db from a redis:// or rediss:// URL, for topologies whose nodes come from elsewhere. */

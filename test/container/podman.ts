@@ -73,7 +73,7 @@ export const STOP_DEADLINE_MS = 3000
  * `podman stop` (SIGTERM, then SIGKILL after 10 s, as compose does), asserting that the process
  * exited by itself with code 0 within the deadline.
  */
-export async function stopWithinDeadline(name: string, deadlineMs = STOP_DEADLINE_MS): Promise<void> {
+export async function stopWithinDeadline(name: string): Promise<void> {
   const t0 = Date.now()
   await podman(['stop', '--time', '10', name])
   const returned = Date.now() - t0
@@ -83,7 +83,7 @@ export async function stopWithinDeadline(name: string, deadlineMs = STOP_DEADLIN
   const ms = (finishedAt as number) - t0
   process.stdout.write(`${name} stopped in ${ms} ms (podman stop returned after ${returned} ms), exit code ${exitCode}\n`)
   assert.equal(exitCode, 0, `${name}: exit code`)
-  assert.ok(ms < deadlineMs, `${name} took ${ms} ms to stop`)
+  assert.ok(ms < STOP_DEADLINE_MS, `${name} took ${ms} ms to stop`)
 }
 
 function check(cmd: string, args: readonly string[], run: Run): string {
