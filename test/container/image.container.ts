@@ -97,7 +97,7 @@ test('the server runs as the image\'s non-root user, uid 1000, as PID 1', { skip
     const status = await podman(['exec', name, 'cat', '/proc/1/status'])
     assert.match(status, /^Uid:\s+1000\s+1000\s+1000\s+1000$/m, `${name}: uid`)
     assert.match(status, /^Gid:\s+1000\s+1000\s+1000\s+1000$/m, `${name}: gid`)
-    assert.match(await podman(['exec', name, 'cat', '/proc/1/cmdline']), /^node\0dist\//, `${name}: PID 1 is the server itself (signals reach it)`)
+    assert.match(await podman(['exec', name, 'cat', '/proc/1/cmdline']), /^node\0(--[^\0]+\0)*dist\//, `${name}: PID 1 is the server itself (signals reach it)`)
   }
 })
 
