@@ -218,6 +218,21 @@ test('sessions list shows a user\'s live sessions and revoke ends them in every 
   assert.equal((await cli(['sessions', 'list', 'alice'], { env: { REDIS_URL: 'redis://127.0.0.1:1' } })).status, 3)
 })
 
+test('sessions revoke waits for REDIS_WAIT_REPLICAS, as a logout does: with no replica it exits 3 saying so; a bad value is a usage error', async () => {
+  const b = new Browser()
+  const hops = await b.navigate(`${stack.appAUrl}/private`)
+  const posted = await b.post(`${stack.idpUrl}/login`, { ...formFields(hops.at(-1)?.body ?? ''), username: 'alice', password: PASSWORD })
+  await b.navigate(posted.location() as string)
+  const revoke = await cli(['sessions', 'revoke', 'alice'], { env: { REDIS_URL: redis.url, REDIS_WAIT_REPLICAS: '1' } })
+  assert.equal(revoke.status, 3)
+  assert.match(revoke.stderr, /not acknowledged by REDIS_WAIT_REPLICAS=1 replicas/)
+  // The session is ended on the primary all the same.
+  assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401)
+  const bad = await cli(['sessions', 'revoke', 'alice'], { env: { REDIS_URL: redis.url, REDIS_WAIT_REPLICAS: 'two' } })
+  assert.equal(bad.status, 2)
+  assert.match(bad.stderr, /REDIS_WAIT_REPLICAS: must be an integer from 0 to 16/)
+})
+
 test('app-key prints the appKeys for an allowed origin, and refuses any other', async () => {
   const env = goodEnv()
   const res = await cli(['app-key', 'https://Shop.example.com:443'], { env })

@@ -1,7 +1,8 @@
 /** `tessera factors list|reset <user>`: a user's second factors, for an admin helping someone who lost theirs. */
 import { createRedis } from '../shared/redis.js'
 import { UserIndex } from '../shared/user-index.js'
-import { parseRedisConnection } from '../idp/config.js'
+import { parseRedisConnection, parseWaitReplicas } from '../idp/config.js'
+import { unacknowledged } from './sessions.js'
 import { FactorStore } from '../idp/factors/factor-store.js'
 import { redactUrl } from './check-config.js'
 import { environment, EXIT } from './environment.js'
@@ -14,7 +15,8 @@ reset   removes every second factor of the user (authenticator app, recovery cod
         ends every session of the user, in the IdP and every app; the user signs in again with the
         password and, if policy requires one, sets up a new factor right then
 
-Uses REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES) from the environment or .env.
+Uses REDIS_URL (or REDIS_SENTINELS / REDIS_CLUSTER_NODES) from the environment or .env, and
+REDIS_WAIT_REPLICAS: ending the sessions is then confirmed by that many replicas.
 Exit codes: 0 done; 1 nothing enrolled (list); 2 usage error; 3 Redis does not answer.
 `
 
@@ -22,7 +24,9 @@ export async function factors(args: string[], out: (s: string) => void, err: (s:
   const [action, user] = args
   if ((action !== 'list' && action !== 'reset') || user === undefined || args.length !== 2) { err(HELP); return EXIT.usage }
   const problems: string[] = []
-  const conn = parseRedisConnection(environment(), problems)
+  const env = environment()
+  const conn = parseRedisConnection(env, problems)
+  const waitReplicas = parseWaitReplicas(env, problems)
   if (problems.length > 0) { err(`tessera factors: ${problems.join('; ')}\n`); return EXIT.usage }
   const redis = createRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   redis.on('error', () => {})
@@ -30,7 +34,7 @@ export async function factors(args: string[], out: (s: string) => void, err: (s:
   try {
     if (action === 'reset') {
       const had = await store.reset(user)
-      const ended = await new UserIndex(redis).revokeAll(user)
+      const ended = await new UserIndex(redis, { waitReplicas }).revokeAll(user)
       out(`${had ? 'removed every second factor' : 'no second factor was enrolled'} of ${user}; ended ${ended} session${ended === 1 ? '' : 's'}\n`)
       return EXIT.ok
     }
@@ -41,8 +45,8 @@ export async function factors(args: string[], out: (s: string) => void, err: (s:
     out(`passkeys           ${enrolled.passkeys}\n`)
     out(`recovery codes     ${enrolled.recoveryCodes} unused\n`)
     return EXIT.ok
-  } catch {
-    err(`tessera factors: Redis at ${redactUrl(conn.url ?? '')} does not answer\n`)
+  } catch (e) {
+    err(`tessera factors: ${unacknowledged(e) ? `the sessions' end was not acknowledged by REDIS_WAIT_REPLICAS=${waitReplicas} replicas; run it again once they are back` : `Redis at ${redactUrl(conn.url ?? '')} does not answer`}\n`)
     return EXIT.redis
   } finally {
     redis.disconnect()

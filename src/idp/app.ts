@@ -71,7 +71,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     sessions: new Sessions(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     tokens: new Tokens(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     signer,
-    userIndex: new UserIndex(redis, { identity }),
+    userIndex: new UserIndex(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     allowList: new AllowList(config.knownRemoteHosts),
     regulation: new Regulation(redis, config.regulation),
     pace: new AnswerPace(),

@@ -196,6 +196,18 @@ export function parseRedisConnection(env: Partial<Record<keyof Env, unknown>>, p
   })
 }
 
+/** REDIS_WAIT_REPLICAS as the CLI reads it (the IdP reads it through the schema): 0 when unset. */
+export function parseWaitReplicas(env: Partial<Record<keyof Env, unknown>>, problems: string[]): number {
+  const raw = env.REDIS_WAIT_REPLICAS
+  if (raw === undefined || raw === '') return 0
+  const n = typeof raw === 'number' ? raw : /^\d{1,2}$/.test(String(raw)) ? Number(raw) : NaN
+  if (!Number.isInteger(n) || n < 0 || n > 16) {
+    problems.push('REDIS_WAIT_REPLICAS: must be an integer from 0 to 16')
+    return 0
+  }
+  return n
+}
+
 /** Pass two: what the values mean (keys decode, origins are exact, the users file loads). */
 function checkMeaning(env: Partial<Env>, problems: string[]): {
   keyring?: Keyring; knownRemoteHosts: string[]; publicUrl?: string; users?: UserDirectory

@@ -6,6 +6,7 @@
 import { inStore, type RedisClient } from './redis.js'
 import { sha256 } from './crypto.js'
 import { keys } from './keys.js'
+import { Replication } from './replication.js'
 import { LUA_NOW } from './sessions.js'
 import type { AuthMethod, IdentityVerifier } from './identity.js'
 import type { SessionSummary } from './session.js'
@@ -48,11 +49,14 @@ export interface UserIndexOptions {
    * which holds no keys) every live session in the index is listed, with no methods.
    */
   readonly identity?: IdentityVerifier
+  /** Replicas that must acknowledge a revocation (Redis WAIT), as for a logout: a lost one would bring the sessions back. */
+  readonly waitReplicas?: number
 }
 
 export class UserIndex {
   readonly #redis: RedisClient & IndexCommands
   readonly #identity: IdentityVerifier | undefined
+  readonly #replication: Replication
 
   constructor(redis: RedisClient, opts: UserIndexOptions = {}) {
     if (typeof (redis as Partial<IndexCommands>).tesseraIndex !== 'function') {
@@ -63,6 +67,7 @@ export class UserIndex {
     }
     this.#redis = redis as RedisClient & IndexCommands
     this.#identity = opts.identity
+    this.#replication = new Replication(redis, opts.waitReplicas ?? 0)
   }
 
   /** Adds session `sid` to its user's index, kept for at least `absoluteMs`. */
@@ -113,13 +118,15 @@ export class UserIndex {
     await inStore(() => this.#redis.srem(keys.userIndex(username), sid))
   }
 
-  /** Ends every session of a user, everywhere. Resolves to how many were live. */
+  /** Ends every session of a user, everywhere (replicated first, with `waitReplicas`). Resolves to how many were live. */
   async revokeAll(username: string): Promise<number> {
     const indexKey = keys.userIndex(username)
     const sids = await inStore(() => this.#redis.smembers(indexKey))
+    const mark = this.#replication.mark()
     let ended = 0
     for (const sid of sids) ended += await inStore(() => this.#redis.del(keys.session(sid)))
     await inStore(() => this.#redis.del(indexKey))
+    await this.#replication.confirm(mark)
     return ended
   }
 }

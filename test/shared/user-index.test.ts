@@ -15,6 +15,7 @@ import { keys } from '../../src/shared/keys.js'
 import { MAX_USER_AGENT } from '../../src/shared/sessions.js'
 import { MAX_APP_ORIGIN, MAX_APPS } from '../../src/shared/tokens.js'
 import { fingerprint, UserIndex } from '../../src/shared/user-index.js'
+import { StoreUnavailableError } from '../../src/shared/errors.js'
 
 const alice = { username: 'alice', displayName: 'Alice', email: '', groups: [] }
 const carol = { username: 'carol', displayName: 'Carol', email: '', groups: [] }
@@ -113,4 +114,18 @@ test('remove takes an ended session out of its user\'s index; gone sessions are 
   await client.del(keys.session(b))
   assert.deepEqual(await verified.list('alice'), [])
   assert.deepEqual(await client.smembers(keys.userIndex('alice')), [])
+})
+
+test('a revocation is confirmed by the replicas it is told to wait for, as a logout is: with none attached, 503 after the deletes', async () => {
+  await client.flushall()
+  const a = await signIn(alice)
+  const b = await signIn(alice)
+  const waiting = new UserIndex(client, { waitReplicas: 1 })
+  await assert.rejects(waiting.revokeAll('alice'), (err: Error) => err instanceof StoreUnavailableError && /^WAIT: 0 of 1/.test((err as StoreUnavailableError).detail ?? ''))
+  // The deletes were made on the primary; what is missing is a replica's word that they survive a failover.
+  assert.equal(await client.exists(keys.session(a), keys.session(b), keys.userIndex('alice')), 0)
+  // Without replicas to wait for, the same revocation answers at once.
+  const c = await signIn(alice)
+  assert.equal(await verified.revokeAll('alice'), 1)
+  assert.equal(await client.exists(keys.session(c)), 0)
 })
