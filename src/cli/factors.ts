@@ -1,11 +1,8 @@
 /** `tessera factors list|reset <user>`: a user's second factors, for an admin helping someone who lost theirs. */
-import { createRedis } from '../shared/redis.js'
 import { UserIndex } from '../shared/user-index.js'
-import { parseRedisConnection, parseWaitReplicas } from '../idp/config.js'
-import { unacknowledged } from './sessions.js'
 import { FactorStore } from '../idp/factors/factor-store.js'
-import { redactUrl } from './check-config.js'
-import { environment, EXIT } from './environment.js'
+import { withAdminRedis } from './admin-redis.js'
+import { EXIT } from './environment.js'
 
 export const HELP = `Usage: tessera factors list <user>
        tessera factors reset <user>
@@ -23,15 +20,8 @@ Exit codes: 0 done; 1 nothing enrolled (list); 2 usage error; 3 Redis does not a
 export async function factors(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const [action, user] = args
   if ((action !== 'list' && action !== 'reset') || user === undefined || args.length !== 2) { err(HELP); return EXIT.usage }
-  const problems: string[] = []
-  const env = environment()
-  const conn = parseRedisConnection(env, problems)
-  const waitReplicas = parseWaitReplicas(env, problems)
-  if (problems.length > 0) { err(`tessera factors: ${problems.join('; ')}\n`); return EXIT.usage }
-  const redis = createRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  redis.on('error', () => {})
-  const store = new FactorStore(redis)
-  try {
+  return withAdminRedis('factors', err, async (redis, waitReplicas) => {
+    const store = new FactorStore(redis)
     if (action === 'reset') {
       const had = await store.reset(user)
       const ended = await new UserIndex(redis, { waitReplicas }).revokeAll(user)
@@ -45,10 +35,5 @@ export async function factors(args: string[], out: (s: string) => void, err: (s:
     out(`passkeys           ${enrolled.passkeys}\n`)
     out(`recovery codes     ${enrolled.recoveryCodes} unused\n`)
     return EXIT.ok
-  } catch (e) {
-    err(`tessera factors: ${unacknowledged(e) ? `the sessions' end was not acknowledged by REDIS_WAIT_REPLICAS=${waitReplicas} replicas; run it again once they are back` : `Redis at ${redactUrl(conn.url ?? '')} does not answer`}\n`)
-    return EXIT.redis
-  } finally {
-    redis.disconnect()
-  }
+  })
 }

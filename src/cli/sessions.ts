@@ -1,10 +1,7 @@
 /** `tessera sessions list|revoke <user>`: every session of a user, for an admin who must cut one off now. */
-import { createRedis } from '../shared/redis.js'
 import { UserIndex } from '../shared/user-index.js'
-import { parseRedisConnection, parseWaitReplicas } from '../idp/config.js'
-import { StoreUnavailableError } from '../shared/errors.js'
-import { redactUrl } from './check-config.js'
-import { environment, EXIT } from './environment.js'
+import { withAdminRedis } from './admin-redis.js'
+import { EXIT } from './environment.js'
 import { deviceName } from '../idp/device-name.js'
 
 export const HELP = `Usage: tessera sessions list <user>
@@ -22,16 +19,8 @@ Exit codes: 0 done; 1 nothing found (list); 2 usage error; 3 Redis does not answ
 export async function sessions(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const [action, user] = args
   if ((action !== 'list' && action !== 'revoke') || user === undefined || args.length !== 2) { err(HELP); return EXIT.usage }
-  const problems: string[] = []
-  const env = environment()
-  const conn = parseRedisConnection(env, problems)
-  const waitReplicas = parseWaitReplicas(env, problems)
-  if (problems.length > 0) { err(`tessera sessions: ${problems.join('; ')}\n`); return EXIT.usage }
-  const url = conn.url ?? ''
-  const redis = createRedis(conn, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  redis.on('error', () => {})
-  const store = new UserIndex(redis, { waitReplicas })
-  try {
+  return withAdminRedis('sessions', err, async (redis, waitReplicas) => {
+    const store = new UserIndex(redis, { waitReplicas })
     if (action === 'revoke') {
       const ended = await store.revokeAll(user)
       out(`revoked ${ended} session${ended === 1 ? '' : 's'} of ${user}\n`)
@@ -46,17 +35,7 @@ export async function sessions(args: string[], out: (s: string) => void, err: (s
       out(`${s.id}  ${times}  ${printable(`${deviceName(s.userAgent)}${apps}`)}\n`)
     }
     return EXIT.ok
-  } catch (e) {
-    err(`tessera sessions: ${unacknowledged(e) ? `the revocation was not acknowledged by REDIS_WAIT_REPLICAS=${waitReplicas} replicas; run it again once they are back` : `Redis at ${redactUrl(url)} does not answer`}\n`)
-    return EXIT.redis
-  } finally {
-    redis.disconnect()
-  }
-}
-
-/** Whether the writes were made but too few replicas acknowledged them (Replication.confirm). */
-export function unacknowledged(e: unknown): boolean {
-  return e instanceof StoreUnavailableError && e.cause instanceof Error && e.cause.message.startsWith('WAIT:')
+  })
 }
 
 /** App origins come from Redis, which apps can write: no control character reaches the admin's terminal. */

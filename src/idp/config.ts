@@ -200,9 +200,11 @@ export function parseRedisConnection(env: Partial<Record<keyof Env, unknown>>, p
 export function parseWaitReplicas(env: Partial<Record<keyof Env, unknown>>, problems: string[]): number {
   const raw = env.REDIS_WAIT_REPLICAS
   if (raw === undefined || raw === '') return 0
-  const n = typeof raw === 'number' ? raw : /^\d{1,2}$/.test(String(raw)) ? Number(raw) : NaN
-  if (!Number.isInteger(n) || n < 0 || n > 16) {
-    problems.push('REDIS_WAIT_REPLICAS: must be an integer from 0 to 16')
+  // The range the IdP's schema gives it, so the two cannot drift apart.
+  const { minimum, maximum } = ENV_SCHEMA.properties.REDIS_WAIT_REPLICAS as unknown as { minimum: number; maximum: number }
+  const n = typeof raw === 'number' ? raw : /^\d{1,5}$/.test(String(raw)) ? Number(raw) : NaN
+  if (!Number.isInteger(n) || n < minimum || n > maximum) {
+    problems.push(`REDIS_WAIT_REPLICAS: must be an integer from ${minimum} to ${maximum}`)
     return 0
   }
   return n

@@ -111,14 +111,14 @@ export class Sessions {
    */
   async create(user: SessionUser, methods: readonly AuthMethod[], limits: SessionLimits, audience: string, signer: IdentitySigningKey, userAgent?: string): Promise<Handle> {
     const sid = randomId(ID_BYTES.sid)
-    const secret = randomId(ID_BYTES.secret)
+    const handle: Handle = { sid, secret: randomId(ID_BYTES.secret) }
     const now = Date.now()
     const identity = signIdentity(signer, { sid, user, methods, signedInAt: now, expiresAt: now + limits.absoluteMs })
     const mark = this.#replication.mark()
-    await inStore(() => this.#redis.tesseraCreate(keys.session(sid), keys.handle(sid, secret, audience),
+    await inStore(() => this.#redis.tesseraCreate(keys.session(sid), handleKeyOf(handle, audience),
       identity, limits.idleMs, limits.absoluteMs, (userAgent ?? '').slice(0, MAX_USER_AGENT)))
     await this.#replication.confirm(mark)
-    return { sid, secret }
+    return handle
   }
 
   /**
