@@ -10,7 +10,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
 import { createSocket } from 'node:dgram'
 import { randomBytes, randomInt } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { encodeHandle } from '../src/shared/handle-cookie.js'
@@ -51,7 +52,7 @@ const ownResolverSkip = process.getuid?.() !== 0
   ? 'needs root: a mount namespace (unshare -m) for the process\'s own /etc/resolv.conf, and UDP port 53 for a resolver that never answers'
   : spawnSync('unshare', ['-m', 'true']).status !== 0 ? 'unshare -m is not available here (no CAP_SYS_ADMIN?)' : false
 
-async function spawnProcess(kind: Kind, redisUrl: string, opts: { resolvConf?: string } = {}): Promise<Proc> {
+async function spawnProcess(kind: Kind, redisUrl: string, opts: { resolvConf?: string; usersFile?: string } = {}): Promise<Proc> {
   const port = await freePort('127.0.0.1')
   const url = `http://127.0.0.1:${port}`
   const syncKeys = `k1:${randomBytes(32).toString('base64url')}`
@@ -59,7 +60,7 @@ async function spawnProcess(kind: Kind, redisUrl: string, opts: { resolvConf?: s
   const env = kind === 'idp'
     ? {
         REDIS_URL: redisUrl, SYNC_KEYS: syncKeys, SESSION_SECRET: randomBytes(32).toString('base64url'),
-        USERS_FILE: 'examples/users.yml', PUBLIC_URL: url, KNOWN_REMOTE_HOSTS: 'http://127.0.0.2:3001',
+        USERS_FILE: opts.usersFile ?? 'examples/users.yml', PUBLIC_URL: url, KNOWN_REMOTE_HOSTS: 'http://127.0.0.2:3001',
         PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn',
       }
     : {
@@ -150,6 +151,26 @@ async function newRedis(): Promise<TestRedis> {
   redises.push(r)
   return r
 }
+
+test('the IdP stops on a SIGTERM that came while it was still reading its configuration', TEST_TIMEOUT, async () => {
+  // The users file is a FIFO: the IdP's synchronous read blocks in it until we write, so the signal
+  // surely comes while its start-up code runs and before its stop handler replaces the loading one.
+  // Swapping the handlers closed Node's signal watcher in between, and the pending SIGTERM was lost.
+  const redis = await newRedis()
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-fifo-'))
+  after(() => { rmSync(dir, { recursive: true, force: true }) })
+  const fifo = join(dir, 'users.yml')
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo')
+  const proc = await spawnProcess('idp', redis.url, { usersFile: fifo })
+  // Opening a FIFO to write returns once the reader has opened it: the IdP is now in its read.
+  const writer = await open(fifo, 'w')
+  const stopped = terminate(proc.child)
+  // Well after the signal has reached the process, which cannot run any handler while it reads.
+  await new Promise((r) => setTimeout(r, 300))
+  await writer.writeFile(readFileSync('examples/users.yml'))
+  await writer.close()
+  assert.deepEqual(await stopped, { code: 0, signal: null })
+})
 
 for (const kind of ['idp', 'app'] as const) {
   const name = kind === 'idp' ? 'the IdP' : 'the example app'

@@ -29,13 +29,16 @@ export function exitOnSignalsWhileLoading(): void {
  */
 export function stopOnSignals(app: FastifyInstance, graceMs = STOP_GRACE_MS): void {
   for (const signal of SIGNALS) {
-    process.off(signal, exitNow)
     process.once(signal, () => {
       app.log.info({ signal }, 'shutting down')
       // Not listening yet (still waiting for Redis): no request can be in flight.
       if (!app.server.listening) process.exit(0)
       stop(app, graceMs).then((clean) => process.exit(clean ? 0 : 1), () => process.exit(1))
     })
+    // Only now, with the new handler in place: removing a signal's last listener closes Node's
+    // watcher for it, and a signal that came during the synchronous start-up (the users file being
+    // read), not yet delivered, was lost with it; the process then ran on as if never told to stop.
+    process.off(signal, exitNow)
   }
 }
 
