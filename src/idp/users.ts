@@ -4,10 +4,9 @@
  * Passwords are argon2id PHC strings only. A file Authelia would read differently is refused, not
  * guessed at: unknown keys, and `disabled` values Authelia would not read as a boolean.
  */
-import { readFileSync } from 'node:fs'
 import { verify } from '@node-rs/argon2'
-import { parse as parseYaml } from 'yaml'
 import type { SessionUser } from '../shared/session.js'
+import { readYamlFile } from './yaml-file.js'
 import { DEFAULT_COSTS, makeDummyHash, meetsOwaspCosts, parseArgon2id, type Argon2Costs } from './argon2-phc.js'
 
 interface UserEntry {
@@ -75,15 +74,13 @@ export class UserDirectory {
 
 /** Reads and checks the users file; pushes one message per problem, naming the file's key path. */
 export function loadUsers(path: string, name: string, problems: string[], opts: { production?: boolean } = {}): UserDirectory | undefined {
-  let doc: unknown
-  try {
-    // merge: Authelia (go-yaml) resolves `<<: *anchor`; unresolved, a merged `disabled` would be lost.
-    doc = parseYaml(readFileSync(path, 'utf8'), { merge: true })
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    problems.push(`${name}: cannot read ${path}${code === undefined ? ' (not valid YAML)' : ` (${code})`}`)
+  const read = readYamlFile(path)
+  if ('error' in read) {
+    const { error } = read
+    problems.push(`${name}: cannot read ${path} (${'code' in error ? error.code : `not valid YAML: ${error.yaml}`})`)
     return undefined
   }
+  const doc = read.doc
   const users = (doc as { users?: unknown } | null)?.users
   if (users === null || typeof users !== 'object' || Array.isArray(users)) {
     problems.push(`${name}: ${path} must have a top-level "users" map`)

@@ -101,6 +101,24 @@ test('the server refuses such a file with one line naming the file and the user'
   assert.match(lines[0] as string, /^tessera: Invalid configuration: USERS_FILE .*users\.yml.*users\.bob\.disabled: must be true or false/)
 })
 
+test('a file that is not valid YAML is refused with the parser\'s reason and place, never a line of the file', () => {
+  // The parser's full message quotes the offending line; here that line holds bob's password hash.
+  refused(`users:\n  bob:\n    password: "${PASSWORD_HASH}"\n  bob:\n    password: "${PASSWORD_HASH}"\n`,
+    /USERS_FILE: cannot read .* \(not valid YAML: Map keys must be unique at line 4, column 3\)/)
+  const file = usersFile(`users:\n  bob:\n    password: "${PASSWORD_HASH}" junk\n`)
+  assert.throws(() => loadConfig(env(file)), (err: unknown) => {
+    assert.match(String(err), /not valid YAML: Unexpected scalar at node end at line 3, column \d+\)/)
+    assert.ok(!String(err).includes('argon2id'), `no line of the file: ${String(err)}`)
+    return true
+  })
+})
+
+test('values YAML has and JSON has not still reach the checks as the parser made them', () => {
+  // .inf is a number (a JSON round trip would make it null): refused as a display name all the same.
+  refused(withBob('    displayname: .inf\n'), /users\.bob\.displayname: must be a string/)
+  refused(withBob('    disabled: .nan\n'), /users\.bob\.disabled: must be true or false/)
+})
+
 // PASSWORD_HASH's salt and digest under other parameters: argon2 would refuse or misread each.
 const [, , , , salt, digest] = PASSWORD_HASH.split('$') as string[]
 const BAD_HASHES: [string, string][] = [
