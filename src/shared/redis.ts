@@ -4,7 +4,7 @@
  */
 import { connect as netConnect, type Socket, type TcpNetConnectOpts } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
-import { AbstractConnector, Cluster, Redis, type ClusterNode, type RedisOptions, type StandaloneConnectionOptions } from 'ioredis'
+import { AbstractConnector, Cluster, Redis, SentinelConnector, type ClusterNode, type SentinelConnectionOptions, type RedisOptions, type StandaloneConnectionOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
 import { lookupHost, lookupOne } from './host-lookup.js'
 
@@ -91,6 +91,55 @@ export class RedisConnector extends AbstractConnector {
   }
 }
 
+/**
+ * A sentinel-managed client whose connector, when disconnect() is called while it is asking the
+ * sentinels for the primary, asks them again, unless the client's owner closed the client.
+ *
+ * With `failoverDetector`, ioredis drops the connection on every +switch-master by calling the
+ * connector's disconnect(). When the primary has died, the client is already reconnecting, and if
+ * that message comes while a reconnect is waiting for a sentinel's answer, ioredis's
+ * SentinelConnector rejects with "Connection is closed." and ioredis ends the client for good: it
+ * never reconnects, and every command fails with that message (seen in the Sentinel kill -9 test
+ * under load: the IdP and both apps answered 503 for the whole minute after the failover; with a
+ * sentinel lookup slowed to 300 ms it happened on every failover). The lookup under way may still
+ * name the old primary, so asking again is what the +switch-master asked for.
+ */
+function sentinelRedis(options: RedisOptions): Redis {
+  // Set by the owner's disconnect() (no reconnect), cleared by a connect(): the one case where
+  // the lookup must stop and the client end.
+  let closing = false
+  class FollowingSentinelConnector extends SentinelConnector {
+    // `unknown`, as ioredis's ConnectorConstructor has it: the client's options, sentinels included.
+    constructor(opts: unknown) {
+      super(opts as SentinelConnectionOptions)
+    }
+
+    override async connect(...args: Parameters<SentinelConnector['connect']>): ReturnType<SentinelConnector['connect']> {
+      for (;;) {
+        try {
+          return await super.connect(...args)
+        } catch (err) {
+          // With sentinelRetryStrategy always giving a delay, "Connection is closed." is the only
+          // rejection: disconnect() was called during the lookup.
+          if (closing || !(err instanceof Error) || err.message !== 'Connection is closed.') throw err
+        }
+      }
+    }
+  }
+  class SentinelRedis extends Redis {
+    override connect(...args: Parameters<Redis['connect']>): ReturnType<Redis['connect']> {
+      closing = false
+      return super.connect(...args)
+    }
+
+    override disconnect(reconnect = false): void {
+      if (!reconnect) closing = true
+      super.disconnect(reconnect)
+    }
+  }
+  return new SentinelRedis({ ...options, Connector: FollowingSentinelConnector })
+}
+
 export function createRedis(target: string | RedisConnection, options: RedisOptions = {}): RedisClient {
   const conn: RedisConnection = typeof target === 'string' ? { url: target } : target
   const fromUrl = urlOptions(conn.url)
@@ -108,7 +157,7 @@ export function createRedis(target: string | RedisConnection, options: RedisOpti
     })
   }
   if (conn.sentinels !== undefined && conn.sentinels.length > 0) {
-    return new Redis({
+    return sentinelRedis({
       ...REDIS_OPTIONS, ...options, ...auth,
       sentinels: conn.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: conn.sentinelName ?? 'mymaster',
