@@ -180,10 +180,14 @@ export interface TestSentinelGroup {
   waitForFailover(oldPort: number, timeoutMs?: number): Promise<number>
   /**
    * Starts the redis-server on `port` again as a replica of the current primary (as an operator
-   * brings a failed node back), and waits until the primary sees it online.
+   * brings a failed node back), and waits until the primary sees it online and every sentinel
+   * sees that primary up and the node as its replica with the link up.
    */
   restartAsReplica(port: number): Promise<void>
-  /** Resolves once the current primary has a replica online (e.g. the old primary, converted by the sentinels). */
+  /**
+   * Resolves once the current primary has a replica online (e.g. the old primary, converted by the
+   * sentinels) and every sentinel sees that primary up.
+   */
   waitForReplica(timeoutMs?: number): Promise<void>
   /** A plain client on the current primary, for assertions (closed by stop()). */
   primaryClient(): Promise<Redis>
@@ -192,7 +196,7 @@ export interface TestSentinelGroup {
 
 /**
  * One primary, one replica (`--replicaof`; `replicas` for more) and three sentinels, each with its
- * own generated sentinel.conf (quorum 2, down-after 1000 ms, failover-timeout 3000 ms). Resolves
+ * own generated sentinel.conf (quorum 2, down-after 2000 ms, failover-timeout 3000 ms). Resolves
  * once the replicas are in sync and every sentinel knows them and the two other sentinels.
  */
 export async function startSentinelGroup(opts: { name?: string; replicas?: number } = {}): Promise<TestSentinelGroup> {
@@ -234,7 +238,21 @@ export async function startSentinelGroup(opts: { name?: string; replicas?: numbe
   })
 }
 
-/** sentinel.conf for the sentinel on `port`: quorum 2, down-after 1000 ms, failover-timeout 3000 ms. Returns its path. */
+/**
+ * sentinel.conf for the sentinel on `port`: quorum 2, down-after 2000 ms, failover-timeout 3000 ms.
+ * Returns its path.
+ *
+ * down-after must stay well above 1000 ms, Sentinel's own PING period, or a kill -9 is followed by a
+ * second, spurious failover. After +switch-master a sentinel counts the new primary's silence from
+ * the switch, but it reconnects to it no sooner than 1 s after its last attempt to reach the dead
+ * one; with down-after 1000 its first PONG may come too late. Seen in the kill -9 test: one sentinel
+ * put '+sdown' on the promoted primary 1,007 to 1,029 ms after its switch, '+odown' in the same
+ * millisecond (the other sentinels' "down" answers about the dead primary still counted) and
+ * '+try-failover'. Either it found no replica to promote, or it promoted the node the test had just
+ * brought back, which then had no replica itself: WAIT 1 answered 503 for some 10 s after the
+ * recovery (until the sentinels demoted the other node), and restartAsReplica never saw its node as
+ * a replica.
+ */
 function writeSentinelConf(dir: string, port: number, name: string, primary: number): string {
   const conf = join(dir, `sentinel-${port}.conf`)
   writeFileSync(conf, [
@@ -243,7 +261,7 @@ function writeSentinelConf(dir: string, port: number, name: string, primary: num
     `dir ${dir}`,
     'sentinel resolve-hostnames no',
     `sentinel monitor ${name} ${HOST} ${primary} 2`,
-    `sentinel down-after-milliseconds ${name} 1000`,
+    `sentinel down-after-milliseconds ${name} 2000`,
     `sentinel failover-timeout ${name} 3000`,
     `sentinel parallel-syncs ${name} 1`,
     '',
@@ -272,18 +290,35 @@ function sentinelControls(procs: Processes, clients: ClientPool<Redis>, name: st
     }, timeoutMs)
     return next
   }
-  // The failover is over only once every sentinel lists the node as a healthy replica: until then a
-  // sentinel may still reconfigure it, and the resync that follows makes WAIT 1 fail (503) again.
-  const sentinelsAgreeOnReplica = async (port: number): Promise<void> => {
-    await waitFor(`every sentinel sees ${port} as a replica with its link up`, async () => {
-      const views = await Promise.all(sentinelPorts.map(async (p) => await command(p, 'SENTINEL', 'REPLICAS', name) as string[][]))
-      return views.every((replicas) => replicas.some((fields) => {
-        const f = new Map<string, string>()
-        for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string)
-        const flags = f.get('flags') ?? ''
-        return f.get('port') === String(port) && flags === 'slave' && f.get('master-link-status') === 'ok'
-      }))
-    }, 30_000)
+  // A failover is over only once every sentinel has reconnected to the promoted primary and sees
+  // it up: its flags read exactly 'master', not 'disconnected' (a sentinel reconnects to it only
+  // after the switch), 's_down', 'o_down' or 'failover_in_progress'. Until then a sentinel may still
+  // take it for down and fail over again (see writeSentinelConf). With `replica`, every sentinel
+  // must also list that node as a replica of the primary with its link up, as restartAsReplica
+  // brings it back. A primary other than `primary` means that the sentinels did fail over again:
+  // that fails at once, naming what each sentinel saw.
+  const sentinelsSettled = async (primary: number, replica: number | undefined, timeoutMs: number): Promise<void> => {
+    const deadline = Date.now() + timeoutMs
+    let seen = ''
+    for (;;) {
+      const views = await Promise.all(sentinelPorts.map(async (p) => {
+        const master = fieldsOf(await command(p, 'SENTINEL', 'MASTER', name) as string[])
+        const replicas = (await command(p, 'SENTINEL', 'REPLICAS', name) as string[][]).map(fieldsOf)
+        return { sentinel: p, master, node: replicas.find((r) => r.get('port') === String(replica)) }
+      })).catch((err: unknown) => err as Error)
+      if (views instanceof Error) seen = `a sentinel did not answer: ${views.message}`
+      else {
+        seen = views.map(({ sentinel, master, node }) => `sentinel ${sentinel}: primary ${master.get('port')} [${master.get('flags')}]` +
+          (replica === undefined ? '' : node === undefined ? `, no replica ${replica}` : `, replica ${replica} [${node.get('flags')}] link ${node.get('master-link-status')} to ${node.get('master-port')}`)).join('; ')
+        if (views.some((v) => v.master.get('port') !== String(primary))) throw new Error(`the sentinels failed over again, from ${primary}: ${seen}`)
+        if (views.every(({ master, node }) => master.get('flags') === 'master' && (replica === undefined ||
+          (node?.get('flags') === 'slave' && node.get('master-link-status') === 'ok' && node.get('master-port') === String(primary))))) return
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`every sentinel sees primary ${primary} up${replica === undefined ? '' : ` and ${replica} as its replica with the link up`}: not true after ${timeoutMs} ms (${seen})`)
+      }
+      await sleep(100)
+    }
   }
   return {
     primaryPort,
@@ -305,14 +340,30 @@ function sentinelControls(procs: Processes, clients: ClientPool<Redis>, name: st
       procs.spawn(port, [...dataArgs(port), '--replicaof', HOST, String(current)])
       await waitForPing(port)
       await waitForReplicaOnline(current, port)
-      await sentinelsAgreeOnReplica(port)
+      await sentinelsSettled(current, port, 30_000)
     },
     waitForReplica: async (timeoutMs = 30_000) => {
-      await waitFor('a replica online at the primary', async () =>
-        /slave\d+:ip=[^,]+,port=\d+,state=online/.test(String(await command(await primaryPort(), 'INFO', 'replication'))), timeoutMs)
+      const deadline = Date.now() + timeoutMs
+      let primary = 0
+      await waitFor('a replica online at the primary', async () => {
+        primary = await primaryPort()
+        return /slave\d+:ip=[^,]+,port=\d+,state=online/.test(String(await command(primary, 'INFO', 'replication')))
+      }, timeoutMs)
+      // Not the converted node as every sentinel sees it: the sentinel that converted it may show
+      // its last INFO of it (role master) for up to 10 s, its INFO period for a replica; but a
+      // sentinel reconfigures a node only when an INFO reply comes in, and the next one shows it
+      // replicating from the primary.
+      await sentinelsSettled(primary, undefined, Math.max(deadline - Date.now(), 1000))
     },
     primaryClient: async () => clients.track(new Redis(await primaryPort(), HOST)),
   }
+}
+
+/** A SENTINEL MASTER / REPLICAS entry (a flat field, value, field, value list) as a map. */
+function fieldsOf(flat: readonly string[]): Map<string, string> {
+  const f = new Map<string, string>()
+  for (let i = 0; i + 1 < flat.length; i += 2) f.set(flat[i] as string, flat[i + 1] as string)
+  return f
 }
 
 /** Waits until `primary`'s INFO replication lists the replica on `replicaPort` as online. */
