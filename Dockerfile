@@ -44,4 +44,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
 # The same command as `npm start`. A 4 MB semi-space caps V8's young generation (the default grows
 # it to 32 MB per semi-space under load): the IdP's RSS after the hand-over bench fell from about
 # 170 to 113 MB, at no CPU cost the bench could measure (bench/README.md, issue 17).
-CMD ["node", "--max-semi-space-size=4", "dist/src/server.js"]
+CMD ["node", "--max-semi-space-size=4", "--no-maglev", "dist/src/server.js"]
