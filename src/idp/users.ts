@@ -77,7 +77,8 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
   const read = readYamlFile(path)
   if ('error' in read) {
     const { error } = read
-    problems.push(`${name}: cannot read ${path} (${'code' in error ? error.code : `not valid YAML: ${error.yaml}`})`)
+    const why = 'code' in error ? error.code : 'yaml' in error ? `not valid YAML: ${error.yaml}` : error.reader
+    problems.push(`${name}: cannot read ${path} (${why})`)
     return undefined
   }
   const doc = read.doc

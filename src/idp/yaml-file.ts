@@ -10,10 +10,13 @@ import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { deserialize } from 'node:v8'
 
-/** The document; or why not: the file's errno code, or the first line of the YAML parser's message. */
+/**
+ * The document; or why not: the file's errno code, the first line of the YAML parser's message, or
+ * why the child process that reads it did not answer (it could not start, or died).
+ */
 export type YamlFileResult =
   | { readonly doc: unknown }
-  | { readonly error: { readonly code: string } | { readonly yaml: string } }
+  | { readonly error: { readonly code: string } | { readonly yaml: string } | { readonly reader: string } }
 
 // The child is a CommonJS script: it loads the yaml package's CommonJS build, from where we are.
 const YAML_MODULE = createRequire(import.meta.url).resolve('yaml')
@@ -32,10 +35,13 @@ process.stdout.write(require('node:v8').serialize(result))
 
 export function readYamlFile(path: string): YamlFileResult {
   const child = spawnSync(process.execPath, ['-e', CHILD, YAML_MODULE, path], {
-    maxBuffer: 1024 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'], windowsHide: true,
+    // Its stderr is kept out of the IdP's: a start-up failure is one line naming the variable.
+    maxBuffer: 1024 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true,
   })
-  if (child.error !== undefined) return { error: { code: (child.error as NodeJS.ErrnoException).code ?? 'EIO' } }
+  if (child.error !== undefined) return { error: { reader: `could not start ${process.execPath} (${(child.error as NodeJS.ErrnoException).code ?? child.error.message})` } }
   // Killed (out of memory, a signal) or failed before it could answer: nothing to read.
-  if (child.status !== 0 || child.stdout.length === 0) return { error: { code: 'EIO' } }
+  if (child.status !== 0 || child.stdout.length === 0) {
+    return { error: { reader: `the reading process ended with ${child.signal ?? `exit code ${child.status ?? '?'}`} before answering` } }
+  }
   return deserialize(child.stdout) as YamlFileResult
 }

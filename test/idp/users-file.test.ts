@@ -119,6 +119,18 @@ test('values YAML has and JSON has not still reach the checks as the parser made
   refused(withBob('    disabled: .nan\n'), /users\.bob\.disabled: must be true or false/)
 })
 
+test('when the process that reads the file cannot answer, the refusal says so in one line', () => {
+  // NODE_OPTIONS set now reaches only child processes: the reader cannot load a module it is told to.
+  const saved = process.env.NODE_OPTIONS
+  process.env.NODE_OPTIONS = '--require=/nonexistent/tessera-test-preload.cjs'
+  try {
+    refused(withBob(''), /USERS_FILE: cannot read .* \(the reading process ended with exit code 1 before answering\)$/)
+  } finally {
+    if (saved === undefined) delete process.env.NODE_OPTIONS
+    else process.env.NODE_OPTIONS = saved
+  }
+})
+
 // PASSWORD_HASH's salt and digest under other parameters: argon2 would refuse or misread each.
 const [, , , , salt, digest] = PASSWORD_HASH.split('$') as string[]
 const BAD_HASHES: [string, string][] = [
