@@ -34,7 +34,7 @@ process.stdout.write(require('node:v8').serialize(result))
 `
 
 export function readYamlFile(path: string): YamlFileResult {
-  const child = spawnSync(process.execPath, ['-e', CHILD, YAML_MODULE, path], {
+  const child = spawnSync(process.execPath, ['-e', CHILD, '--', YAML_MODULE, path], {
     // Its stderr is kept out of the IdP's: a start-up failure is one line naming the variable.
     maxBuffer: 1024 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true,
   })
