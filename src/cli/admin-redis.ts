@@ -5,6 +5,7 @@
  */
 import { createRedis, type RedisClient } from '../shared/redis.js'
 import { StoreUnavailableError } from '../shared/errors.js'
+import { UnacknowledgedWriteError } from '../shared/replication.js'
 import { parseRedisConnection, parseWaitReplicas } from '../idp/config.js'
 import { redactUrl } from './check-config.js'
 import { environment, EXIT } from './environment.js'
@@ -35,5 +36,5 @@ export async function withAdminRedis(
 
 /** Whether the writes were made but too few replicas acknowledged them (Replication.confirm). */
 function unacknowledged(e: unknown): boolean {
-  return e instanceof StoreUnavailableError && e.cause instanceof Error && e.cause.message.startsWith('WAIT:')
+  return e instanceof StoreUnavailableError && e.cause instanceof UnacknowledgedWriteError
 }

@@ -6,6 +6,9 @@ import { Cluster, type Redis } from 'ioredis'
 import { inStore, type RedisClient } from './redis.js'
 import { StoreUnavailableError } from './errors.js'
 
+/** Why a confirmation failed: the writes were made, but cannot be vouched for (a StoreUnavailableError's cause). */
+export class UnacknowledgedWriteError extends Error {}
+
 export class Replication {
   readonly #redis: RedisClient
   readonly #replicas: number
@@ -35,8 +38,8 @@ export class Replication {
   async confirm(mark: number): Promise<void> {
     if (this.#replicas === 0) return
     const acked = await inStore(() => (this.#redis as Redis).wait(this.#replicas, 1000))
-    if (acked < this.#replicas) throw new StoreUnavailableError(new Error(`WAIT: ${acked} of ${this.#replicas} replicas acknowledged`))
-    if (this.#connection !== mark) throw new StoreUnavailableError(new Error('WAIT: reconnected since the write (failover)'))
+    if (acked < this.#replicas) throw new StoreUnavailableError(new UnacknowledgedWriteError(`WAIT: ${acked} of ${this.#replicas} replicas acknowledged`))
+    if (this.#connection !== mark) throw new StoreUnavailableError(new UnacknowledgedWriteError('WAIT: reconnected since the write (failover)'))
   }
 }
 
