@@ -8,9 +8,8 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer, type AddressInfo } from 'node:net'
-import { createSocket } from 'node:dgram'
-import { randomBytes, randomInt } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +18,7 @@ import { randomId } from '../src/shared/crypto.js'
 import { freePort } from './helpers/net.js'
 import { startRedis, type TestRedis } from './helpers/redis-server.js'
 import { appCookies } from './helpers/app-cookies.js'
+import { nameServerSocket, ownResolverSkip, resolvConfFile, withResolvConf } from './helpers/own-resolver.js'
 
 /** Compose and Kubernetes wait 10 s and 30 s before SIGKILL; "a couple of seconds" with room to spare. */
 const STOP_DEADLINE_MS = 3000
@@ -44,14 +44,6 @@ interface Proc {
 
 type Kind = 'idp' | 'app'
 
-/**
- * A process can be given its own /etc/resolv.conf (a bind mount in a mount namespace of its own) and
- * a resolver on port 53 only by root: CI runs as root; elsewhere the tests that need it are skipped.
- */
-const ownResolverSkip = process.getuid?.() !== 0
-  ? 'needs root: a mount namespace (unshare -m) for the process\'s own /etc/resolv.conf, and UDP port 53 for a resolver that never answers'
-  : spawnSync('unshare', ['-m', 'true']).status !== 0 ? 'unshare -m is not available here (no CAP_SYS_ADMIN?)' : false
-
 async function spawnProcess(kind: Kind, redisUrl: string, opts: { resolvConf?: string; usersFile?: string } = {}): Promise<Proc> {
   const port = await freePort('127.0.0.1')
   const url = `http://127.0.0.1:${port}`
@@ -72,7 +64,7 @@ async function spawnProcess(kind: Kind, redisUrl: string, opts: { resolvConf?: s
   // where that file is /etc/resolv.conf.
   const [command, args] = opts.resolvConf === undefined
     ? [process.execPath, [script]]
-    : ['unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', opts.resolvConf, process.execPath, script]]
+    : withResolvConf(opts.resolvConf, process.execPath, [script])
   const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
   running.add(child)
   child.once('exit', () => running.delete(child))
@@ -128,15 +120,9 @@ async function terminate(child: ChildProcess): Promise<{ code: number | null; si
  * lookup lasts the resolver's whole timeout, as when compose's DNS no longer knows a stopped service.
  */
 async function silentResolver(): Promise<{ resolvConf: string; nextQuery(): Promise<void> }> {
-  const socket = createSocket('udp4')
-  // A loopback address of our own: 127.0.0.53 may be systemd-resolved's.
-  const address = `127.${randomInt(1, 255)}.${randomInt(1, 255)}.53`
-  await new Promise<void>((resolve, reject) => { socket.once('error', reject); socket.bind(53, address, resolve) })
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-resolver-'))
-  const resolvConf = join(dir, 'resolv.conf')
+  const { socket, address } = await nameServerSocket()
   // One try, 10 s: a lookup in flight at the signal would hold an exit up to 10 s, far past the deadline.
-  writeFileSync(resolvConf, `nameserver ${address}\noptions timeout:10 attempts:1\n`)
-  after(() => { socket.close(); rmSync(dir, { recursive: true, force: true }) })
+  const resolvConf = resolvConfFile(`nameserver ${address}\noptions timeout:10 attempts:1\n`)
   return {
     resolvConf,
     nextQuery: () => new Promise((resolve, reject) => {

@@ -5,15 +5,11 @@
  */
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
-import { createSocket } from 'node:dgram'
-import { randomInt } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { candidateNames, parseSearchConfig, resolveHost } from '../../src/shared/host-lookup.js'
 import { startRedis } from '../helpers/redis-server.js'
+import { nameServerSocket, ownResolverSkip, resolvConfFile, withResolvConf } from '../helpers/own-resolver.js'
 
 test('the names tried follow glibc: the search list first below ndots dots, the name as it is first at or above, only it with a final dot', () => {
   const k8s = parseSearchConfig('nameserver 10.96.0.10\nsearch ns.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n')
@@ -38,17 +34,9 @@ test('an address is itself; localhost comes from /etc/hosts or is loopback', asy
   assert.ok(local.length > 0 && local.every((a) => a.family === 4 && a.address.startsWith('127.')), JSON.stringify(local))
 })
 
-/** A name server on port 53 of a loopback address, in a child's own /etc/resolv.conf: root only (CI runs as root). */
-const ownResolverSkip = process.getuid?.() !== 0
-  ? 'needs root: a mount namespace (unshare -m) for the child\'s own /etc/resolv.conf, and UDP port 53'
-  : spawnSync('unshare', ['-m', 'true']).status !== 0 ? 'unshare -m is not available here (no CAP_SYS_ADMIN?)' : false
-
 /** Answers A queries for `names` with 127.0.0.1, NXDOMAIN for any other name, no data for other types. */
 async function nameServer(names: readonly string[]): Promise<{ address: string; asked: string[] }> {
-  const socket = createSocket('udp4')
-  const address = `127.${randomInt(1, 255)}.${randomInt(1, 255)}.53`
-  await new Promise<void>((resolve, reject) => { socket.once('error', reject); socket.bind(53, address, resolve) })
-  after(() => { socket.close() })
+  const { socket, address } = await nameServerSocket()
   const asked: string[] = []
   socket.on('message', (query, peer) => {
     const labels: string[] = []
@@ -74,10 +62,7 @@ test('a Redis client reaches Redis by a name found through the search list, and 
   const redis = await startRedis()
   after(() => redis.stop())
   const dns = await nameServer(['redis.tessera.test'])
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-lookup-'))
-  after(() => rmSync(dir, { recursive: true, force: true }))
-  const resolvConf = join(dir, 'resolv.conf')
-  writeFileSync(resolvConf, `nameserver ${dns.address}\nsearch nothing.test tessera.test\noptions timeout:2 attempts:1\n`)
+  const resolvConf = resolvConfFile(`nameserver ${dns.address}\nsearch nothing.test tessera.test\noptions timeout:2 attempts:1\n`)
   const redisModule = fileURLToPath(new URL('../../src/shared/redis.js', import.meta.url))
   const lookupModule = fileURLToPath(new URL('../../src/shared/host-lookup.js', import.meta.url))
   const script = `
@@ -89,7 +74,8 @@ test('a Redis client reaches Redis by a name found through the search list, and 
     const pong = await client.ping()
     client.disconnect()
     console.log(JSON.stringify({ unknown, pong }))`
-  const child = spawn('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolvConf, process.execPath, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [command, args] = withResolvConf(resolvConf, process.execPath, ['--input-type=module', '-e', script])
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
   const code = await new Promise((resolve) => child.once('exit', resolve))
