@@ -1,7 +1,7 @@
 /**
  * The session cookie's value: `<sid>.<secret>.<mac>`, the MAC keyed with the app's session secret
  * and bound to its audience. A forged, truncated or other app's cookie is rejected here, before it
- * costs a Redis round trip; the store's hashed handle key is the real check.
+ * costs a Redis round trip; the handle's hashed field in the session is the real check.
  */
 import { BoundedMemo } from './bounded-memo.js'
 import { hmac, safeEqual } from './crypto.js'

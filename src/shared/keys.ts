@@ -7,9 +7,14 @@
  *                                        (identity.ts: user, methods, times), x absolute expiry
  *                                        (epoch ms, Redis clock), i idle ms, c created at,
  *                                        d:<key> one JSON value per session-data key,
- *                                        a User-Agent at sign-in, o apps' origins (one per line)
- *   tessera:{<sid>}:h:<sha256(aud|secret)>  one handle per app (and the IdP): only a hash of the
- *                                        cookie's secret, bound to the app's origin
+ *                                        a User-Agent at sign-in, o apps' origins (one per line),
+ *                                        h:<sha256(aud|secret)> one handle per app (and the IdP):
+ *                                        only a hash of the cookie's secret, bound to the app's
+ *                                        origin; it lives as long as the session, so a page view
+ *                                        is one plain HGETALL that sees the handle and the record
+ *   tessera:{<sid>}:h:<sha256(aud|secret)>  a handle as an earlier Tessera kept it, its
+ *                                        own key (TTL: the session's absolute expiry); read only,
+ *                                        and moved into the session hash when first read
  *   tessera:{<sid>}:t:<sha256(token id)> a minted, unredeemed token (TTL: the token's)
  *   tessera:{u:<sha256(username)>}:sessions  the user's session ids (a set)
  *   tessera:{rl:<sha256(subject)>}:f|b|p  sign-in regulation: failures, ban, checks in flight
@@ -35,7 +40,10 @@ export const KEY_PREFIX = 'tessera:'
 
 export const keys = {
   session: (sid: string): string => `${KEY_PREFIX}{${sid}}:s`,
-  handle: (sid: string, secret: string, audience: string): string => `${KEY_PREFIX}{${sid}}:h:${sha256(`${audience}|${secret}`)}`,
+  /** A handle's field in the session hash. */
+  handleField: (secret: string, audience: string): string => handleField(secret, audience),
+  /** The same handle as its own key, as an earlier Tessera kept it (read only). */
+  legacyHandle: (sid: string, secret: string, audience: string): string => legacyHandleKey(sid, handleField(secret, audience)),
   token: (sid: string, tokenId: string): string => `${KEY_PREFIX}{${sid}}:t:${sha256(tokenId)}`,
   userIndex: (username: string): string => `${KEY_PREFIX}{u:${sha256(username)}}:sessions`,
   regulation: (subject: string): { failures: string; ban: string; inFlight: string } => {
@@ -51,18 +59,33 @@ export const keys = {
   webauthnChallenge: (browserId: string, purpose: string): string => `${KEY_PREFIX}{wa:${sha256(browserId)}}:${purpose}`,
 } as const
 
-// The handle key per Handle object, so a cookie's handle (the same object while its value is
-// remembered: handle-cookie.ts) is hashed once, at redemption, not again on every page view.
-const handleKeys = new WeakMap<Handle, { readonly audience: string; readonly key: string }>()
+/** Where a handle is in Redis: its field in the session hash, and its key as an earlier Tessera kept it. */
+export interface HandlePlace {
+  readonly field: string
+  readonly legacyKey: string
+}
 
-/** `keys.handle` for `handle`, remembered for as long as the Handle object lives. */
-export function handleKeyOf(handle: Handle, audience: string): string {
-  let known = handleKeys.get(handle)
+// The handle's place per Handle object, so a cookie's handle (the same object while its value is
+// remembered: handle-cookie.ts) is hashed once, at redemption, not again on every page view.
+const handlePlaces = new WeakMap<Handle, HandlePlace & { readonly audience: string }>()
+
+/** `keys.handleField` and `keys.legacyHandle` for `handle`, remembered for as long as the Handle object lives. */
+export function handlePlaceOf(handle: Handle, audience: string): HandlePlace {
+  let known = handlePlaces.get(handle)
   if (known === undefined || known.audience !== audience) {
-    known = { audience, key: keys.handle(handle.sid, handle.secret, audience) }
-    handleKeys.set(handle, known)
+    const field = handleField(handle.secret, audience)
+    known = { audience, field, legacyKey: legacyHandleKey(handle.sid, field) }
+    handlePlaces.set(handle, known)
   }
-  return known.key
+  return known
+}
+
+function handleField(secret: string, audience: string): string {
+  return `h:${sha256(`${audience}|${secret}`)}`
+}
+
+function legacyHandleKey(sid: string, field: string): string {
+  return `${KEY_PREFIX}{${sid}}:${field}`
 }
 
 function factorTag(username: string): string {

@@ -1,13 +1,14 @@
 /**
  * Shared sessions and the handles that open them (key layout: keys.ts). A session's TTL is
- * min(idle, time left before its absolute expiry), and every read through a handle refreshes it.
+ * min(idle, time left before its absolute expiry), and reads through a handle refresh it (at most
+ * every idle/60 per process). A handle is a field of the session hash, so it ends with it.
  * Every write has a TTL; times come from Redis's own clock (TIME), never from the hosts'.
  */
 import type { RedisClient } from './redis.js'
 import { inStore, pingRedis } from './redis.js'
 import { randomId } from './crypto.js'
 import { BoundedMemo } from './bounded-memo.js'
-import { handleKeyOf, keys } from './keys.js'
+import { handlePlaceOf, keys } from './keys.js'
 import { Replication } from './replication.js'
 import { ID_BYTES, type Handle, type SessionLimits, type SessionSnapshot, type SessionUser } from './session.js'
 import { signIdentity, type AuthMethod, type IdentityVerifier } from './identity.js'
@@ -19,33 +20,30 @@ export const MAX_USER_AGENT = 256
 /** Lua: `now`, Redis's clock in epoch ms. */
 export const LUA_NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
-// KEYS: session, handle. ARGV: user JSON, idle ms, absolute ms, User-Agent ('' = none).
+// KEYS: session. ARGV: user JSON, idle ms, absolute ms, User-Agent ('' = none), the handle's field.
 const CREATE = `${LUA_NOW}
 local idle = tonumber(ARGV[2]) local abs = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'u', ARGV[1], 'x', now + abs, 'i', idle, 'c', now)
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 'x', now + abs, 'i', idle, 'c', now, ARGV[5], '1')
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[4]) end
 redis.call('PEXPIRE', KEYS[1], math.min(idle, abs))
-redis.call('SET', KEYS[2], '1', 'PX', abs)
 return 1`
 
-// Refreshes the idle TTL and returns the session, if the handle (KEYS[1]) exists. A handle lives
-// exactly until the session's absolute expiry (CREATE and REDEEM give it the time left as its TTL),
-// so its PTTL is that time left, on Redis's clock: no TIME, no arithmetic on the expiry field, two
-// calls fewer than reading `x` (about 10% of Redis's CPU per page view, bench/README.md issue 17).
-// A handle without a TTL (-1) was never written by Tessera: no session. KEYS: handle, session,
-// [token id to record]. ARGV: [token TTL ms].
-const RESOLVE = `local left = redis.call('PTTL', KEYS[1])
-if left <= 0 then return false end
-local idle = tonumber(redis.call('HGET', KEYS[2], 'i'))
-if not idle then return false end
-redis.call('PEXPIRE', KEYS[2], math.min(idle, left))
-if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[1]) end
-return redis.call('HGETALL', KEYS[2])`
-
-// The same read without the refresh, for a session this process refreshed moments ago (`Sessions`
-// keeps when): a live handle, then the record. KEYS: handle, session.
-const READ = `if redis.call('PTTL', KEYS[1]) <= 0 then return false end
-return redis.call('HGETALL', KEYS[2])`
+// Refreshes the idle TTL and returns the session, if the handle is one of its fields (or, in a
+// session an earlier Tessera created, still its own live key: then it becomes a field, so later
+// reads are one HGETALL). A handle lives as long as the session, whose TTL never passes its
+// absolute expiry. KEYS: session, the handle's key as an earlier Tessera kept it, [token id to
+// record]. ARGV: the handle's field, [token TTL ms]. HGET, not HMGET: an app's Redis user (deploy.md)
+// has no +hmget.
+const RESOLVE = `${LUA_NOW}
+local x = tonumber(redis.call('HGET', KEYS[1], 'x')) local idle = tonumber(redis.call('HGET', KEYS[1], 'i'))
+if not x or not idle or x <= now then return false end
+if not redis.call('HGET', KEYS[1], ARGV[1]) then
+  if redis.call('PTTL', KEYS[2]) <= 0 then return false end
+  redis.call('HSET', KEYS[1], ARGV[1], '1')
+end
+redis.call('PEXPIRE', KEYS[1], math.min(idle, x - now))
+if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[2]) end
+return redis.call('HGETALL', KEYS[1])`
 
 // A session's idle TTL is set again at most this often by one process: a fraction of the idle
 // timeout, at most a minute. So a session may end up to idle/60 (at most a minute) before "last
@@ -70,9 +68,8 @@ redis.call('HSET', KEYS[1], 'u', ARGV[2])
 return 1`
 
 interface SessionCommands {
-  tesseraCreate(session: string, handle: string, user: string, idle: number, abs: number, agent: string): Promise<number>
+  tesseraCreate(session: string, user: string, idle: number, abs: number, agent: string, handle: string): Promise<number>
   tesseraResolve(...args: (string | number)[]): Promise<string[] | null>
-  tesseraRead(handle: string, session: string): Promise<string[] | null>
   tesseraSave(...args: (string | number)[]): Promise<number>
   tesseraResign(session: string, read: string, identity: string): Promise<number>
 }
@@ -93,9 +90,8 @@ export class Sessions {
 
   constructor(redis: RedisClient, opts: StoreOptions) {
     if (typeof (redis as Partial<SessionCommands>).tesseraCreate !== 'function') {
-      redis.defineCommand('tesseraCreate', { numberOfKeys: 2, lua: CREATE })
+      redis.defineCommand('tesseraCreate', { numberOfKeys: 1, lua: CREATE })
       redis.defineCommand('tesseraResolve', { lua: RESOLVE })
-      redis.defineCommand('tesseraRead', { numberOfKeys: 2, lua: READ })
       redis.defineCommand('tesseraSave', { lua: SAVE })
       redis.defineCommand('tesseraResign', { numberOfKeys: 1, lua: RESIGN })
     }
@@ -115,8 +111,8 @@ export class Sessions {
     const now = Date.now()
     const identity = signIdentity(signer, { sid, user, methods, signedInAt: now, expiresAt: now + limits.absoluteMs })
     const mark = this.#replication.mark()
-    await inStore(() => this.#redis.tesseraCreate(keys.session(sid), handleKeyOf(handle, audience),
-      identity, limits.idleMs, limits.absoluteMs, (userAgent ?? '').slice(0, MAX_USER_AGENT)))
+    await inStore(() => this.#redis.tesseraCreate(keys.session(sid), identity, limits.idleMs, limits.absoluteMs,
+      (userAgent ?? '').slice(0, MAX_USER_AGENT), handlePlaceOf(handle, audience).field))
     await this.#replication.confirm(mark)
     return handle
   }
@@ -129,25 +125,29 @@ export class Sessions {
    * mints while it reads), replicated with `waitReplicas`.
    */
   async resolve(handle: Handle, audience: string, token?: { id: string; ttlMs: number }): Promise<SessionSnapshot | undefined> {
-    const handleKey = handleKeyOf(handle, audience)
+    const place = handlePlaceOf(handle, audience)
     const sessionKey = keys.session(handle.sid)
     const now = Date.now()
     const last = token === undefined ? this.#refreshed.get(handle.sid) : undefined
     if (last !== undefined && now - last.at < last.forMs) {
-      const reply = await inStore(() => this.#redis.tesseraRead(handleKey, sessionKey))
-      return reply ? toSnapshot(handle.sid, reply, this.#identity) : undefined
+      // One plain HGETALL: the session gone (logout, expiry) reads empty; the handle is a field.
+      const record = await inStore(() => this.#redis.hgetall(sessionKey))
+      if (Object.hasOwn(record, place.field)) return toSnapshot(handle.sid, record, this.#identity)
+      // No such field: no session, or a handle an earlier Tessera kept as its own key, which RESOLVE reads.
+      if (record.u === undefined) return undefined
     }
     const args: (string | number)[] = token === undefined
-      ? [2, handleKey, sessionKey]
-      : [3, handleKey, sessionKey, keys.token(handle.sid, token.id), token.ttlMs]
+      ? [2, sessionKey, place.legacyKey, place.field]
+      : [3, sessionKey, place.legacyKey, keys.token(handle.sid, token.id), place.field, token.ttlMs]
     const mark = this.#replication.mark()
     const reply = await inStore(() => this.#redis.tesseraResolve(...args))
     if (!reply) return undefined
     // A recorded token id must survive a failover too, or its redemption would answer 403.
     if (token !== undefined) await this.#replication.confirm(mark)
-    const idleMs = idleOf(reply)
-    if (idleMs !== undefined) this.#refreshed.set(handle.sid, { at: now, forMs: Math.min(idleMs / REFRESH_FRACTION, REFRESH_MAX_MS) })
-    return toSnapshot(handle.sid, reply, this.#identity)
+    const record = recordOf(reply)
+    const idleMs = Number(record.i)
+    if (idleMs > 0) this.#refreshed.set(handle.sid, { at: now, forMs: Math.min(idleMs / REFRESH_FRACTION, REFRESH_MAX_MS) })
+    return toSnapshot(handle.sid, record, this.#identity)
   }
 
   /** Applies changed data keys (undefined deletes). Resolves false when the session no longer exists. */
@@ -189,38 +189,30 @@ export class Sessions {
 
 }
 
-/** The idle timeout (field `i`) in a flat HGETALL reply. */
-function idleOf(flat: readonly string[]): number | undefined {
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    if (flat[i] === 'i') {
-      const ms = Number(flat[i + 1])
-      return Number.isFinite(ms) && ms > 0 ? ms : undefined
-    }
-  }
-  return undefined
+/** A flat HGETALL reply from a script as the record ioredis's own HGETALL gives. */
+export function recordOf(flat: readonly string[]): Record<string, string> {
+  const record: Record<string, string> = Object.create(null) as Record<string, string>
+  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i] as string] = flat[i + 1] as string
+  return record
 }
 
 /**
- * The session in a flat HGETALL reply, or undefined when the record cannot be read (bad JSON) or its
+ * The session in an HGETALL record, or undefined when the record cannot be read (bad JSON) or its
  * identity does not verify: a corrupt or forged record is no session, never a 503 that would send
  * the user away to retry.
  */
-export function toSnapshot(sid: string, flat: readonly string[], verifier: IdentityVerifier): SessionSnapshot | undefined {
-  let record: string | undefined
-  let createdAt = 0
+export function toSnapshot(sid: string, record: Readonly<Record<string, string>>, verifier: IdentityVerifier): SessionSnapshot | undefined {
   const data = new Map<string, unknown>()
   try {
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const field = flat[i] as string
-      const value = flat[i + 1] as string
-      if (field === 'u') record = value
-      else if (field === 'c') createdAt = Number(value)
-      else if (field.startsWith('d:')) data.set(field.slice(2), JSON.parse(value))
+    for (const field in record) {
+      if (field.startsWith('d:')) data.set(field.slice(2), JSON.parse(record[field] as string))
     }
   } catch {
     return undefined
   }
-  const identity = record === undefined ? undefined : verifier.verify(record, sid)
+  const signed = record.u
+  const createdAt = Number(record.c ?? 0)
+  const identity = signed === undefined ? undefined : verifier.verify(signed, sid)
   if (identity === undefined) return undefined
   return {
     sid, user: identity.user, auth: { methods: identity.methods, signedInAt: identity.signedInAt },

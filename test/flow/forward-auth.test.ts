@@ -113,7 +113,9 @@ test('an authorized request through either proxy costs one Redis command', async
       for (let i = 0; i < 10; i++) assert.equal((await b.get(`${p.url}/n${i}`, 'application/json')).status, 200)
       // A marker sent after the requests: once MONITOR shows it, everything before it has arrived.
       await new Promise<void>((done) => { marked = done; void other.echo('mark') })
-      assert.deepEqual(seen, Array(10).fill('evalsha'), `${p.name}: one round trip (one EVALSHA) per request`)
+      // The plain read (HGETALL), or the refreshing one (the RESOLVE script) at most every idle/60.
+      assert.equal(seen.length, 10, `${p.name}: one round trip per request: ${seen.join(' ')}`)
+      assert.ok(seen.every((c) => c === 'hgetall' || c === 'evalsha'), `${p.name}: ${seen.join(' ')}`)
     }
   } finally {
     monitor.disconnect()

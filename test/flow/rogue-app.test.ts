@@ -119,7 +119,8 @@ test("2. A rewrites alice's session (user, groups, methods): B treats the sessio
 test("3. A writes a handle for B's audience and forges B's cookie with its own secret: refused", async () => {
   const { sid } = await aliceEverywhere()
   const secret = randomId(32)
-  await rogueRedis.set(keys.handle(sid, secret, stack.appBUrl), '1', 'PX', 600_000)
+  await rogueRedis.hset(keys.session(sid), keys.handleField(secret, stack.appBUrl), '1')
+  await rogueRedis.set(keys.legacyHandle(sid, secret, stack.appBUrl), '1', 'PX', 600_000)
   const forged = new Browser()
   forged.cookies('127.0.0.3').set(appCookies(stack.appBUrl).session, encodeHandle({ sid, secret }, stack.appSecrets.A, stack.appBUrl))
   assert.equal((await forged.get(`${stack.appBUrl}/api/me`, 'application/json')).status, 401)

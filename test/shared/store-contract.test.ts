@@ -50,8 +50,9 @@ test("TTLs follow the idle and absolute limits on Redis's clock, and a read refr
   const handle = await sessions.create(USER, PWD, { idleMs: 30_000, absoluteMs: 90_000 }, IDP, signer)
   const idle = await client.pttl(keys.session(handle.sid))
   assert.ok(idle > 29_000 && idle <= 30_000, `session TTL ${idle}`)
-  const handleTtl = await client.pttl(keys.handle(handle.sid, handle.secret, IDP))
-  assert.ok(handleTtl > 89_000 && handleTtl <= 90_000, `handle TTL ${handleTtl}`)
+  // The handle is a field of the session: it has no TTL of its own, it ends with the session.
+  assert.equal(await client.hget(keys.session(handle.sid), keys.handleField(handle.secret, IDP)), '1')
+  assert.equal(await client.exists(keys.legacyHandle(handle.sid, handle.secret, IDP)), 0)
   await client.pexpire(keys.session(handle.sid), 5_000)
   assert.ok(await sessions.resolve(handle, IDP))
   assert.ok((await client.pttl(keys.session(handle.sid))) > 29_000, 'a read sets the idle TTL again')
@@ -63,24 +64,48 @@ test("TTLs follow the idle and absolute limits on Redis's clock, and a read refr
   await new Promise((resolve) => setTimeout(resolve, 600))
   assert.ok(await sessions.resolve(handle, IDP))
   assert.ok((await client.pttl(keys.session(handle.sid))) > 29_000, 'set again after idle/60')
-  // The absolute expiry wins over the idle timeout once it is nearer: every handle lives exactly until
-  // it (its TTL is the time left, on Redis's clock), and a read never sets the session's TTL past it.
-  // Another process (its own Sessions) has refreshed nothing yet, so it refreshes now.
-  const other = storesFor(client, { keyring: stores.keyring }).sessions
-  const handleKey = keys.handle(handle.sid, handle.secret, IDP)
-  await client.pexpire(handleKey, 10_000)
-  assert.ok(await other.resolve(handle, IDP))
+})
+
+test('the absolute expiry wins over the idle timeout, on both the refreshing and the plain read', async () => {
+  // Idle 120 s (a process skips its own refresh for 2 s), absolute 1.5 s: a refresh never sets the
+  // session's TTL past the time left, so Redis ends it at its absolute expiry, under every handle.
+  const sessions = stores.sessions
+  const handle = await sessions.create(USER, PWD, { idleMs: 120_000, absoluteMs: 1_500 }, IDP, signer)
+  await client.pexpire(keys.session(handle.sid), 1_000_000)
+  assert.ok(await sessions.resolve(handle, IDP))
   const capped = await client.pttl(keys.session(handle.sid))
-  assert.ok(capped > 0 && capped <= 10_000, `session TTL ${capped}`)
-  await client.pexpire(handleKey, 1)
-  await new Promise((resolve) => setTimeout(resolve, 20))
-  // Past its absolute expiry, for a process that refreshed moments ago as for one that did not.
-  assert.equal(await other.resolve(handle, IDP), undefined, 'past its absolute expiry (just refreshed)')
+  assert.ok(capped > 0 && capped <= 1_500, `session TTL ${capped}`)
+  assert.ok(await sessions.resolve(handle, IDP), 'the plain read, within idle/60 of the refresh')
+  await new Promise((resolve) => setTimeout(resolve, 1_600))
+  assert.equal(await sessions.resolve(handle, IDP), undefined, 'past its absolute expiry (just refreshed)')
   assert.equal(await storesFor(client, { keyring: stores.keyring }).sessions.resolve(handle, IDP), undefined, 'past its absolute expiry')
-  // A handle with no TTL was never written by Tessera: it opens nothing, on either path.
-  await client.set(handleKey, '1')
-  assert.equal(await other.resolve(handle, IDP), undefined, 'a handle without a TTL (just refreshed)')
-  assert.equal(await storesFor(client, { keyring: stores.keyring }).sessions.resolve(handle, IDP), undefined, 'a handle without a TTL')
+  // A record whose absolute expiry has passed on Redis's clock opens nothing, whatever its TTL says.
+  const other = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
+  const [seconds] = await client.time()
+  await client.hset(keys.session(other.sid), 'x', Number(seconds) * 1000 - 1)
+  assert.equal(await storesFor(client, { keyring: stores.keyring }).sessions.resolve(other, IDP), undefined, 'x in the past')
+})
+
+test('a handle an earlier Tessera kept as its own key still opens its session, then as a field', async () => {
+  const sessions = stores.sessions
+  const handle = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
+  const sessionKey = keys.session(handle.sid)
+  const field = keys.handleField(handle.secret, IDP)
+  const legacy = keys.legacyHandle(handle.sid, handle.secret, IDP)
+  await client.hdel(sessionKey, field)
+  // A handle key without a TTL was never written by Tessera (it lived until the absolute expiry).
+  await client.set(legacy, '1')
+  assert.equal(await sessions.resolve(handle, IDP), undefined, 'a handle key without a TTL')
+  await client.set(legacy, '1', 'PX', 600_000)
+  const fresh = storesFor(client, { keyring: stores.keyring }).sessions
+  assert.ok(await fresh.resolve(handle, IDP), 'the earlier layout opens')
+  assert.equal(await client.hget(sessionKey, field), '1', 'and the handle is a field from then on')
+  await client.del(legacy)
+  assert.ok(await fresh.resolve(handle, IDP), 'the plain read finds the field')
+  // Another secret has neither a field nor a key: nothing, on the plain read as on the refreshing one.
+  const stranger = { sid: handle.sid, secret: randomId(32) }
+  assert.equal(await fresh.resolve(stranger, IDP), undefined)
+  assert.equal(await storesFor(client, { keyring: stores.keyring }).sessions.resolve(stranger, IDP), undefined)
 })
 
 test('a logout is seen by the next request everywhere, through every handle', async () => {
@@ -95,6 +120,9 @@ test('a logout is seen by the next request everywhere, through every handle', as
     assert.ok(typeof r !== 'string')
     handles.push([r.handle, app] as const)
   }
+  // Each handle read once first, so the reads after the logout are this process's plain reads.
+  assert.ok(await sessions.resolve(idpHandle, IDP))
+  for (const [h, app] of handles) assert.ok(await sessions.resolve(h, app))
   await sessions.destroy(idpHandle.sid)
   assert.equal(await sessions.resolve(idpHandle, IDP), undefined)
   for (const [h, app] of handles) assert.equal(await sessions.resolve(h, app), undefined)
@@ -105,6 +133,7 @@ test("a handle opens its session for its own audience only", async () => {
   const handle = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
   assert.ok(await sessions.resolve(handle, IDP))
   assert.equal(await sessions.resolve(handle, APP), undefined)
+  assert.equal(await sessions.resolve({ sid: handle.sid, secret: randomId(32) }, IDP), undefined, 'another secret')
 })
 
 test('WAIT is issued when replicas are asked for, and not otherwise; too few acknowledgements fail closed', async () => {
@@ -134,9 +163,12 @@ test('session data has no inherited keys: __proto__ is data, constructor is noth
   const sessions = stores.sessions
   const handle = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
   assert.ok(await sessions.save(handle.sid, new Map<string, unknown>([['__proto__', { isAdmin: true }]])))
-  const snapshot = await sessions.resolve(handle, IDP)
-  assert.ok(snapshot)
-  assert.deepEqual(snapshot.data.get('__proto__'), { isAdmin: true })
-  assert.deepEqual([...snapshot.data.keys()], ['__proto__'])
-  assert.equal(snapshot.data.get('constructor'), undefined)
+  // The refreshing read (a script's reply) and the plain one (ioredis's HGETALL) alike.
+  for (const read of ['refreshing', 'plain']) {
+    const snapshot = await sessions.resolve(handle, IDP)
+    assert.ok(snapshot, read)
+    assert.deepEqual(snapshot.data.get('__proto__'), { isAdmin: true })
+    assert.deepEqual([...snapshot.data.keys()], ['__proto__'])
+    assert.equal(snapshot.data.get('constructor'), undefined)
+  }
 })
