@@ -11,7 +11,8 @@
  *                                        h:<sha256(aud|secret)> one handle per app (and the IdP):
  *                                        only a hash of the cookie's secret, bound to the app's
  *                                        origin; it lives as long as the session, so a page view
- *                                        is one plain HGETALL that sees the handle and the record
+ *                                        is one plain HGETALL that sees the handle and the record;
+ *                                        hs:<origin> the app's handle fields, oldest first (bounded)
  *   tessera:{<sid>}:h:<sha256(aud|secret)>  a handle as an earlier Tessera kept it, its
  *                                        own key (TTL: the session's absolute expiry); read only,
  *                                        and moved into the session hash when first read
@@ -42,6 +43,8 @@ export const keys = {
   session: (sid: string): string => `${KEY_PREFIX}{${sid}}:s`,
   /** A handle's field in the session hash. */
   handleField: (secret: string, audience: string): string => handleField(secret, audience),
+  /** The session hash's field listing an app's handle fields, oldest first. */
+  handlesOf: (audience: string): string => `hs:${audience}`,
   /** The same handle as its own key, as an earlier Tessera kept it (read only). */
   legacyHandle: (sid: string, secret: string, audience: string): string => legacyHandleKey(sid, handleField(secret, audience)),
   token: (sid: string, tokenId: string): string => `${KEY_PREFIX}{${sid}}:t:${sha256(tokenId)}`,

@@ -7,6 +7,9 @@ import assert from 'node:assert/strict'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { PWD, storesFor } from '../helpers/stores.js'
 import { keys } from '../../src/shared/keys.js'
+import { MAX_HANDLES_PER_APP } from '../../src/shared/tokens.js'
+import type { Sessions } from '../../src/shared/sessions.js'
+import type { Handle } from '../../src/shared/session.js'
 import { randomId } from '../../src/shared/crypto.js'
 import { StoreUnavailableError } from '../../src/shared/errors.js'
 import type { Redis } from 'ioredis'
@@ -126,6 +129,31 @@ test('a logout is seen by the next request everywhere, through every handle', as
   await sessions.destroy(idpHandle.sid)
   assert.equal(await sessions.resolve(idpHandle, IDP), undefined)
   for (const [h, app] of handles) assert.equal(await sessions.resolve(h, app), undefined)
+})
+
+test('a session keeps the newest handles per app, so hand-overs do not grow what each page view reads', async () => {
+  const sessions = stores.sessions
+  const tokens = stores.tokens
+  const idpHandle = await sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
+  const redeem = async (app: string): Promise<Handle> => {
+    const tokenId = randomId(16)
+    await tokens.record(idpHandle.sid, tokenId, 10_000)
+    const r = await tokens.redeem(idpHandle.sid, tokenId, app)
+    assert.ok(typeof r !== 'string')
+    return r.handle
+  }
+  const other = await redeem(OTHER)
+  const handles: Handle[] = []
+  for (let i = 0; i < MAX_HANDLES_PER_APP + 3; i++) handles.push(await redeem(APP))
+  const fresh = (): Sessions => storesFor(client, { keyring: stores.keyring }).sessions
+  for (const [i, h] of handles.entries()) {
+    const kept = i >= handles.length - MAX_HANDLES_PER_APP
+    assert.equal(await fresh().resolve(h, APP) !== undefined, kept, `handle ${i} of ${handles.length}: ${kept ? 'kept' : 'dropped'}`)
+  }
+  assert.ok(await fresh().resolve(other, OTHER), "another app's handle stays")
+  assert.ok(await fresh().resolve(idpHandle, IDP), "the IdP's handle stays")
+  const fields = await client.hkeys(keys.session(idpHandle.sid))
+  assert.equal(fields.filter((f) => f.startsWith('h:')).length, 1 + 1 + MAX_HANDLES_PER_APP)
 })
 
 test("a handle opens its session for its own audience only", async () => {
