@@ -4,11 +4,28 @@
  */
 import { connect as netConnect, type Socket, type TcpNetConnectOpts } from 'node:net'
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls'
-import { AbstractConnector, Cluster, Redis, SentinelConnector, type ClusterNode, type SentinelConnectionOptions, type RedisOptions, type StandaloneConnectionOptions } from 'ioredis'
+import { AbstractConnector, Cluster, Command, Redis, SentinelConnector, type ClusterNode, type SentinelConnectionOptions, type RedisOptions, type StandaloneConnectionOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
 import { lookupHost, lookupOne } from './host-lookup.js'
 
 export type RedisClient = Redis | Cluster
+
+/**
+ * HGETALL's reply as Redis sends it (field, value, field, value, …; empty when the key is missing).
+ * ioredis's own `hgetall` turns it into an object, a property check and insert per field, which the
+ * page view, reading the session whole on every request, need not pay (bench/README.md, issue 17).
+ */
+export function hgetallFlat(redis: RedisClient, key: string): Promise<string[]> {
+  const command = new FlatReplyCommand('hgetall', [key], { replyEncoding: 'utf8' })
+  void redis.sendCommand(command)
+  return command.promise as Promise<string[]>
+}
+
+class FlatReplyCommand extends Command {
+  override transformReply(result: Buffer | Buffer[]): string[] {
+    return Array.isArray(result) ? result.map((part) => part.toString()) : []
+  }
+}
 
 /** Where Redis is. `url` alone is the simple case; `sentinels` or `clusterNodes` select a topology. */
 export interface RedisConnection {

@@ -5,7 +5,7 @@
  * Every write has a TTL; times come from Redis's own clock (TIME), never from the hosts'.
  */
 import type { RedisClient } from './redis.js'
-import { inStore, pingRedis } from './redis.js'
+import { hgetallFlat, inStore, pingRedis } from './redis.js'
 import { randomId } from './crypto.js'
 import { BoundedMemo } from './bounded-memo.js'
 import { handlePlaceOf, keys } from './keys.js'
@@ -131,10 +131,10 @@ export class Sessions {
     const last = token === undefined ? this.#refreshed.get(handle.sid) : undefined
     if (last !== undefined && now - last.at < last.forMs) {
       // One plain HGETALL: the session gone (logout, expiry) reads empty; the handle is a field.
-      const record = await inStore(() => this.#redis.hgetall(sessionKey))
-      if (Object.hasOwn(record, place.field)) return toSnapshot(handle.sid, record, this.#identity)
+      const flat = await inStore(() => hgetallFlat(this.#redis, sessionKey))
+      if (hasField(flat, place.field)) return toSnapshot(handle.sid, flat, this.#identity)
       // No such field: no session, or a handle an earlier Tessera kept as its own key, which RESOLVE reads.
-      if (record.u === undefined) return undefined
+      if (flat.length === 0) return undefined
     }
     const args: (string | number)[] = token === undefined
       ? [2, sessionKey, place.legacyKey, place.field]
@@ -144,10 +144,9 @@ export class Sessions {
     if (!reply) return undefined
     // A recorded token id must survive a failover too, or its redemption would answer 403.
     if (token !== undefined) await this.#replication.confirm(mark)
-    const record = recordOf(reply)
-    const idleMs = Number(record.i)
+    const idleMs = Number(fieldOf(reply, 'i'))
     if (idleMs > 0) this.#refreshed.set(handle.sid, { at: now, forMs: Math.min(idleMs / REFRESH_FRACTION, REFRESH_MAX_MS) })
-    return toSnapshot(handle.sid, record, this.#identity)
+    return toSnapshot(handle.sid, reply, this.#identity)
   }
 
   /** Applies changed data keys (undefined deletes). Resolves false when the session no longer exists. */
@@ -189,29 +188,36 @@ export class Sessions {
 
 }
 
-/** A flat HGETALL reply from a script as the record ioredis's own HGETALL gives. */
-export function recordOf(flat: readonly string[]): Record<string, string> {
-  const record: Record<string, string> = Object.create(null) as Record<string, string>
-  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i] as string] = flat[i + 1] as string
-  return record
+/** A field's value in a flat HGETALL reply (field, value, …). */
+function fieldOf(flat: readonly string[], field: string): string | undefined {
+  for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i] === field) return flat[i + 1]
+  return undefined
+}
+
+function hasField(flat: readonly string[], field: string): boolean {
+  return fieldOf(flat, field) !== undefined
 }
 
 /**
- * The session in an HGETALL record, or undefined when the record cannot be read (bad JSON) or its
+ * The session in a flat HGETALL reply, or undefined when the record cannot be read (bad JSON) or its
  * identity does not verify: a corrupt or forged record is no session, never a 503 that would send
  * the user away to retry.
  */
-export function toSnapshot(sid: string, record: Readonly<Record<string, string>>, verifier: IdentityVerifier): SessionSnapshot | undefined {
+export function toSnapshot(sid: string, flat: readonly string[], verifier: IdentityVerifier): SessionSnapshot | undefined {
+  let signed: string | undefined
+  let createdAt = 0
   const data = new Map<string, unknown>()
   try {
-    for (const field in record) {
-      if (field.startsWith('d:')) data.set(field.slice(2), JSON.parse(record[field] as string))
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const field = flat[i] as string
+      const value = flat[i + 1] as string
+      if (field === 'u') signed = value
+      else if (field === 'c') createdAt = Number(value)
+      else if (field.startsWith('d:')) data.set(field.slice(2), JSON.parse(value))
     }
   } catch {
     return undefined
   }
-  const signed = record.u
-  const createdAt = Number(record.c ?? 0)
   const identity = signed === undefined ? undefined : verifier.verify(signed, sid)
   if (identity === undefined) return undefined
   return {

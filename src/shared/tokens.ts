@@ -6,7 +6,7 @@ import { inStore, type RedisClient } from './redis.js'
 import { randomId } from './crypto.js'
 import { handlePlaceOf, keys } from './keys.js'
 import { Replication } from './replication.js'
-import { LUA_NOW, recordOf, toSnapshot, type StoreOptions } from './sessions.js'
+import { LUA_NOW, toSnapshot, type StoreOptions } from './sessions.js'
 import { ID_BYTES, type Handle, type SessionSnapshot } from './session.js'
 
 /** The most app origins one session records, and the longest origin it records. */
@@ -80,7 +80,7 @@ export class Tokens {
     const mark = this.#replication.mark()
     const reply = await inStore(() => this.#redis.tesseraRedeem(keys.token(sid, tokenId), keys.session(sid), audience, handlePlaceOf(handle, audience).field, keys.handlesOf(audience)))
     if (reply === -1) return 'replayed'
-    const session = typeof reply === 'number' ? undefined : toSnapshot(sid, recordOf(reply), this.#opts.identity)
+    const session = typeof reply === 'number' ? undefined : toSnapshot(sid, reply, this.#opts.identity)
     if (session === undefined) return 'gone'
     await this.#replication.confirm(mark)
     return { handle, session }
