@@ -67,7 +67,8 @@ function ownValues(value: object): PropertyDescriptorMap {
 function censorChildBindings(child: Logger): void {
   const own = child as unknown as Record<symbol, string>
   const serialized = own[symbols.chindingsSym] as string
-  if (!NAMES_A_SECRET.test(serialized)) return
+  // Fastify's per-request bindings are flat (`,"reqId":"req-1"`): no object, nothing one level down.
+  if (!serialized.includes('{') || !NAMES_A_SECRET.test(serialized)) return
   const bindings = censorNested(JSON.parse(`{${serialized.slice(1)}}`) as Record<string, unknown>)
   own[symbols.chindingsSym] = `,${JSON.stringify(bindings).slice(1, -1)}`
 }
