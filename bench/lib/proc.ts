@@ -25,13 +25,22 @@ export class ServerProcess {
   readonly ready: Promise<void>
   readonly url: string
 
-  constructor(readonly name: string, script: URL, config: ChildConfig, opts: { logFile: string; execArgv?: string[] }) {
+  get pid(): number | undefined {
+    return this.#child.pid
+  }
+
+  /**
+   * `execPath` runs the child under another program (valgrind for bench/instructions.ts), `execArgv`
+   * being that program's arguments, then node's path and flags.
+   */
+  constructor(readonly name: string, script: URL, config: ChildConfig, opts: { logFile: string; execArgv?: string[]; execPath?: string }) {
     this.url = `http://${config.host}:${config.port}`
     const log = openSync(opts.logFile, 'a')
     this.#child = fork(fileURLToPath(script), [], {
       env: { ...process.env, BENCH_CHILD: JSON.stringify(config), NODE_ENV: 'production' },
       stdio: ['ignore', log, log, 'ipc'],
       execArgv: opts.execArgv ?? [],
+      ...(opts.execPath === undefined ? {} : { execPath: opts.execPath }),
     })
     closeSync(log)
     this.ready = new Promise((resolve, reject) => {
