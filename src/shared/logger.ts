@@ -11,7 +11,7 @@ export function loggerOptions(level: string): LoggerOptions {
     level,
     // Top-level names and exact paths through pino's own redaction. One level down (`*.token`) is
     // done by `censorNested` instead: pino runs wildcard-first paths over every child logger's
-    // bindings when the child is made, and Fastify makes one per request, logged or not (about 5% of
+    // bindings when the child is made, and Fastify makes one per request, logged or not (about 7% of
     // a page view's instructions at `warn`, bench/README.md issue 17). The log formatter runs only on
     // what is written; a child's bindings are looked at once, and rebuilt only when they name a secret.
     redact: {
@@ -35,7 +35,7 @@ export function loggerOptions(level: string): LoggerOptions {
  * (a Fastify reply's `cookie()`) are left alone; a copy keeps the original's prototype and every own
  * property, enumerable or not, so an error stays an error with its message and stack.
  */
-export function censorNested(obj: Record<string, unknown>): Record<string, unknown> {
+function censorNested(obj: Record<string, unknown>): Record<string, unknown> {
   let out: Record<string, unknown> | undefined
   for (const key in obj) {
     const value = obj[key]

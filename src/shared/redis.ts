@@ -21,6 +21,9 @@ export function hgetallFlat(redis: RedisClient, key: string): Promise<string[]> 
   return command.promise as Promise<string[]>
 }
 
+// ioredis applies its reply transformers in Command#transformReply; this one keeps the reply flat.
+// It leans on that method staying where it is: shared/store-contract.test.ts and the Cluster flow
+// read every session through it.
 class FlatReplyCommand extends Command {
   override transformReply(result: Buffer | Buffer[]): string[] {
     return Array.isArray(result) ? result.map((part) => part.toString()) : []
