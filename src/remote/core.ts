@@ -105,6 +105,8 @@ export class RemoteCore {
     const result = await this.tokens.redeem(claims.sid, claims.jti, this.opts.origin)
     if (result === 'replayed') throw new InvalidTokenError('token used before, expired or never minted')
     if (result === 'gone') throw new InvalidTokenError('session ended')
+    // REDEEM has just set the idle TTL: the page this redirect leads to needs only the plain read.
+    this.sessions.noteRefreshed(claims.sid, result.idleMs)
     // The IdP was asked for a second factor (mfa=1) and handed back without one: refuse, do not ask again.
     if (!this.isStrongEnough(result.session)) throw new SecondFactorRequiredError('the hand-over brought a session without a second factor')
     const { opts } = this

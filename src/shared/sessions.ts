@@ -144,9 +144,16 @@ export class Sessions {
     if (!reply) return undefined
     // A recorded token id must survive a failover too, or its redemption would answer 403.
     if (token !== undefined) await this.#replication.confirm(mark)
-    const idleMs = Number(fieldOf(reply, 'i'))
-    if (idleMs > 0) this.#refreshed.set(handle.sid, { at: now, forMs: Math.min(idleMs / REFRESH_FRACTION, REFRESH_MAX_MS) })
+    this.noteRefreshed(handle.sid, Number(fieldOf(reply, 'i')), now)
     return toSnapshot(handle.sid, reply, this.#identity)
+  }
+
+  /**
+   * Notes that `sid`'s idle TTL was set just now (a redemption sets it too: `Redemption.idleMs`), so
+   * this process's reads of it skip the refresh for the next idle/60.
+   */
+  noteRefreshed(sid: string, idleMs: number, now = Date.now()): void {
+    if (idleMs > 0) this.#refreshed.set(sid, { at: now, forMs: Math.min(idleMs / REFRESH_FRACTION, REFRESH_MAX_MS) })
   }
 
   /** Applies changed data keys (undefined deletes). Resolves false when the session no longer exists. */
@@ -189,7 +196,7 @@ export class Sessions {
 }
 
 /** A field's value in a flat HGETALL reply (field, value, …). */
-function fieldOf(flat: readonly string[], field: string): string | undefined {
+export function fieldOf(flat: readonly string[], field: string): string | undefined {
   for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i] === field) return flat[i + 1]
   return undefined
 }

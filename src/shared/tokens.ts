@@ -6,7 +6,7 @@ import { inStore, type RedisClient } from './redis.js'
 import { randomId } from './crypto.js'
 import { handlePlaceOf, keys } from './keys.js'
 import { Replication } from './replication.js'
-import { LUA_NOW, toSnapshot, type StoreOptions } from './sessions.js'
+import { LUA_NOW, fieldOf, toSnapshot, type StoreOptions } from './sessions.js'
 import { ID_BYTES, type Handle, type SessionSnapshot } from './session.js'
 
 /** The most app origins one session records, and the longest origin it records. */
@@ -48,7 +48,8 @@ interface TokenCommands {
   tesseraRedeem(tokenKey: string, session: string, audience: string, handle: string, handles: string): Promise<string[] | number>
 }
 
-export type Redemption = { readonly handle: Handle; readonly session: SessionSnapshot } | 'replayed' | 'gone'
+/** A redemption's new handle and session, and the idle timeout REDEEM has just set the session's TTL to. */
+export type Redemption = { readonly handle: Handle; readonly session: SessionSnapshot; readonly idleMs: number } | 'replayed' | 'gone'
 
 export class Tokens {
   readonly #redis: RedisClient & TokenCommands
@@ -83,6 +84,6 @@ export class Tokens {
     const session = typeof reply === 'number' ? undefined : toSnapshot(sid, reply, this.#opts.identity)
     if (session === undefined) return 'gone'
     await this.#replication.confirm(mark)
-    return { handle, session }
+    return { handle, session, idleMs: Number(fieldOf(reply as string[], 'i')) }
   }
 }

@@ -79,6 +79,38 @@ test('sign in once through app A, reach app B with no form, share data, log out 
   assert.strictEqual(new URL(againA.location() as string).origin, stack.idpUrl)
 })
 
+test("the app's side of a hand-over costs Redis one script (the redemption) and one plain read (the first page)", async (t) => {
+  const b = await signInThroughAppA(t)
+  // App B sends the browser to the IdP, which hands it back with a token; from there on only B works.
+  const toIdp = await b.get(`${stack.appBUrl}/api/me`, 'text/html')
+  assert.strictEqual(toIdp.status, 302)
+  const withToken = await b.get(toIdp.location() as string)
+  assert.strictEqual(withToken.status, 302)
+  // MONITOR sees every command a client sends; a script's own calls come from "lua" and are not round trips.
+  const monitor = await redis.client().monitor()
+  const other = redis.client()
+  await other.ping()
+  const seen: string[] = []
+  let marked: (() => void) | undefined
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source === 'lua') return
+    if (String(args[0]).toLowerCase() === 'echo') marked?.()
+    else seen.push(String(args[0]).toLowerCase())
+  })
+  try {
+    const redeemed = await b.get(withToken.location() as string)
+    assert.strictEqual(redeemed.status, 302)
+    const page = await b.get(redeemed.location() as string, 'application/json')
+    assert.strictEqual(page.status, 200)
+    await new Promise<void>((done) => { marked = done; void other.echo('mark') })
+    // The redemption set the idle TTL, so the first page needs no refreshing script of its own.
+    assert.deepStrictEqual(seen, ['evalsha', 'hgetall'])
+  } finally {
+    monitor.disconnect()
+    other.disconnect()
+  }
+})
+
 test('logout at the IdP ends the session in every app and lands on an allowed callback', async (t) => {
   const b = await signInThroughAppA(t)
   await b.navigate(`${stack.appBUrl}/private`)
