@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { Browser, type Page } from '../helpers/browser.js'
 import { type TestRedis } from '../helpers/redis-server.js'
 import { appCookies, formFields, PASSWORD, useStackPerAdapter, type Stack } from '../helpers/stack.js'
+import { commandsSent } from '../helpers/redis-commands.js'
 
 let redis: TestRedis
 let stack: Stack
@@ -86,29 +87,14 @@ test("the app's side of a hand-over costs Redis one script (the redemption) and 
   assert.strictEqual(toIdp.status, 302)
   const withToken = await b.get(toIdp.location() as string)
   assert.strictEqual(withToken.status, 302)
-  // MONITOR sees every command a client sends; a script's own calls come from "lua" and are not round trips.
-  const monitor = await redis.client().monitor()
-  const other = redis.client()
-  await other.ping()
-  const seen: string[] = []
-  let marked: (() => void) | undefined
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source === 'lua') return
-    if (String(args[0]).toLowerCase() === 'echo') marked?.()
-    else seen.push(String(args[0]).toLowerCase())
-  })
-  try {
+  const seen = await commandsSent(redis, async () => {
     const redeemed = await b.get(withToken.location() as string)
     assert.strictEqual(redeemed.status, 302)
     const page = await b.get(redeemed.location() as string, 'application/json')
     assert.strictEqual(page.status, 200)
-    await new Promise<void>((done) => { marked = done; void other.echo('mark') })
-    // The redemption set the idle TTL, so the first page needs no refreshing script of its own.
-    assert.deepStrictEqual(seen, ['evalsha', 'hgetall'])
-  } finally {
-    monitor.disconnect()
-    other.disconnect()
-  }
+  })
+  // The redemption set the idle TTL, so the first page needs no refreshing script of its own.
+  assert.deepStrictEqual(seen, ['evalsha', 'hgetall'])
 })
 
 test('logout at the IdP ends the session in every app and lands on an allowed callback', async (t) => {
