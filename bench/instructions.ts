@@ -19,10 +19,11 @@ import { Redis } from 'ioredis'
 import { Pool } from 'undici'
 import { startBenchRedis } from './lib/redis.js'
 import { ServerProcess } from './lib/proc.js'
-import { storesFor, PWD } from '../test/helpers/stores.js'
+import { storesFor } from '../test/helpers/stores.js'
+import { signedInSession } from './lib/signed-in.js'
+import type { Handle } from '../src/shared/session.js'
 import { keyringOf, newKey } from '../test/helpers/sync-keys.js'
 import { encodeHandle } from '../src/shared/handle-cookie.js'
-import { randomId } from '../src/shared/crypto.js'
 import { resolveOptions } from '../src/remote/options.js'
 import { formatAppKeys } from '../src/shared/app-keys.js'
 import { USERNAME, DISPLAY_NAME } from '../test/helpers/users.js'
@@ -44,20 +45,15 @@ const targets: Target[] = [
     name: 'plugin',
     script: 'app.js',
     config: { syncKeys, sessionSecret, logLevel: 'warn', autoPipelining: false, idpUrl: IDP },
-    // One session per connection, each with the IdP's handle and the app's (a real redemption) and a data key.
+    // One session per connection, each with the IdP's handle, the app's (a real redemption) and a data key.
     cookies: async (redis, origin) => {
       const stores = storesFor(redis, { keyring: keyringOf(syncKeys) })
       const { cookieName } = resolveOptions({ idpUrl: IDP, origin, appKeys: formatAppKeys(keyringOf(syncKeys), origin), redis, sessionSecret })
+      const user = { username: USERNAME, displayName: DISPLAY_NAME, email: '', groups: [] }
       const out: string[] = []
       for (let i = 0; i < CONNECTIONS; i++) {
-        const user = { username: USERNAME, displayName: DISPLAY_NAME, email: '', groups: [] }
-        const { sid } = await stores.sessions.create(user, PWD, { idleMs: 3_600_000, absoluteMs: 28_800_000 }, IDP, stores.signer, 'tessera-bench')
-        const jti = randomId(16)
-        await stores.tokens.record(sid, jti, 10_000)
-        const redeemed = await stores.tokens.redeem(sid, jti, origin)
-        if (typeof redeemed === 'string') throw new Error(`redeem: ${redeemed}`)
-        await stores.sessions.save(sid, new Map([['visits', 3]]))
-        out.push(`${cookieName}=${encodeHandle(redeemed.handle, sessionSecret, origin)}`)
+        const { apps: [handle] } = await signedInSession(stores, user, { idleMs: 3_600_000, absoluteMs: 28_800_000 }, IDP, [origin], 'tessera-bench')
+        out.push(`${cookieName}=${encodeHandle(handle as Handle, sessionSecret, origin)}`)
       }
       return out
     },

@@ -17,7 +17,8 @@
  */
 import { Cluster, Redis } from 'ioredis'
 import type { Handle, SessionUser } from '../src/shared/session.js'
-import { PWD, storesFor } from '../test/helpers/stores.js'
+import { storesFor } from '../test/helpers/stores.js'
+import { signedInSession } from './lib/signed-in.js'
 import { UserIndex } from '../src/shared/user-index.js'
 import { keys as redisKeys, sessionKeyPattern } from '../src/shared/keys.js'
 import { randomId } from '../src/shared/crypto.js'
@@ -43,7 +44,8 @@ async function main(): Promise<void> {
     // user JSON field is over the default 64 bytes) in the compact listpack encoding.
     const listpack = process.env.MEMORY_HASH_MAX_LISTPACK_VALUE
     if (listpack !== undefined) for (const port of ports) await withNode(port, (c) => c.config('SET', 'hash-max-listpack-value', listpack))
-    const { sessions: store, tokens, signer } = storesFor(redis)
+    const stores = storesFor(redis)
+    const { sessions: store, tokens } = stores
     const index = new UserIndex(redis)
     const before = await usedMemory(ports)
     const sids: string[] = []
@@ -51,17 +53,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < N; i += 200) {
       await Promise.all(Array.from({ length: Math.min(200, N - i) }, async (_, j) => {
         const user = userOf(i + j)
-        const handle = await store.create(user, PWD, LIMITS, IDP, signer) // the session hash, the IdP's handle
+        const { idp: handle } = await signedInSession(stores, user, LIMITS, IDP, APPS)
         await index.add(user.username, handle.sid, LIMITS.absoluteMs) // the user index
-        const sid = handle.sid
-        for (const app of APPS) {
-          const jti = randomId(16)
-          await tokens.record(sid, jti, 10_000) // the hand-over token's id...
-          const redeemed = await tokens.redeem(sid, jti, app) // ...consumed: the app's handle
-          if (typeof redeemed === 'string') throw new Error(`redeem: ${redeemed}`)
-        }
-        await store.save(sid, new Map<string, unknown>([['visits', 3]])) // what the example app keeps
-        if (i + j === 0) { sids.push(sid); first.push(handle) }
+        if (i + j === 0) { sids.push(handle.sid); first.push(handle) }
       }))
     }
     const after = await usedMemory(ports)
