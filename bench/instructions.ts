@@ -1,22 +1,24 @@
 /**
  * Instructions per page view, counted by valgrind's callgrind in one app process: the plugin's app
  * (bench/servers/app.ts, as `npm run bench` runs it) and the bare page (bench/servers/bare.ts), each
- * alone, one after the other. A count does not depend on what else the machine is doing, so a step
+ * alone, one after the other. And instructions per hand-over, in the IdP and the app together:
+ * Tessera's (bench/servers/idp.ts and app.ts, the IdP with `npm start`'s flags) and the bare
+ * hand-over's (bench/servers/bare.ts), driven as `npm run bench` drives them. A count does not depend on what else the machine is doing, so a step
  * too small for the bench's timing noise can still be told apart (bench/README.md, issue 17). It
  * counts user-space instructions only: the kernel's socket work, the same for both, is left out.
  *
  *   node dist/bench/instructions.js                   # both: 4,000 page views of warm-up, 5,000 counted
  *   INSTR_ONLY=plugin INSTR_WARMUP=4000 INSTR_COUNT=5000 node dist/bench/instructions.js
+ *   INSTR_ONLY=handover,bare-handover node dist/bench/instructions.js   # 1,000 hand-overs of warm-up, 1,000 counted
  *
  * Needs valgrind (Debian's package); about a minute per app. Not part of `npm test`. Build first.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { Pool } from 'undici'
 import { startBenchRedis } from './lib/redis.js'
 import { ServerProcess } from './lib/proc.js'
 import { storesFor } from '../test/helpers/stores.js'
@@ -27,9 +29,17 @@ import { encodeHandle } from '../src/shared/handle-cookie.js'
 import { resolveOptions } from '../src/remote/options.js'
 import { formatAppKeys } from '../src/shared/app-keys.js'
 import { USERNAME, DISPLAY_NAME } from '../test/helpers/users.js'
+import { freePort } from '../test/helpers/net.js'
+import { Agent, Pool } from 'undici'
+import { benchBrowser, expect, redirectHandover, tesseraSignIn, withRetry } from './lib/handovers.js'
+import { HOSTS } from './lib/settings.js'
+import { startFlags } from './lib/servers.js'
+import { writeBenchUsersFile } from './lib/signin.js'
 
 const WARMUP = Number(process.env.INSTR_WARMUP ?? 4000)
 const COUNT = Number(process.env.INSTR_COUNT ?? 5000)
+const HANDOVER_WARMUP = Number(process.env.INSTR_HANDOVER_WARMUP ?? 1000)
+const HANDOVER_COUNT = Number(process.env.INSTR_HANDOVER_COUNT ?? 1000)
 const ONLY = (process.env.INSTR_ONLY ?? 'plugin,bare').split(',')
 const CONNECTIONS = 10
 const HOST = '127.0.0.2'
@@ -88,53 +98,139 @@ async function drive(origin: string, cookies: readonly string[], n: number): Pro
   await pool.close()
 }
 
+/** A bench server under callgrind, instrumentation off until `instrumentOn`; `dumpTotal` reads what was counted since. */
+class CountedServer {
+  readonly process: ServerProcess
+  readonly #out: string
+
+  constructor(name: string, script: string, config: Record<string, unknown> & { host: string; port: number; redisUrl: string }, dir: string, nodeFlags: readonly string[] = []) {
+    this.#out = join(dir, `callgrind.${name}`)
+    this.process = new ServerProcess(name, new URL(`./servers/${script}`, import.meta.url), config, {
+      logFile: join(dir, `${name}.log`),
+      execPath: 'valgrind',
+      // Instrumentation off until the warm-up is done; JIT code needs the self-modifying-code check.
+      execArgv: ['--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${this.#out}`, process.execPath, ...nodeFlags],
+    })
+  }
+
+  instrumentOn(): void {
+    execFileSync('callgrind_control', ['--instr=on', String(this.process.pid)], { stdio: 'ignore' })
+  }
+
+  /** Instructions counted since `instrumentOn`. */
+  dumpTotal(): number {
+    execFileSync('callgrind_control', ['--dump', String(this.process.pid)], { stdio: 'ignore' })
+    // The first dump is `<out>.1-<thread>`: what was counted since instrumentation began, per thread.
+    const threads = readdirSync(dirname(this.#out)).filter((f) => f.startsWith(`${basename(this.#out)}.1-`)).sort()
+    if (threads.length === 0) throw new Error(`${this.process.name}: no callgrind dump ${this.#out}.1-*`)
+    const per = threads.map((f) => {
+      const totals = /^(?:totals|summary): (\d+)/m.exec(readFileSync(join(dirname(this.#out), f), 'utf8'))?.[1]
+      if (totals === undefined) throw new Error(`${this.process.name}: no totals in ${f}`)
+      return Number(totals)
+    })
+    process.stderr.write(`${this.process.name}: ${per.map((n) => Math.round(n / 1e6)).join(' / ')} M instructions per thread\n`)
+    return per.reduce((a, b) => a + b, 0)
+  }
+}
+
 /** Instructions per page view in `target`'s process, counted over COUNT page views after WARMUP. */
 async function count(target: Target, redisUrl: string, dir: string, port: number): Promise<number> {
   const origin = `http://${HOST}:${port}`
-  const out = join(dir, `callgrind.${target.name}`)
-  const server = new ServerProcess(target.name, new URL(`./servers/${target.script}`, import.meta.url), { host: HOST, port, redisUrl, ...target.config }, {
-    logFile: join(dir, `${target.name}.log`),
-    execPath: 'valgrind',
-    // Instrumentation off until the warm-up is done; JIT code needs the self-modifying-code check.
-    execArgv: ['--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', `--callgrind-out-file=${out}`, process.execPath],
-  })
+  const server = new CountedServer(target.name, target.script, { host: HOST, port, redisUrl, ...target.config }, dir)
   const redis = new Redis(redisUrl)
   try {
-    await server.ready
+    await server.process.ready
     const cookies = await target.cookies(redis, origin)
     await drive(origin, cookies, WARMUP)
-    const pid = String(server.pid)
-    execFileSync('callgrind_control', ['--instr=on', pid], { stdio: 'ignore' })
+    server.instrumentOn()
     await drive(origin, cookies, COUNT)
-    execFileSync('callgrind_control', ['--dump', pid], { stdio: 'ignore' })
+    return server.dumpTotal() / COUNT
   } finally {
     redis.disconnect()
-    await server.stop()
+    await server.process.stop()
   }
-  // The dump taken after the counted page views is `<out>.1`: what was counted since instrumentation began.
-  const dump = `${out}.1`
-  if (!existsSync(dump)) throw new Error(`${target.name}: no callgrind dump ${dump}`)
-  const totals = /^(?:totals|summary): (\d+)/m.exec(readFileSync(dump, 'utf8'))?.[1]
-  if (totals === undefined) throw new Error(`${target.name}: no totals in ${dump}`)
-  return Number(totals) / COUNT
 }
+
+interface HandoverCount { provider: number; app: number }
+
+/**
+ * Instructions per hand-over in the provider (IdP) and the app, each under callgrind, counted over
+ * HANDOVER_COUNT hand-overs after HANDOVER_WARMUP; CONNECTIONS virtual users, signed in once as the
+ * bench signs them in, each running the bench's checked hand-over loop.
+ */
+async function countHandovers(kind: 'handover' | 'bare-handover', redisUrl: string, dir: string): Promise<HandoverCount> {
+  const [providerHost, appHost] = kind === 'handover' ? [HOSTS.idp, HOSTS.app] : [HOSTS.bareIdp, HOSTS.bareApp]
+  const [providerPort, appPort] = [await freePort(providerHost), await freePort(appHost)]
+  const providerUrl = `http://${providerHost}:${providerPort}`
+  const appUrl = `http://${appHost}:${appPort}`
+  let provider: CountedServer
+  let app: CountedServer
+  if (kind === 'handover') {
+    const users = await writeBenchUsersFile()
+    provider = new CountedServer('idp', 'idp.js', {
+      host: providerHost, port: providerPort, redisUrl, knownRemoteHosts: appUrl, syncKeys, sessionSecret: randomBytes(32).toString('base64url'),
+      usersFile: users.file, factorKeys: `f1:${randomBytes(32).toString('base64url')}`, logLevel: 'warn', autoPipelining: false,
+    }, dir, startFlags())
+    app = new CountedServer('app', 'app.js', { host: appHost, port: appPort, redisUrl, idpUrl: providerUrl, syncKeys, sessionSecret, logLevel: 'warn', autoPipelining: false }, dir)
+  } else {
+    const key = randomBytes(32).toString('base64url')
+    provider = new CountedServer('bare-idp', 'bare.js', { host: providerHost, port: providerPort, redisUrl, role: 'idp', peerUrl: appUrl, key }, dir)
+    app = new CountedServer('bare-app', 'bare.js', { host: appHost, port: appPort, redisUrl, role: 'app', peerUrl: providerUrl, key }, dir)
+  }
+  const agent = new Agent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 })
+  try {
+    await Promise.all([provider.process.ready, app.process.ready])
+    const browsers = Array.from({ length: CONNECTIONS }, () => benchBrowser(agent))
+    for (const b of browsers) {
+      if (kind === 'handover') await withRetry('Tessera sign-in', () => tesseraSignIn(b, appUrl, providerUrl))
+      else expect((await b.get(`${providerUrl}/bare-sign-in?user=${USERNAME}`)).status === 200, 'bare sign-in')
+    }
+    const run = async (n: number): Promise<void> => {
+      let started = 0
+      await Promise.all(browsers.map(async (b) => {
+        while (started < n) {
+          started++
+          await redirectHandover(b, appHost, appUrl, providerUrl)
+        }
+      }))
+    }
+    await run(HANDOVER_WARMUP)
+    provider.instrumentOn()
+    app.instrumentOn()
+    await run(HANDOVER_COUNT)
+    return { provider: provider.dumpTotal() / HANDOVER_COUNT, app: app.dumpTotal() / HANDOVER_COUNT }
+  } finally {
+    await agent.close()
+    await Promise.all([provider.process.stop(), app.process.stop()])
+  }
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US').padStart(9)
 
 async function main(): Promise<void> {
   execFileSync('valgrind', ['--version'], { stdio: 'ignore' })
   const dir = mkdtempSync(join(tmpdir(), 'tessera-instructions-'))
   const redis = await startBenchRedis()
   const results: Record<string, number> = {}
+  const handovers: Record<string, HandoverCount> = {}
   try {
     let port = 47_100 + Math.floor(Math.random() * 1000)
     for (const target of targets.filter((t) => ONLY.includes(t.name))) {
       results[target.name] = await count(target, redis.url, dir, port++)
-      process.stdout.write(`${target.name.padEnd(8)} ${Math.round(results[target.name] as number).toLocaleString('en-US').padStart(9)} instructions per page view (user space, ${COUNT.toLocaleString('en-US')} counted after ${WARMUP.toLocaleString('en-US')})\n`)
+      process.stdout.write(`${target.name.padEnd(14)} ${fmt(results[target.name] as number)} instructions per page view (user space, ${COUNT.toLocaleString('en-US')} counted after ${WARMUP.toLocaleString('en-US')})\n`)
+    }
+    for (const kind of (['handover', 'bare-handover'] as const).filter((k) => ONLY.includes(k))) {
+      const h = await countHandovers(kind, redis.url, dir)
+      handovers[kind] = h
+      process.stdout.write(`${kind.padEnd(14)} ${fmt(h.provider + h.app)} instructions per hand-over: provider ${fmt(h.provider).trim()}, app ${fmt(h.app).trim()} (user space, ${HANDOVER_COUNT.toLocaleString('en-US')} counted after ${HANDOVER_WARMUP.toLocaleString('en-US')})\n`)
     }
   } finally {
     await redis.stop()
   }
   if (results.plugin !== undefined && results.bare !== undefined) process.stdout.write(`plugin / bare ${(results.plugin / results.bare).toFixed(2)}\n`)
-  process.stdout.write(`${JSON.stringify({ instructions_per_pageview: results, warmup: WARMUP, counted: COUNT })}\n`)
+  const [t, b] = [handovers.handover, handovers['bare-handover']]
+  if (t !== undefined && b !== undefined) process.stdout.write(`hand-over / bare ${((t.provider + t.app) / (b.provider + b.app)).toFixed(2)} (provider ${(t.provider / b.provider).toFixed(2)}, app ${(t.app / b.app).toFixed(2)})\n`)
+  process.stdout.write(`${JSON.stringify({ instructions_per_pageview: results, instructions_per_handover: handovers, warmup: WARMUP, counted: COUNT, handover_warmup: HANDOVER_WARMUP, handovers_counted: HANDOVER_COUNT })}\n`)
 }
 
 main().catch((err: Error) => {

@@ -35,7 +35,7 @@ export interface Servers {
 type Spawn = (name: string, script: string, config: Omit<ChildConfig, 'redisUrl'> & Record<string, unknown>, nodeFlags?: readonly string[]) => ServerProcess
 
 /** The Node flags `npm start` gives the IdP (package.json), so the bench's IdP runs as the product does. */
-function startFlags(): string[] {
+export function startFlags(): string[] {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } }
   return pkg.scripts.start.split(' ').filter((word) => word.startsWith('--'))
 }
