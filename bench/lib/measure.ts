@@ -21,6 +21,8 @@ export interface HandoverResult {
   redisCpuMsPerHandover: number
   /** The load driver's own CPU (this process), for context: it shares the machine's cores. */
   driverCpuMsPerHandover: number
+  /** CPU the bench's other servers (not under test, idle) used in the timed window, as a share of one core. */
+  idleServersCpuPct: number
   /** Redis commands per hand-over, by name (info commands excluded). */
   redisCommandsPerHandover: Record<string, number>
   p50Ms: number
@@ -66,10 +68,10 @@ export async function runHandovers(sys: HandoverSystem, meter: Meter, seconds: n
   await finish()
   meter.recordForeign(before, after)
   const redisCommandsPerHandover = commandsPer(commandsBefore, commandsAfter, completed)
-  return handoverResult(sys.servers, before, after, { completed, errors, latencies, redisCommandsPerHandover })
+  return handoverResult(sys.servers, meter.servers, before, after, { completed, errors, latencies, redisCommandsPerHandover })
 }
 
-function handoverResult(servers: readonly ServerProcess[], before: Snapshot, after: Snapshot,
+function handoverResult(servers: readonly ServerProcess[], all: readonly ServerProcess[], before: Snapshot, after: Snapshot,
   counts: { completed: number; errors: number; latencies: number[]; redisCommandsPerHandover: Record<string, number> }): HandoverResult {
   const { completed, errors, latencies, redisCommandsPerHandover } = counts
   const perServerCpuMs = servers.map((srv) => cpuOf(before, after, srv))
@@ -83,6 +85,7 @@ function handoverResult(servers: readonly ServerProcess[], before: Snapshot, aft
     perServerCpuMs,
     redisCpuMsPerHandover: (after.redisMs - before.redisMs) / completed,
     driverCpuMsPerHandover: (after.driverMs - before.driverMs) / completed,
+    idleServersCpuPct: (100 * all.filter((srv) => !servers.includes(srv)).reduce((sum, srv) => sum + cpuOf(before, after, srv), 0)) / (after.at - before.at),
     redisCommandsPerHandover,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),

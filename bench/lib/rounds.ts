@@ -98,7 +98,7 @@ export async function measureRounds(s: Systems, meter: Meter): Promise<Samples> 
  */
 async function handoverRound(s: Systems, meter: Meter, add: Add, redisCommands: Samples['redisCommands'], round: number): Promise<string[]> {
   const line: string[] = []
-  const said = (name: string, r: HandoverResult): void => { line.push(`${name} ${fmt(r.perSec)} hand-overs/s (${fmt(r.serverCpuMsPerHandover)} ms CPU)`) }
+  const said = (name: string, r: HandoverResult): void => { line.push(`${name} ${fmt(r.perSec)} hand-overs/s (${fmt(r.serverCpuMsPerHandover)} ms CPU; idle servers ${fmt(r.idleServersCpuPct)}% of a core)`) }
   const plan = [['handover', s.tessera], ['oidc', s.oidc], ['bare', s.bare]] as const
   const got = new Map<string, HandoverResult>()
   for (let i = 0; i < plan.length; i++) {

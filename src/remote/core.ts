@@ -23,7 +23,10 @@ import type { Sessions } from '../shared/sessions.js'
 import { openToken } from '../shared/token.js'
 import type { Tokens } from '../shared/tokens.js'
 import type { ResolvedOptions } from './options.js'
+import type { CookieChange } from './set-cookie.js'
 import type { WayOn } from './pages.js'
+
+export type { CookieChange } from './set-cookie.js'
 
 /** How long a user may spend at the IdP's login form before the state cookie lapses. */
 export const STATE_MAX_AGE_S = 15 * 60
@@ -36,12 +39,6 @@ export interface PlainRequest {
   readonly cookies: Readonly<Record<string, string | undefined>>
 }
 
-/** A cookie to set (`value`) or clear (`value` null), with the app's cookie attributes. */
-export interface CookieChange {
-  readonly name: string
-  readonly value: string | null
-  readonly maxAge?: number
-}
 
 interface Common {
   /** The session the request opened (or a redemption created), if any. */

@@ -5,7 +5,7 @@
  * only a type here: nothing of it is loaded at run time, by this module or by `tessera/remote`.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { parseCookie, stringifySetCookie } from 'cookie'
+import { parseCookie } from 'cookie'
 import { pino } from 'pino'
 import { TesseraError } from '../shared/errors.js'
 import { varyOnCookie } from '../shared/http.js'
@@ -176,13 +176,7 @@ function asTesseraError(err: unknown): TesseraError {
   return err instanceof TesseraError && err.expose ? err : new TesseraError('TESSERA_ERR_INTERNAL', 500, INTERNAL_MESSAGE)
 }
 
-/** The cookie changes of a decision, with this app's attributes (Max-Age in seconds, as the core gives it). */
+/** The cookie changes of a decision, with this app's attributes. */
 function applyCookies(res: Response, opts: ResolvedOptions, cookies: readonly CookieChange[]): void {
-  const { secure, sameSite, path, httpOnly, domain } = opts.cookie
-  for (const c of cookies) {
-    const attrs = { secure, sameSite, path, httpOnly, ...(domain === undefined ? {} : { domain }) }
-    res.append('set-cookie', c.value === null
-      ? stringifySetCookie({ name: c.name, value: '', ...attrs, expires: new Date(0) })
-      : stringifySetCookie({ name: c.name, value: c.value, ...attrs, ...(c.maxAge === undefined ? {} : { maxAge: c.maxAge }) }))
-  }
+  for (const c of cookies) res.append('set-cookie', opts.setCookie(c))
 }

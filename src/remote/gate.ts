@@ -121,9 +121,7 @@ export const tesseraGate: FastifyPluginAsync<TesseraGateOptions> = async (app, r
     const target = originalRequest(style, req.headers, req.socket.remoteAddress, trust, origins)
     return { host: hosts.get(target.origin) as Host, method: target.method, url: target.url }
   }
-  const cookieLines = (opts: ResolvedOptions, changes: readonly CookieChange[]): string[] => changes.map((c) => c.value === null
-    ? app.serializeCookie(c.name, '', { ...opts.cookie, expires: new Date(0) })
-    : app.serializeCookie(c.name, c.value, c.maxAge === undefined ? opts.cookie : { ...opts.cookie, maxAge: c.maxAge }))
+  const cookieLines = (opts: ResolvedOptions, changes: readonly CookieChange[]): string[] => changes.map(opts.setCookie)
 
   for (const style of ['auth-request', 'forward-auth'] as const) {
     app.all(`/api/authz/${style}`, async (req, reply) => {

@@ -4,6 +4,7 @@ import { OptionsError } from '../shared/errors.js'
 import { parseSyncKeys } from '../shared/keyring.js'
 import { parseOrigin } from '../shared/origin.js'
 import { appKeyringFrom, parseAppKeys, type AppKeyring } from '../shared/app-keys.js'
+import { setCookieLines, type CookieAttributes, type SetCookieLine } from './set-cookie.js'
 
 export interface TesseraCookieOptions {
   /**
@@ -72,7 +73,9 @@ export interface ResolvedOptions {
   readonly sessionSecret: string
   readonly cookieName: string
   readonly stateCookieName: string
-  readonly cookie: { secure: boolean; sameSite: 'lax' | 'strict' | 'none'; domain?: string; path: string; httpOnly: true }
+  readonly cookie: CookieAttributes
+  /** The `Set-Cookie` line of a change to one of this app's two cookies, with `cookie`'s attributes. */
+  readonly setCookie: SetCookieLine
   readonly isPublic: (path: string) => boolean
   readonly waitReplicas: number
   /** Sessions must carry a second factor (`secondFactor: 'required'`). */
@@ -111,13 +114,22 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   // other's. A non-default port therefore joins the default name (`tessera_3001`).
   const port = new URL(origin).port
   const cookieName = c.name ?? `${hostPrefix}tessera${port === '' ? '' : `_${port}`}`
+  const cookie: CookieAttributes = { secure, sameSite, path, httpOnly: true, ...(c.domain === undefined ? {} : { domain: c.domain }) }
+  let setCookie: SetCookieLine
+  try {
+    setCookie = setCookieLines(cookie, [cookieName, `${cookieName}_state`])
+  } catch (err) {
+    // `cookie`'s own check of the name, domain and path ("cookie name is invalid: …").
+    throw new OptionsError([`cookie: ${(err as Error).message}`])
+  }
   return {
     idpUrl, origin, keys, holdsSyncKeys: o.appKeys === undefined,
     redis: o.redis as string | RedisConnection | RedisClient,
     sessionSecret: o.sessionSecret as string,
     cookieName,
     stateCookieName: `${cookieName}_state`,
-    cookie: { secure, sameSite, path, httpOnly: true, ...(c.domain === undefined ? {} : { domain: c.domain }) },
+    cookie,
+    setCookie,
     isPublic: publicMatcher(publicPaths as string[]),
     waitReplicas,
     secondFactorRequired: secondFactor === 'required',

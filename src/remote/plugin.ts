@@ -79,11 +79,10 @@ function answer(req: FastifyRequest, reply: FastifyReply, opts: ResolvedOptions,
   return reply.code(page.status).headers(page.headers).send(page.body)
 }
 
+// Straight into the reply's headers (set-cookie lines add up): @fastify/cookie's onSend keeps them
+// beside any cookie the app sets itself.
 function applyCookies(reply: FastifyReply, opts: ResolvedOptions, cookies: readonly CookieChange[]): void {
-  for (const c of cookies) {
-    if (c.value === null) reply.clearCookie(c.name, opts.cookie)
-    else reply.setCookie(c.name, c.value, c.maxAge === undefined ? opts.cookie : { ...opts.cookie, maxAge: c.maxAge })
-  }
+  for (const c of cookies) reply.header('set-cookie', opts.setCookie(c))
 }
 
 /**

@@ -68,6 +68,10 @@ test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, nam
     [{ cookie: { sameSite: 'sideways' } }, /cookie\.sameSite: must be lax, strict or none/],
     [{ cookie: { sameSite: 'none' } }, /cookie\.sameSite: none needs secure cookies/],
     [{ cookie: { path: 'app' } }, /cookie\.path: must start with \//],
+    // What `cookie` would refuse when the first cookie is set: a start-up problem, not a 500 later.
+    [{ cookie: { name: 'a b' } }, /cookie: cookie name is invalid: a b/],
+    [{ cookie: { domain: 'exa mple.com' } }, /cookie: cookie domain is invalid: exa mple\.com/],
+    [{ cookie: { path: '/a;b' } }, /cookie: cookie path is invalid: \/a;b/],
     [{ publicPaths: ['health'] }, /publicPaths: must be a list of paths starting with \//],
     [{ waitReplicas: -1 }, /waitReplicas: must be an integer from 0 to 16/],
     // One origin parser with the IdP's: no user-info or fragment, nothing the URL parser repaired.
