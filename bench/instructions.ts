@@ -144,7 +144,7 @@ class CountedServer {
 }
 
 /** Instructions per page view in `target`'s process, counted over COUNT page views after WARMUP. */
-async function count(target: Target, redisUrl: string, dir: string, port: number): Promise<number> {
+async function count(target: Target, redisUrl: string, dir: string, port: number): Promise<Counted> {
   const origin = `http://${HOST}:${port}`
   const server = new CountedServer(target.name, target.script, { host: HOST, port, redisUrl, ...target.config }, dir)
   const redis = new Redis(redisUrl)
@@ -154,7 +154,8 @@ async function count(target: Target, redisUrl: string, dir: string, port: number
     await drive(origin, cookies, WARMUP)
     server.instrumentOn()
     await drive(origin, cookies, COUNT)
-    return server.dumpTotal().all / COUNT
+    const c = server.dumpTotal()
+    return { all: c.all / COUNT, main: c.main / COUNT }
   } finally {
     redis.disconnect()
     await server.process.stop()
@@ -242,8 +243,9 @@ async function main(): Promise<void> {
   try {
     let port = 47_100 + Math.floor(Math.random() * 1000)
     for (const target of targets.filter((t) => ONLY.includes(t.name))) {
-      results[target.name] = await count(target, redis.url, dir, port++)
-      process.stdout.write(`${target.name.padEnd(14)} ${fmt(results[target.name] as number)} instructions per page view (user space, ${COUNT.toLocaleString('en-US')} counted after ${WARMUP.toLocaleString('en-US')})\n`)
+      const c = await count(target, redis.url, dir, port++)
+      results[target.name] = c.all
+      process.stdout.write(`${target.name.padEnd(14)} ${fmt(c.all)} instructions per page view (main thread ${fmt(c.main).trim()}; user space, ${COUNT.toLocaleString('en-US')} counted after ${WARMUP.toLocaleString('en-US')})\n`)
     }
     for (const kind of (['handover', 'bare-handover'] as const).filter((k) => ONLY.includes(k))) {
       const h = await withAttempts(kind, () => countHandovers(kind, redis.url, dir))
