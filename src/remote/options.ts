@@ -4,7 +4,7 @@ import { OptionsError } from '../shared/errors.js'
 import { parseSyncKeys } from '../shared/keyring.js'
 import { parseOrigin } from '../shared/origin.js'
 import { appKeyringFrom, parseAppKeys, type AppKeyring } from '../shared/app-keys.js'
-import { setCookieLines, type CookieAttributes, type SetCookieLine } from './set-cookie.js'
+import { cookieOptionProblems, setCookieLines, type CookieAttributes, type SetCookieLine } from './set-cookie.js'
 
 export interface TesseraCookieOptions {
   /**
@@ -96,7 +96,8 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   // The return from the IdP is a cross-site navigation: a Strict state cookie would not come back with it.
   if (sameSite === 'strict') problems.push('cookie.sameSite: strict would drop the cookie on the return from the IdP; use lax')
   const path = c.path ?? '/'
-  if (!path.startsWith('/')) problems.push('cookie.path: must start with /')
+  if (typeof path === 'string' && !path.startsWith('/')) problems.push('cookie.path: must start with /')
+  problems.push(...cookieOptionProblems(c))
   const publicPaths = o.publicPaths ?? []
   if (!Array.isArray(publicPaths) || publicPaths.some((p) => typeof p !== 'string' || !p.startsWith('/'))) {
     problems.push('publicPaths: must be a list of paths starting with /')
@@ -115,13 +116,7 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   const port = new URL(origin).port
   const cookieName = c.name ?? `${hostPrefix}tessera${port === '' ? '' : `_${port}`}`
   const cookie: CookieAttributes = { secure, sameSite, path, httpOnly: true, ...(c.domain === undefined ? {} : { domain: c.domain }) }
-  let setCookie: SetCookieLine
-  try {
-    setCookie = setCookieLines(cookie, [cookieName, `${cookieName}_state`])
-  } catch (err) {
-    // `cookie`'s own check of the name, domain and path ("cookie name is invalid: …").
-    throw new OptionsError([`cookie: ${(err as Error).message}`])
-  }
+  const setCookie = setCookieLines(cookie, [cookieName, `${cookieName}_state`])
   return {
     idpUrl, origin, keys, holdsSyncKeys: o.appKeys === undefined,
     redis: o.redis as string | RedisConnection | RedisClient,

@@ -1,8 +1,8 @@
 /**
  * The `Set-Cookie` lines of the core's cookie changes, with an app's cookie attributes: one format
  * for the Fastify plugin, the Express middleware and the forward-auth gate. The attributes are
- * written once per app by `cookie`'s own serializer (which also checks the name, domain and path,
- * so a bad one is a start-up problem, not a 500); a line is then one string join. A hand-over sets
+ * written once per app by `cookie`'s own serializer, whose checks of a name, domain and path
+ * `cookieOptionProblems` runs at start-up (a bad one is not a 500 later); a line is then one string join. A hand-over sets
  * three cookies, and `@fastify/cookie`'s per-reply map and serializer were a few per cent of the
  * app's side of it (bench/README.md, issue 17).
  */
@@ -28,6 +28,28 @@ export type SetCookieLine = (change: CookieChange) => string
 
 // What Tessera's own values are made of (base64url, and the dots of a handle): nothing to encode.
 const PLAIN_VALUE = /^[\w.-]*$/
+
+/**
+ * What `cookie` would refuse in an app's cookie options (its own check of a name, domain and path),
+ * one problem per option, so `resolveOptions` reports it with every other problem at start-up.
+ */
+export function cookieOptionProblems(c: { readonly name?: unknown; readonly domain?: unknown; readonly path?: unknown }): string[] {
+  const problems: string[] = []
+  for (const option of ['name', 'domain', 'path'] as const) {
+    const value = c[option]
+    if (value === undefined) continue
+    if (typeof value !== 'string') {
+      problems.push(`cookie.${option}: must be a string`)
+      continue
+    }
+    try {
+      stringifySetCookie(option === 'name' ? { name: value, value: '' } : { name: 'x', value: '', [option]: value })
+    } catch (err) {
+      problems.push(`cookie.${option}: ${(err as Error).message}`)
+    }
+  }
+  return problems
+}
 
 /**
  * The line for each change to a cookie named in `names` (the app's cookies), with `attributes`.

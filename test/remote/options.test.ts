@@ -69,9 +69,10 @@ test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, nam
     [{ cookie: { sameSite: 'none' } }, /cookie\.sameSite: none needs secure cookies/],
     [{ cookie: { path: 'app' } }, /cookie\.path: must start with \//],
     // What `cookie` would refuse when the first cookie is set: a start-up problem, not a 500 later.
-    [{ cookie: { name: 'a b' } }, /cookie: cookie name is invalid: a b/],
-    [{ cookie: { domain: 'exa mple.com' } }, /cookie: cookie domain is invalid: exa mple\.com/],
-    [{ cookie: { path: '/a;b' } }, /cookie: cookie path is invalid: \/a;b/],
+    [{ cookie: { name: 'a b' } }, /cookie\.name: cookie name is invalid: a b/],
+    [{ cookie: { domain: 'exa mple.com' } }, /cookie\.domain: cookie domain is invalid: exa mple\.com/],
+    [{ cookie: { path: '/a;b' } }, /cookie\.path: cookie path is invalid: \/a;b/],
+    [{ cookie: { path: 7 } }, /cookie\.path: must be a string/],
     [{ publicPaths: ['health'] }, /publicPaths: must be a list of paths starting with \//],
     [{ waitReplicas: -1 }, /waitReplicas: must be an integer from 0 to 16/],
     // One origin parser with the IdP's: no user-info or fragment, nothing the URL parser repaired.
@@ -81,6 +82,7 @@ test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, nam
   for (const [change, expected] of cases) await assertRefused(change, expected)
   // Every problem at once.
   await assertRefused({ origin: 'nope', sessionSecret: 'short', redis: 'http://x' }, /origin: .*; sessionSecret: .*; redis: /)
+  await assertRefused({ sessionSecret: 'short', cookie: { name: 'a b' } }, /sessionSecret: .*; cookie\.name: /)
 })
 
 test('redis:// and rediss:// URLs, a connection object and an ioredis instance are accepted', async () => {
