@@ -185,7 +185,9 @@ async function countHandovers(kind: 'handover' | 'bare-handover', redisUrl: stri
     app = new CountedServer('app', 'app.js', { host: appHost, port: appPort, redisUrl, idpUrl: providerUrl, syncKeys, sessionSecret, logLevel: 'warn', autoPipelining: false }, dir, (process.env.INSTR_APP_FLAGS ?? '').split(' ').filter(Boolean))
   } else {
     const key = randomBytes(32).toString('base64url')
-    provider = new CountedServer('bare-idp', 'bare.js', { host: providerHost, port: providerPort, redisUrl, role: 'idp', peerUrl: appUrl, key }, dir)
+    // The IdP's Node flags, as the bench gives the bare IdP; INSTR_BARE_IDP_FLAGS=none for none.
+    const bareIdpFlags = process.env.INSTR_BARE_IDP_FLAGS === 'none' ? [] : startFlags()
+    provider = new CountedServer('bare-idp', 'bare.js', { host: providerHost, port: providerPort, redisUrl, role: 'idp', peerUrl: appUrl, key }, dir, bareIdpFlags)
     app = new CountedServer('bare-app', 'bare.js', { host: appHost, port: appPort, redisUrl, role: 'app', peerUrl: providerUrl, key }, dir)
   }
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 })

@@ -129,6 +129,9 @@ async function handoverRound(s: Systems, meter: Meter, add: Add, redisCommands: 
     add('bare_idp_cpu_ms_per_handover', (f.perServerCpuMs[0] as number) / f.completed)
     add('bare_app_cpu_ms_per_handover', (f.perServerCpuMs[1] as number) / f.completed)
     add('bare_driver_cpu_ms_per_handover', f.driverCpuMsPerHandover)
+    // The floor's IdP (Fastify, ioredis and node:crypto, nothing else) after the same load: what a
+    // Node process of this kind holds before any of Tessera's own code.
+    add('bare_idp_rss_mb', f.rssMb[0] as number)
     said('bare', f)
   }
   // Throughput ratios, each beside the ratio of server + Redis CPU per hand-over (higher: Tessera

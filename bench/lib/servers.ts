@@ -69,7 +69,8 @@ export async function startServers(meter: Meter): Promise<Servers> {
   const fsDefault = spawnServer('fastify-session-default', 'fastify-session.js', { host: HOSTS.fastifySessionDefault, port: ports.fastifySessionDefault, rolling: true, sessionSecret: secret(), logLevel: LOG_LEVEL })
   const hello = spawnServer('hello', 'hello.js', { host: HOSTS.hello, port: ports.hello })
   const bareKey = secret()
-  const bareIdp = spawnServer('bare-idp', 'bare.js', { host: HOSTS.bareIdp, port: ports.bareIdp, role: 'idp', peerUrl: url('bareApp'), key: bareKey })
+  // With the IdP's Node flags, like for like: its RSS after the load is the floor for the IdP's.
+  const bareIdp = spawnServer('bare-idp', 'bare.js', { host: HOSTS.bareIdp, port: ports.bareIdp, role: 'idp', peerUrl: url('bareApp'), key: bareKey }, startFlags())
   const bareApp = spawnServer('bare-app', 'bare.js', { host: HOSTS.bareApp, port: ports.bareApp, role: 'app', peerUrl: url('bareIdp'), key: bareKey })
   const gate = spawnServer('gate', 'gate.js', {
     host: HOSTS.gate, port: ports.gate, idpUrl: url('idp'), protectedOrigin: url('forwardAuth'), syncKeys, sessionSecret: secret(), logLevel: LOG_LEVEL, autoPipelining: false,
