@@ -48,7 +48,7 @@ async function main(): Promise<number> {
 
   try {
     const servers = await startServers(meter)
-    stopNginx = () => servers.nginx.stop()
+    stopNginx = async () => { await Promise.allSettled([servers.nginx.stop(), servers.nginxFloor.stop()]) }
     const atStart = await meter.snapshot()
     const { idp, app, op, rp, fsNoRolling, fsDefault, hello } = servers
     log(`servers up: IdP ${idp.url}, app ${app.url}, OP ${op.url}, RP ${rp.url}, @fastify/session ${fsNoRolling.url} / ${fsDefault.url}, hello ${hello.url}, nginx + gate ${servers.nginx.url} / ${servers.gate.url}; redis ${redis.url}`)

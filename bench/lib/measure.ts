@@ -132,11 +132,11 @@ export async function runPageviews(sys: PageviewSystem, seconds: number, meter: 
   }
 }
 
-export type PageviewRound = [PageviewResult, PageviewResult, PageviewResult, PageviewResult, PageviewResult, PageviewResult]
+export type PageviewRound = [PageviewResult, PageviewResult, PageviewResult, PageviewResult, PageviewResult, PageviewResult, PageviewResult]
 
 /**
  * One round of page views: the systems take turns in 1-second slices (Tessera, @fastify/session
- * rolling: false, default, hello-world, the bare floor, forward-auth through nginx, and again) until each has had DURATION_S
+ * rolling: false, default, hello-world, the bare floor, forward-auth through nginx and its floor, and again) until each has had DURATION_S
  * seconds. On this shared 2-core machine the speed drifts by tens of percent within seconds; slices
  * put every system through the same drift, where one 5-second block each let a slow spell land on
  * one system only. Each slice is preceded by an unmeasured lead-in on the same system, so every

@@ -85,6 +85,11 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ['  Redis CPU us / page view', 'forward_auth_redis_cpu_us', ''],
   ['  gate + Redis CPU per page view, forward-auth / plugin', 'forward_auth_cpu_ratio_vs_plugin', 'x'],
   ['  p99 ms', 'forward_auth_pageview_p99_ms', ''],
+  ['forward-auth floor page views/s (nginx -> bare gate: cookie, GET -> plain app)', 'forward_auth_floor_pageview_per_s', ''],
+  ['  ratio forward-auth / floor', 'forward_auth_ratio_vs_floor', 'x'],
+  ['  gate + Redis CPU per page view, floor / forward-auth', 'forward_auth_cpu_ratio_vs_floor', 'x'],
+  ['  bare gate CPU us / page view', 'forward_auth_floor_gate_cpu_us', ''],
+  ['  Redis CPU us / page view (floor)', 'forward_auth_floor_redis_cpu_us', ''],
   ['TOTP sign-in steps/s (POST /login/second-factor, valid code)', 'totp_per_s', ''],
   ['TOTP step floor (GETDEL + validate + Lua step-accept) steps/s', 'totp_floor_per_s', ''],
   ['  ratio Tessera / floor steps/s', 'totp_ratio_vs_floor', 'x'],
@@ -196,6 +201,7 @@ function headline(med: (key: string) => number): Record<string, number> {
     ['signins_per_core_s', 1], ['argon2_verifies_per_core_s', 1], ['signin_ratio_vs_argon2', 2],
     ['handover_p99_ms_idle', 1], ['handover_p99_ms_under_50_signins', 1],
     ['forward_auth_pageview_per_s', 0], ['forward_auth_pageview_ratio_vs_plugin', 2], ['forward_auth_gate_cpu_us', 0],
+    ['forward_auth_floor_pageview_per_s', 0], ['forward_auth_ratio_vs_floor', 2], ['forward_auth_cpu_ratio_vs_floor', 2],
     ['totp_per_s', 0], ['totp_floor_per_s', 0], ['totp_ratio_vs_floor', 2], ['totp_cpu_ratio_vs_floor', 2],
   ]
   return Object.fromEntries(keys.map(([key, digits]) => [key, round(med(key), digits)]))

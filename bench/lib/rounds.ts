@@ -171,7 +171,7 @@ function recordHandover(add: Add, prefix: string, servers: readonly [string, str
 }
 
 async function pageviewSamples(s: Systems, meter: Meter, add: Add): Promise<string> {
-  const [pv, fs, fsd, hw, bare, fa] = await pageviewRound(s.pageviews, meter)
+  const [pv, fs, fsd, hw, bare, fa, faFloor] = await pageviewRound(s.pageviews, meter)
   const cpu = (r: PageviewResult): number => r.serverCpuUsPerRequest + r.redisCpuUsPerRequest
   add('pageview_per_s', pv.perSec)
   add('pageview_server_cpu_us', pv.serverCpuUsPerRequest)
@@ -200,7 +200,13 @@ async function pageviewSamples(s: Systems, meter: Meter, add: Add): Promise<stri
   add('forward_auth_pageview_p99_ms', fa.p99Ms)
   add('forward_auth_pageview_ratio_vs_plugin', fa.perSec / pv.perSec)
   add('forward_auth_cpu_ratio_vs_plugin', cpu(fa) / cpu(pv))
-  return `page views/s Tessera ${fmt(pv.perSec)}, @fastify/session ${fmt(fs.perSec)} (default ${fmt(fsd.perSec)}), hello ${fmt(hw.perSec)}, bare ${fmt(bare.perSec)}, forward-auth via nginx ${fmt(fa.perSec)}`
+  // Beside its floor: the same nginx snippets and plain app, a bare gate (one cookie, one GET).
+  add('forward_auth_floor_pageview_per_s', faFloor.perSec)
+  add('forward_auth_floor_gate_cpu_us', faFloor.serverCpuUsPerRequest)
+  add('forward_auth_floor_redis_cpu_us', faFloor.redisCpuUsPerRequest)
+  add('forward_auth_ratio_vs_floor', fa.perSec / faFloor.perSec)
+  add('forward_auth_cpu_ratio_vs_floor', cpu(faFloor) / cpu(fa))
+  return `page views/s Tessera ${fmt(pv.perSec)}, @fastify/session ${fmt(fs.perSec)} (default ${fmt(fsd.perSec)}), hello ${fmt(hw.perSec)}, bare ${fmt(bare.perSec)}, forward-auth via nginx ${fmt(fa.perSec)} (floor ${fmt(faFloor.perSec)})`
 }
 
 async function mintOpenSamples(s: Systems, add: Add): Promise<string> {

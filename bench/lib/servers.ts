@@ -25,6 +25,9 @@ export interface Servers {
   readonly gate: ServerProcess
   readonly remoteUserPage: ServerProcess
   readonly nginx: RunningProxy
+  /** The forward-auth floor: the bare gate (bare.ts, role 'gate') behind a second nginx with the same snippets, the same plain app. */
+  readonly bareGate: ServerProcess
+  readonly nginxFloor: RunningProxy
   /** The argon2id hash (shipped costs) of the IdP's capacity users, for the raw argon2 floor. */
   readonly capacityPhc: string
   /** The TOTP step's floor (totp-floor.ts), and the IdP's FACTOR_KEYS (the driver enrols the TOTP users with it). */
@@ -75,6 +78,7 @@ export async function startServers(meter: Meter): Promise<Servers> {
   const gate = spawnServer('gate', 'gate.js', {
     host: HOSTS.gate, port: ports.gate, idpUrl: url('idp'), protectedOrigin: url('forwardAuth'), syncKeys, sessionSecret: secret(), logLevel: LOG_LEVEL, autoPipelining: false,
   })
+  const bareGate = spawnServer('bare-gate', 'bare.js', { host: HOSTS.bareGate, port: ports.bareGate, role: 'gate', peerUrl: url('bareIdp'), key: bareKey })
   const totpFloor = spawnServer('totp-floor', 'totp-floor.js', { host: HOSTS.totpFloor, port: ports.totpFloor })
   const remoteUserPage = spawnServer('remote-user-page', 'remote-user-page.js', { host: HOSTS.remoteUserPage, port: ports.remoteUserPage })
   await op.ready // the RP reads the provider's discovery document when it starts
@@ -84,5 +88,7 @@ export async function startServers(meter: Meter): Promise<Servers> {
   await Promise.all(meter.servers.map((s) => s.ready))
   // docs/forward-auth.md's nginx snippets, as the forward-auth test runs them.
   const nginx = await startNginx(HOSTS.forwardAuth, `${HOSTS.gate}:${ports.gate}`, `${HOSTS.remoteUserPage}:${ports.remoteUserPage}`, ports.forwardAuth)
-  return { idp, app, op, rp, fsNoRolling, fsDefault, hello, bareIdp, bareApp, gate, remoteUserPage, nginx, capacityPhc: users.phc, totpFloor, factorKeys }
+  // Its floor: the same snippets in front of the same plain app, the gate replaced by the bare one.
+  const nginxFloor = await startNginx(HOSTS.forwardAuthFloor, `${HOSTS.bareGate}:${ports.bareGate}`, `${HOSTS.remoteUserPage}:${ports.remoteUserPage}`, ports.forwardAuthFloor)
+  return { idp, app, op, rp, fsNoRolling, fsDefault, hello, bareIdp, bareApp, gate, remoteUserPage, nginx, bareGate, nginxFloor, capacityPhc: users.phc, totpFloor, factorKeys }
 }

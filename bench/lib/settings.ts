@@ -39,6 +39,7 @@ export const HOSTS = {
   fastifySession: '127.0.0.5', fastifySessionDefault: '127.0.0.6', hello: '127.0.0.7',
   bareIdp: '127.0.0.8', bareApp: '127.0.0.9', signin: '127.0.0.10',
   forwardAuth: '127.0.0.11', gate: '127.0.0.12', remoteUserPage: '127.0.0.13', totpFloor: '127.0.0.14',
+  forwardAuthFloor: '127.0.0.15', bareGate: '127.0.0.16',
 } as const
 
 /** The servers' scripts, in dist/bench/servers/. */

@@ -77,14 +77,17 @@ async function pageviewSystems(s: Servers, agent: Agent): Promise<PageviewSystem
     return c
   }
   const expected = page(USERNAME)
+  const bareSid = await bareCookie(viewer, s)
   const html = { accept: 'text/html,application/xhtml+xml' }
   const pageviews: PageviewSystem[] = [
     { name: 'tessera-pageview', url: `${s.app.url}/private`, server: s.app, headers: { ...html, cookie: `${tesseraCookieName}=${tesseraCookie}` }, expectBody: expected },
     { name: 'fastify-session-pageview', url: `${s.fsNoRolling.url}/private`, server: s.fsNoRolling, headers: { ...html, cookie: `sid=${await fsCookie(s.fsNoRolling, HOSTS.fastifySession)}` }, expectBody: expected },
     { name: 'fastify-session-default-pageview', url: `${s.fsDefault.url}/private`, server: s.fsDefault, headers: { ...html, cookie: `sid=${await fsCookie(s.fsDefault, HOSTS.fastifySessionDefault)}` }, expectBody: expected },
     { name: 'hello-world', url: `${s.hello.url}/`, server: s.hello, headers: {}, expectBody: JSON.stringify({ hello: 'world' }) },
-    { name: 'bare-pageview', url: `${s.bareApp.url}/private`, server: s.bareApp, headers: { ...html, cookie: `s=${await bareCookie(viewer, s)}` }, expectBody: expected },
+    { name: 'bare-pageview', url: `${s.bareApp.url}/private`, server: s.bareApp, headers: { ...html, cookie: `s=${bareSid}` }, expectBody: expected },
     { name: 'forward-auth-pageview', url: `${s.nginx.url}/private`, server: s.gate, headers: { ...html, cookie: await forwardAuthCookie(viewer, s) }, expectBody: expected },
+    // Its floor: the bare session id (the bare IdP's sign-in), read by the bare gate behind the second nginx.
+    { name: 'forward-auth-floor-pageview', url: `${s.nginxFloor.url}/private`, server: s.bareGate, headers: { ...html, cookie: `s=${bareSid}` }, expectBody: expected },
   ]
   for (const p of pageviews) {
     const probe = await viewer.get(p.url).catch(() => undefined)

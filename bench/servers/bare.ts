@@ -12,6 +12,8 @@
  *                           cookie s=<sid>       -> GET session (small JSON) -> page
  * The last line is also the bare page-view floor: one unsigned cookie, one Redis GET of a small
  * JSON session, nothing else (no MAC, no idle refresh, no logger, no headers).
+ * role 'gate': the forward-auth floor, the same read behind nginx's auth_request (the docs' snippets,
+ *             which ask /api/authz/auth-request): cookie s=<sid> -> GET session -> 200 Remote-User, else 401.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
@@ -20,7 +22,7 @@ import { childConfig, runChild } from '../lib/child.js'
 import { page, type ChildConfig } from '../lib/common.js'
 
 interface BareChildConfig extends ChildConfig {
-  role: 'idp' | 'app'
+  role: 'idp' | 'app' | 'gate'
   /** The other side's origin: the app's (for the IdP's redirect check) or the IdP's. */
   peerUrl: string
   /** base64url AES-256 key shared by both sides. */
@@ -37,7 +39,14 @@ runChild(async () => {
   const app = Fastify({ logger: false })
   const origin = `http://${c.host}:${c.port}`
 
-  if (c.role === 'idp') {
+  if (c.role === 'gate') {
+    app.get('/api/authz/auth-request', async (req, reply) => {
+      const sid = cookieOf(req.headers.cookie, 's')
+      const session = sid === undefined ? null : await redis.get(`bare:s:${sid}`)
+      if (session === null) return reply.code(401).send()
+      return reply.header('remote-user', (JSON.parse(session) as { user: { username: string } }).user.username).send()
+    })
+  } else if (c.role === 'idp') {
     app.get<{ Querystring: { callback: string; state: string } }>('/login', async (req, reply) => {
       const sid = cookieOf(req.headers.cookie, 's')
       const callback = Buffer.from(req.query.callback, 'base64url').toString()
