@@ -14,7 +14,13 @@
  *
  * For hand-overs each process is counted per thread: the main thread (JavaScript, the event loop)
  * repeats within a few per cent; V8's helper threads (compilers, concurrent GC) move by tens of per
- * cent. `INSTR_APP_FLAGS` gives the app Node flags (an experiment; the bench's app has none).
+ * cent. `INSTR_APP_FLAGS` gives both apps, Tessera's and the bare one, Node flags (an experiment; the
+ * bench's apps have none).
+ *
+ * `INSTR_PROFILE=1` also runs every counted process with `--perf-basic-prof` and writes, beside each
+ * main thread's dump, `<name>.profile.cg` with V8's code named (lib/jit-symbols.ts): read it with
+ * `callgrind_annotate --inclusive=yes` for instructions by JavaScript function. The flag keeps V8
+ * from moving code, so compare counts from profiled runs only with each other.
  *
  * Needs valgrind (Debian's package); about a minute per process. Not part of `npm test`. Build first.
  */
@@ -40,12 +46,14 @@ import { benchBrowser, expect, redirectHandover, tesseraSignIn, withRetry } from
 import { HOSTS } from './lib/settings.js'
 import { startFlags } from './lib/servers.js'
 import { writeBenchUsersFile } from './lib/signin.js'
+import { symbolizeCallgrind } from './lib/jit-symbols.js'
 
 const WARMUP = Number(process.env.INSTR_WARMUP ?? 4000)
 const COUNT = Number(process.env.INSTR_COUNT ?? 5000)
 const HANDOVER_WARMUP = Number(process.env.INSTR_HANDOVER_WARMUP ?? 5000)
 const HANDOVER_COUNT = Number(process.env.INSTR_HANDOVER_COUNT ?? 2000)
 const ONLY = (process.env.INSTR_ONLY ?? 'plugin,bare').split(',')
+const PROFILE = process.env.INSTR_PROFILE === '1'
 const CONNECTIONS = 10
 const HOST = '127.0.0.2'
 const IDP = 'http://127.0.0.1:9' // never called: every page view here is signed in
@@ -117,7 +125,8 @@ class CountedServer {
       logFile: join(dir, `${name}.log`),
       execPath: 'valgrind',
       // Instrumentation off until the warm-up is done; JIT code needs the self-modifying-code check.
-      execArgv: ['--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${this.#out}`, process.execPath, ...nodeFlags],
+      execArgv: ['--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', '--separate-threads=yes', `--callgrind-out-file=${this.#out}`, process.execPath,
+        ...(PROFILE ? ['--perf-basic-prof'] : []), ...nodeFlags],
     })
   }
 
@@ -134,6 +143,12 @@ class CountedServer {
     // The first dump is `<out>.1-<thread>`: what was counted since instrumentation began, per thread.
     const threads = readdirSync(dirname(this.#out)).filter((f) => f.startsWith(`${basename(this.#out)}.1-`)).sort()
     if (threads.length === 0) throw new Error(`${this.process.name}: no callgrind dump ${this.#out}.1-*`)
+    if (PROFILE) {
+      // valgrind runs node in its own process, so the map is named for the same pid.
+      const out = join(dirname(this.#out), `${this.process.name}.profile.cg`)
+      const named = symbolizeCallgrind(join(dirname(this.#out), threads[0] as string), join(tmpdir(), `perf-${this.process.pid}.map`), out)
+      process.stderr.write(`${this.process.name}: ${out} (${named} JIT functions named)\n`)
+    }
     const per = threads.map((f) => {
       const totals = /^(?:totals|summary): (\d+)/m.exec(readFileSync(join(dirname(this.#out), f), 'utf8'))?.[1]
       if (totals === undefined) throw new Error(`${this.process.name}: no totals in ${f}`)
@@ -176,19 +191,20 @@ async function countHandovers(kind: 'handover' | 'bare-handover', redisUrl: stri
   const appUrl = `http://${appHost}:${appPort}`
   let provider: CountedServer
   let app: CountedServer
+  const appFlags = (process.env.INSTR_APP_FLAGS ?? '').split(' ').filter(Boolean)
   if (kind === 'handover') {
     const users = await writeBenchUsersFile()
     provider = new CountedServer('idp', 'idp.js', {
       host: providerHost, port: providerPort, redisUrl, knownRemoteHosts: appUrl, syncKeys, sessionSecret: randomBytes(32).toString('base64url'),
       usersFile: users.file, factorKeys: `f1:${randomBytes(32).toString('base64url')}`, logLevel: 'warn', autoPipelining: false,
     }, dir, startFlags())
-    app = new CountedServer('app', 'app.js', { host: appHost, port: appPort, redisUrl, idpUrl: providerUrl, syncKeys, sessionSecret, logLevel: 'warn', autoPipelining: false }, dir, (process.env.INSTR_APP_FLAGS ?? '').split(' ').filter(Boolean))
+    app = new CountedServer('app', 'app.js', { host: appHost, port: appPort, redisUrl, idpUrl: providerUrl, syncKeys, sessionSecret, logLevel: 'warn', autoPipelining: false }, dir, appFlags)
   } else {
     const key = randomBytes(32).toString('base64url')
     // The IdP's Node flags, as the bench gives the bare IdP; INSTR_BARE_IDP_FLAGS=none for none.
     const bareIdpFlags = process.env.INSTR_BARE_IDP_FLAGS === 'none' ? [] : startFlags()
     provider = new CountedServer('bare-idp', 'bare.js', { host: providerHost, port: providerPort, redisUrl, role: 'idp', peerUrl: appUrl, key }, dir, bareIdpFlags)
-    app = new CountedServer('bare-app', 'bare.js', { host: appHost, port: appPort, redisUrl, role: 'app', peerUrl: providerUrl, key }, dir)
+    app = new CountedServer('bare-app', 'bare.js', { host: appHost, port: appPort, redisUrl, role: 'app', peerUrl: providerUrl, key }, dir, appFlags)
   }
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: null, pipelining: 1 })
   try {

@@ -20,6 +20,21 @@ export const MAX_USER_AGENT = 256
 /** Lua: `now`, Redis's clock in epoch ms. */
 export const LUA_NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
 
+/**
+ * Lua: `session_reply(key)`, the session's fields a reader uses (`toSnapshot` and the idle timeout:
+ * u, c, i and the d: data), without its handles, origins and User-Agent. A session a user has taken
+ * to a few apps holds a dozen fields, most of them handles; every element a script returns costs
+ * Redis a conversion out of Lua and the client a Buffer and a string (bench/README.md, issue 17).
+ */
+export const LUA_SESSION_REPLY = `local function session_reply(key)
+  local all = redis.call('HGETALL', key) local out = {}
+  for j = 1, #all, 2 do
+    local f = all[j]
+    if f == 'u' or f == 'c' or f == 'i' or string.sub(f, 1, 2) == 'd:' then out[#out + 1] = f out[#out + 1] = all[j + 1] end
+  end
+  return out
+end`
+
 // KEYS: session. ARGV: user JSON, idle ms, absolute ms, User-Agent ('' = none), the handle's field.
 const CREATE = `${LUA_NOW}
 local idle = tonumber(ARGV[2]) local abs = tonumber(ARGV[3])
@@ -35,6 +50,7 @@ return 1`
 // record]. ARGV: the handle's field, [token TTL ms]. HGET, not HMGET: an app's Redis user (deploy.md)
 // has no +hmget.
 const RESOLVE = `${LUA_NOW}
+${LUA_SESSION_REPLY}
 local x = tonumber(redis.call('HGET', KEYS[1], 'x')) local idle = tonumber(redis.call('HGET', KEYS[1], 'i'))
 if not x or not idle or x <= now then return false end
 if not redis.call('HGET', KEYS[1], ARGV[1]) then
@@ -43,7 +59,7 @@ if not redis.call('HGET', KEYS[1], ARGV[1]) then
 end
 redis.call('PEXPIRE', KEYS[1], math.min(idle, x - now))
 if KEYS[3] then redis.call('SET', KEYS[3], '1', 'PX', ARGV[2]) end
-return redis.call('HGETALL', KEYS[1])`
+return session_reply(KEYS[1])`
 
 // A session's idle TTL is set again at most this often by one process: a fraction of the idle
 // timeout, at most a minute. So a session may end up to idle/60 (at most a minute) before "last

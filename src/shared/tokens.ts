@@ -6,7 +6,7 @@ import { inStore, type RedisClient } from './redis.js'
 import { randomId } from './crypto.js'
 import { handlePlaceOf, keys } from './keys.js'
 import { Replication } from './replication.js'
-import { LUA_NOW, fieldOf, toSnapshot, type StoreOptions } from './sessions.js'
+import { LUA_NOW, LUA_SESSION_REPLY, fieldOf, toSnapshot, type StoreOptions } from './sessions.js'
 import { ID_BYTES, type Handle, type SessionSnapshot } from './session.js'
 
 /** The most app origins one session records, and the longest origin it records. */
@@ -22,10 +22,11 @@ export const MAX_HANDLES_PER_APP = 4
 
 // Of two racing redemptions exactly one sees DEL return 1. KEYS: token id, session. ARGV: the app's
 // origin, the new handle's field, the field listing the app's handles (oldest first, at most
-// MAX_HANDLES_PER_APP: the oldest is deleted). Returns -1 replayed or expired, -2 session gone, else the session.
+// MAX_HANDLES_PER_APP: the oldest is deleted). Returns -1 replayed or expired, -2 session gone, else the session's reply.
 // The origin joins field 'o' (one per line, for the user's sessions page), bounded in count and
 // length so no app, however many times it redeems, can grow the record without limit.
-const REDEEM = `if redis.call('DEL', KEYS[1]) == 0 then return -1 end
+const REDEEM = `${LUA_SESSION_REPLY}
+if redis.call('DEL', KEYS[1]) == 0 then return -1 end
 local x = tonumber(redis.call('HGET', KEYS[2], 'x'))
 if not x then return -2 end
 ${LUA_NOW}
@@ -42,7 +43,7 @@ if #ARGV[1] <= ${MAX_APP_ORIGIN} and not string.find('\\n' .. apps, '\\n' .. ARG
   and select(2, string.gsub(apps, '\\n', '')) < ${MAX_APPS} then
   redis.call('HSET', KEYS[2], 'o', apps .. ARGV[1] .. '\\n')
 end
-return redis.call('HGETALL', KEYS[2])`
+return session_reply(KEYS[2])`
 
 interface TokenCommands {
   tesseraRedeem(tokenKey: string, session: string, audience: string, handle: string, handles: string): Promise<string[] | number>
