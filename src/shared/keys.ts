@@ -65,6 +65,8 @@ export const keys = {
 /** Where a handle is in Redis: its field in the session hash, and its key as an earlier Tessera kept it. */
 export interface HandlePlace {
   readonly field: string
+  /** `field` as bytes, as a reply's parts are compared to it. */
+  readonly fieldBytes: Buffer
   readonly legacyKey: string
 }
 
@@ -77,7 +79,7 @@ export function handlePlaceOf(handle: Handle, audience: string): HandlePlace {
   let known = handlePlaces.get(handle)
   if (known === undefined || known.audience !== audience) {
     const field = handleField(handle.secret, audience)
-    known = { audience, field, legacyKey: legacyHandleKey(handle.sid, field) }
+    known = { audience, field, fieldBytes: Buffer.from(field), legacyKey: legacyHandleKey(handle.sid, field) }
     handlePlaces.set(handle, known)
   }
   return known

@@ -11,22 +11,24 @@ import { lookupHost, lookupOne } from './host-lookup.js'
 export type RedisClient = Redis | Cluster
 
 /**
- * HGETALL's reply as Redis sends it (field, value, field, value, …; empty when the key is missing).
- * ioredis's own `hgetall` turns it into an object, a property check and insert per field, which the
- * page view, reading the session whole on every request, need not pay (bench/README.md, issue 17).
+ * HGETALL's reply as Redis sends it (field, value, field, value, …; empty when the key is missing),
+ * each part the Buffer ioredis's parser sliced, not yet a string. ioredis's own `hgetall` turns it
+ * into an object, a property check and insert per field, and a `utf8` reply decodes every part; the
+ * page view reads the session whole on every request and decodes only the few parts it uses
+ * (bench/README.md, issue 17).
  */
-export function hgetallFlat(redis: RedisClient, key: string): Promise<string[]> {
-  const command = new FlatReplyCommand('hgetall', [key], { replyEncoding: 'utf8' })
+export function hgetallParts(redis: RedisClient, key: string): Promise<Buffer[]> {
+  const command = new PartsReplyCommand('hgetall', [key], { replyEncoding: null })
   void redis.sendCommand(command)
-  return command.promise as Promise<string[]>
+  return command.promise as Promise<Buffer[]>
 }
 
 // ioredis applies its reply transformers in Command#transformReply; this one keeps the reply flat.
 // It leans on that method staying where it is: shared/store-contract.test.ts and the Cluster flow
 // read every session through it.
-class FlatReplyCommand extends Command {
-  override transformReply(result: Buffer | Buffer[]): string[] {
-    return Array.isArray(result) ? result.map((part) => part.toString()) : []
+class PartsReplyCommand extends Command {
+  override transformReply(result: Buffer | Buffer[]): Buffer[] {
+    return Array.isArray(result) ? result : []
   }
 }
 

@@ -5,7 +5,7 @@
  * Every write has a TTL; times come from Redis's own clock (TIME), never from the hosts'.
  */
 import type { RedisClient } from './redis.js'
-import { hgetallFlat, inStore, pingRedis } from './redis.js'
+import { hgetallParts, inStore, pingRedis } from './redis.js'
 import { randomId } from './crypto.js'
 import { BoundedMemo } from './bounded-memo.js'
 import { handlePlaceOf, keys } from './keys.js'
@@ -147,10 +147,11 @@ export class Sessions {
     const last = token === undefined ? this.#refreshed.get(handle.sid) : undefined
     if (last !== undefined && now - last.at < last.forMs) {
       // One plain HGETALL: the session gone (logout, expiry) reads empty; the handle is a field.
-      const flat = await inStore(() => hgetallFlat(this.#redis, sessionKey))
-      if (hasField(flat, place.field)) return toSnapshot(handle.sid, flat, this.#identity)
+      const parts = await inStore(() => hgetallParts(this.#redis, sessionKey))
+      const read = readerParts(parts, place.fieldBytes)
+      if (read.hasHandle) return toSnapshot(handle.sid, read.flat, this.#identity)
       // No such field: no session, or a handle an earlier Tessera kept as its own key, which RESOLVE reads.
-      if (flat.length === 0) return undefined
+      if (parts.length === 0) return undefined
     }
     const args: (string | number)[] = token === undefined
       ? [2, sessionKey, place.legacyKey, place.field]
@@ -217,8 +218,27 @@ export function fieldOf(flat: readonly string[], field: string): string | undefi
   return undefined
 }
 
-function hasField(flat: readonly string[], field: string): boolean {
-  return fieldOf(flat, field) !== undefined
+const [U, C, I, D, COLON] = [0x75, 0x63, 0x69, 0x64, 0x3a] // 'u' 'c' 'i' 'd' ':'
+
+/**
+ * Of a session hash's HGETALL parts, the fields a reader uses (u, c, i and the d: data, as
+ * `session_reply` picks them in Lua), decoded, and whether the handle's field is among the rest. The
+ * handles, app list and User-Agent, most of a session's parts, are compared as bytes or skipped,
+ * never decoded.
+ */
+export function readerParts(parts: readonly Buffer[], handleField: Buffer): { readonly flat: string[]; readonly hasHandle: boolean } {
+  const flat: string[] = []
+  let hasHandle = false
+  for (let j = 0; j + 1 < parts.length; j += 2) {
+    const name = parts[j] as Buffer
+    const first = name[0]
+    if (name.length === 1 ? first === U || first === C || first === I : first === D && name[1] === COLON) {
+      flat.push(name.toString(), (parts[j + 1] as Buffer).toString())
+    } else if (!hasHandle && name.length === handleField.length && name.equals(handleField)) {
+      hasHandle = true
+    }
+  }
+  return { flat, hasHandle }
 }
 
 /**

@@ -8,7 +8,7 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { PWD, storesFor } from '../helpers/stores.js'
 import { keys } from '../../src/shared/keys.js'
 import { MAX_HANDLES_PER_APP } from '../../src/shared/tokens.js'
-import type { Sessions } from '../../src/shared/sessions.js'
+import { readerParts, type Sessions } from '../../src/shared/sessions.js'
 import type { Handle } from '../../src/shared/session.js'
 import { randomId } from '../../src/shared/crypto.js'
 import { StoreUnavailableError } from '../../src/shared/errors.js'
@@ -199,4 +199,34 @@ test('session data has no inherited keys: __proto__ is data, constructor is noth
     assert.deepEqual([...snapshot.data.keys()], ['__proto__'])
     assert.equal(snapshot.data.get('constructor'), undefined)
   }
+})
+
+test('the plain read gives the session the refreshing read gives, data included, and only through the handle it was given', async () => {
+  const idpHandle = await stores.sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer, 'Bench/1.0')
+  const tokenId = randomId(16)
+  await stores.tokens.record(idpHandle.sid, tokenId, 10_000)
+  const r = await stores.tokens.redeem(idpHandle.sid, tokenId, APP)
+  assert.ok(typeof r !== 'string')
+  assert.ok(await stores.sessions.save(idpHandle.sid, new Map<string, unknown>([['cart', [1, 2]], ['d', 'a data key named d']])))
+  const reader = storesFor(client, { keyring: stores.keyring }).sessions
+  const refreshing = await reader.resolve(r.handle, APP) // RESOLVE: this process has not refreshed the session yet
+  const plain = await reader.resolve(r.handle, APP) // now one plain HGETALL
+  assert.ok(refreshing && plain)
+  assert.deepEqual(plain, refreshing)
+  assert.deepEqual(plain.data, new Map<string, unknown>([['cart', [1, 2]], ['d', 'a data key named d']]))
+  assert.equal(plain.user.username, 'alice')
+  // A secret of the same length that is not the handle's: the plain read sees no such field, and RESOLVE agrees.
+  assert.equal(await reader.resolve({ sid: r.handle.sid, secret: randomId(32) }, APP), undefined)
+  assert.equal(await reader.resolve(r.handle, OTHER), undefined, "the handle's field is bound to its app")
+})
+
+test('readerParts decodes u, c, i and d: fields only, and finds the handle field by its exact bytes', () => {
+  const parts = ['u', '{"id":1}', 'x', '99', 'i', '60000', 'c', '12', 'a', 'UA', 'd', 'no', 'uu', 'no', 'd:k', '"v"', 'h:abc', '1', 'h:abd', '1', 'hs:x', 'h:abc']
+    .map((s) => Buffer.from(s))
+  const { flat, hasHandle } = readerParts(parts, Buffer.from('h:abd'))
+  assert.deepEqual(flat, ['u', '{"id":1}', 'i', '60000', 'c', '12', 'd:k', '"v"'])
+  assert.equal(hasHandle, true)
+  assert.equal(readerParts(parts, Buffer.from('h:abe')).hasHandle, false)
+  assert.equal(readerParts(parts, Buffer.from('h:ab')).hasHandle, false)
+  assert.deepEqual(readerParts([], Buffer.from('h:abd')), { flat: [], hasHandle: false })
 })
