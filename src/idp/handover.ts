@@ -14,8 +14,5 @@ export function mintFor(ctx: IdpContext, sid: string, callback: URL, state: stri
 
 /** The callback with `token` set: path, other parameters and fragment kept, any earlier `token` replaced. */
 export function withToken(callback: URL, token: string): string {
-  const others = replaceQueryParam(callback.search, 'token')
-  // A token is base64url parts joined by dots (token.ts), all characters a query carries as they are:
-  // encodeURIComponent would return it unchanged, after a pass over its few hundred characters.
-  return `${callback.origin}${callback.pathname}${others === '' ? '?' : `${others}&`}token=${token}${callback.hash}`
+  return `${callback.origin}${callback.pathname}${replaceQueryParam(callback.search, 'token', token)}${callback.hash}`
 }

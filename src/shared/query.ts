@@ -2,13 +2,15 @@
 
 /**
  * Removes every `name` parameter from a raw query (with or without its leading `?`) and, with
- * `value`, appends `name=value`. Names are compared decoded, as query parsers see them, so an
- * encoded `t%6Fken` is also removed. Returns the new search string, `?`-prefixed or empty.
+ * `safeValue`, appends `name=safeValue`. Names are compared decoded, as query parsers see them, so an
+ * encoded `t%6Fken` is also removed. `safeValue` goes in as it is: the caller passes only characters
+ * a query carries unchanged (a token: base64url parts joined by dots, token.ts), so no pass over a
+ * few hundred characters re-encodes it to itself. Returns the new search string, `?`-prefixed or empty.
  */
-export function replaceQueryParam(search: string, name: string, value?: string): string {
+export function replaceQueryParam(search: string, name: string, safeValue?: string): string {
   const raw = search.startsWith('?') ? search.slice(1) : search
   const kept = raw === '' ? [] : raw.split('&').filter((part) => part !== '' && decodedName(part) !== name)
-  if (value !== undefined) kept.push(`${encodeURIComponent(name)}=${encodeURIComponent(value)}`)
+  if (safeValue !== undefined) kept.push(`${encodeURIComponent(name)}=${safeValue}`)
   return kept.length === 0 ? '' : `?${kept.join('&')}`
 }
 
