@@ -8,14 +8,20 @@ import type { TestRedis } from './redis-server.js'
 export async function commandsSent(redis: TestRedis, during: () => Promise<void>): Promise<string[]> {
   const monitor = await redis.client().monitor()
   const marker = redis.client()
-  await marker.ping() // connected (and its INFO ready check sent) before anything is counted
   const seen: string[] = []
+  // Counting runs from the start marker to the end marker, as MONITOR shows them: MONITOR's feed
+  // and a command's reply travel on two connections, so a command answered before the listener
+  // was attached (the marker client's own ready check) may still be shown after it.
+  let counting = false
+  let started: (() => void) | undefined
   let marked: (() => void) | undefined
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     if (source === 'lua') return
-    if (String(args[0]).toLowerCase() === 'echo') marked?.()
-    else seen.push(String(args[0]).toLowerCase())
+    if (String(args[0]).toLowerCase() === 'echo') {
+      if (args[1] === 'start') { counting = true; started?.() } else marked?.()
+    } else if (counting) seen.push(String(args[0]).toLowerCase())
   })
+  await new Promise<void>((done) => { started = done; void marker.echo('start') })
   try {
     await during()
     // A marker sent after the work: once MONITOR shows it, every command before it has arrived.
