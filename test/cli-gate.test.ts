@@ -10,6 +10,7 @@ import { freePort } from './helpers/net.js'
 import { startRedis, type TestRedis } from './helpers/redis-server.js'
 import { keyringOf, newKey } from './helpers/sync-keys.js'
 import { untilStatus } from './helpers/wait.js'
+import { rawRequest } from './helpers/raw-http.js'
 
 const MAIN = resolve(new URL('../src/cli/main.js', import.meta.url).pathname)
 // An empty folder, so a developer's .env never leaks in.
@@ -44,6 +45,19 @@ test('tessera gate names every bad variable and exits 1, printing no key', async
   assert.ok(!stderr.includes(appKeys.split('.')[1] as string), 'no key printed')
 })
 
+test('tessera gate takes GATE_PORT in decimal digits only, and LOG_LEVEL from pino\'s levels', async () => {
+  // Number() would read each of these ports as another one ('' as 0: any free port).
+  for (const [env, expected] of [[{ GATE_PORT: '1e3' }, 'GATE_PORT'], [{ GATE_PORT: '0x10' }, 'GATE_PORT'], [{ GATE_PORT: '' }, 'GATE_PORT'], [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL: must be one of']] as const) {
+    const { status, stderr } = await run({
+      IDP_URL: 'https://sso.example.com', GATE_SESSION_SECRET: randomBytes(32).toString('base64url'),
+      FORWARD_AUTH_HOSTS: `${APP}=${appKeys}`, FORWARD_AUTH_PROXIES: '127.0.0.1', ...env,
+    }).done
+    assert.equal(status, 1, JSON.stringify(env))
+    assert.ok(stderr.includes(expected), `${expected} in: ${stderr}`)
+    assert.equal(stderr.trim().split('\n').length, 1, 'one line')
+  }
+})
+
 test('tessera gate answers for its hosts from its proxies, and stops on SIGTERM', async () => {
   const port = await freePort('127.0.0.1')
   const gate = run({
@@ -60,6 +74,13 @@ test('tessera gate answers for its hosts from its proxies, and stops on SIGTERM'
     assert.match(nav.headers.getSetCookie().join('\n'), /^__Host-tessera_state=/m, 'the host\'s own state cookie')
     const refused = await fetch(base, { headers: { ...asked('other.example.com'), accept: 'application/json' } })
     assert.equal(((await refused.json()) as { code: string }).code, 'TESSERA_ERR_FORWARD_AUTH')
+    // Its other answers carry Tessera's codes too: an unknown path, a method Node's parser refuses.
+    const unknown = await fetch(`http://127.0.0.1:${port}/nope`)
+    assert.equal(unknown.status, 404)
+    assert.equal(((await unknown.json()) as { code: string }).code, 'TESSERA_ERR_NOT_FOUND')
+    const bad = await rawRequest(`http://127.0.0.1:${port}`, 'FOO /api/authz/forward-auth HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+    assert.equal(bad.status, 400)
+    assert.equal((JSON.parse(bad.body) as { code: string }).code, 'TESSERA_ERR_BAD_REQUEST')
   } finally {
     gate.stop()
   }

@@ -7,7 +7,7 @@ import { OptionsError } from '../shared/errors.js'
 import { isRedisUrl } from '../shared/redis.js'
 import { stopOnSignals } from '../shared/shutdown.js'
 import { buildGate, resolveGateOptions, type TesseraGateHost, type TesseraGateOptions } from '../remote/gate.js'
-import { loggerOptions } from '../shared/logger.js'
+import { LOG_LEVELS, loggerOptions } from '../shared/logger.js'
 import { EXIT } from './environment.js'
 
 export const HELP = `Usage: tessera gate
@@ -23,7 +23,7 @@ asks before each request of a protected app (docs/forward-auth.md). From the env
                          headers are believed, comma-separated; empty refuses every request
   FORWARD_AUTH_SECOND_FACTOR  optional (default) or required: only sessions with a second factor pass
   GATE_HOST, GATE_PORT   where it listens (default 127.0.0.1 and 9091)
-  LOG_LEVEL              default info
+  LOG_LEVEL              fatal, error, warn, info (default), debug, trace or silent
 Stops on SIGTERM or SIGINT.
 Exit codes: 0 stopped; 1 bad configuration or cannot listen.
 `
@@ -47,8 +47,12 @@ export function gateEnv(env: Readonly<Record<string, string | undefined>>): Gate
   })
   const redis = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
   if (!isRedisUrl(redis)) problems.push('REDIS_URL: must be a redis:// or rediss:// URL')
-  const port = Number(env.GATE_PORT ?? '9091')
-  if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push('GATE_PORT: must be an integer from 0 to 65535')
+  // Digits only: Number() would read '1e3' as 1000, '0x10' as 16 and '' as 0 (any free port).
+  const portText = env.GATE_PORT ?? '9091'
+  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN
+  if (!(port <= 65535)) problems.push('GATE_PORT: must be an integer from 0 to 65535, in decimal digits')
+  const logLevel = env.LOG_LEVEL ?? 'info'
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`)
   const options: TesseraGateOptions = {
     idpUrl: env.IDP_URL as string, redis, sessionSecret: env.GATE_SESSION_SECRET as string, hosts, proxies: env.FORWARD_AUTH_PROXIES ?? '',
   }
@@ -59,7 +63,7 @@ export function gateEnv(env: Readonly<Record<string, string | undefined>>): Gate
     for (const p of err.problems) problems.push(NAMES.reduce((s, [from, to]) => s.replace(from, to), p))
   }
   if (problems.length > 0) return { problems: [...new Set(problems)] }
-  return { options, host: env.GATE_HOST ?? '127.0.0.1', port, logLevel: env.LOG_LEVEL ?? 'info' }
+  return { options, host: env.GATE_HOST ?? '127.0.0.1', port, logLevel }
 }
 
 /** Runs the gate until a signal stops it; resolves with the exit code only when it cannot start. */

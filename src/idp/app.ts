@@ -21,7 +21,7 @@ import type { IdpConfig } from './config.js'
 import type { IdpContext } from './context.js'
 import { idpCookies } from './cookies.js'
 import { installCrossSiteCheck } from './cross-site.js'
-import { installErrorHandlers } from './error-handler.js'
+import { installErrorHandlers, refuseNonPathTargets } from './error-handler.js'
 import { STYLESHEET, VIEWS_DIR } from './paths.js'
 import { installSecurityHeaders, securityHeaders } from './security-headers.js'
 import { homeRoutes } from './routes/home.js'
@@ -37,6 +37,7 @@ import { passkeyScriptRoutes } from './routes/passkey-scripts.js'
 import { relyingParty } from './factors/webauthn.js'
 import { PasskeyStore } from './factors/passkey-store.js'
 import { WebAuthnChallenges } from './factors/webauthn-challenges.js'
+import { clientErrorHandler } from '../shared/client-error.js'
 
 export interface BuildIdpOptions {
   /** An ioredis client to use instead of connecting to `config.redis`; the caller closes it. */
@@ -55,6 +56,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     trustProxy: config.trustProxy as boolean,
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
+    clientErrorHandler,
   })
   const redis = opts.redis ?? createRedis(config.redis)
   if (opts.redis === undefined) app.addHook('onClose', async () => { redis.disconnect() })
@@ -94,6 +96,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
     production: true,
   })
   installErrorHandlers(app)
+  refuseNonPathTargets(app)
 
   const css = readFileSync(STYLESHEET)
   app.register(async (scope) => {

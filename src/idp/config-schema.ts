@@ -4,9 +4,9 @@
  * origins are exact, the users file loads) is checked in config.ts.
  */
 import { envObject, integer, oneOf, optional, string, text, type Static } from './env-schema-types.js'
+import { LOG_LEVELS } from '../shared/logger.js'
 
 const DAY = 86_400
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 export const ENV_SCHEMA = envObject({
   NODE_ENV: text('development'),

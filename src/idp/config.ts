@@ -14,6 +14,7 @@ import type { RegulationConfig } from './regulation.js'
 import { isRedisUrl, parseHostList, type RedisConnection } from '../shared/redis.js'
 import { loadUsers, type UserDirectory } from './users.js'
 import { parseGroups, type SecondFactorPolicy } from './second-factor-policy.js'
+import { listEntries } from '../shared/list-entries.js'
 
 export interface IdpConfig {
   /** Where Redis is: REDIS_URL alone, or with REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
@@ -48,6 +49,7 @@ export interface IdpConfig {
 /** Loads the configuration from `source` (default process.env; `.env` is read when `dotenv` is true). */
 export function loadConfig(source: Record<string, string | undefined> = process.env, opts: { dotenv?: boolean } = {}): IdpConfig {
   const merged = { ...readDotenv(opts.dotenv), ...source }
+  const spelling = integerSpellingProblems(merged)
   let env: Env
   try {
     env = envSchema<Env>({
@@ -58,12 +60,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     })
   } catch (err) {
     // Still check the meaning of what is there, so one run lists every problem.
-    const problems = describeSchemaErrors(err)
+    const flagged = new Set(spelling.map((p) => p.slice(0, p.indexOf(':'))))
+    const problems = [...spelling, ...describeSchemaErrors(err).filter((p) => !flagged.has(p.slice(0, p.indexOf(':'))))]
     checkMeaning(merged as Partial<Env>, problems)
     parseRedisConnection(merged as Partial<Env>, problems)
     throw new ConfigError(problems)
   }
-  const problems: string[] = []
+  const problems: string[] = [...spelling]
   const { keyring, knownRemoteHosts, publicUrl, users } = checkMeaning(env, problems)
   const redis = parseRedisConnection(env, problems)
   if (env.NODE_ENV === 'production') refuseDemoSecrets(env, problems)
@@ -234,6 +237,21 @@ export function readDotenv(enabled: boolean | undefined): Record<string, string>
   }
 }
 
+/**
+ * Whole numbers must be written in decimal digits. Ajv's type coercion reads a value as JavaScript's
+ * Number() does, so `PORT=1e3` would listen on 1000, `0x10` be 16 and ` 3950` be 3950: a typo taken
+ * silently for another setting. What is no whole number at all is left to the schema ("must be integer").
+ */
+function integerSpellingProblems(env: Readonly<Record<string, string | undefined>>): string[] {
+  const problems: string[] = []
+  for (const [name, schema] of Object.entries(ENV_SCHEMA.properties)) {
+    const value = env[name]
+    if (schema.type !== 'integer' || value === undefined || /^[0-9]+$/.test(value) || !Number.isInteger(Number(value))) continue
+    problems.push(`${name}: must be a whole number in decimal digits, got ${JSON.stringify(value.slice(0, 32))}`)
+  }
+  return problems
+}
+
 function describeSchemaErrors(err: unknown): string[] {
   const errors = (err as { errors?: { instancePath: string; message?: string; params?: Record<string, unknown> }[] }).errors
   if (!Array.isArray(errors)) return [(err as Error).message]
@@ -246,9 +264,9 @@ function describeSchemaErrors(err: unknown): string[] {
 
 function parseOrigins(raw: string, production: boolean, problems: string[]): string[] {
   const origins: string[] = []
-  raw.split(',').map((s) => s.trim()).filter((s) => s !== '').forEach((entry, i) => {
-    const origin = parseOrigin(entry, `KNOWN_REMOTE_HOSTS[${i}]`, production, problems)
+  for (const { entry, index } of listEntries(raw)) {
+    const origin = parseOrigin(entry, `KNOWN_REMOTE_HOSTS[${index}]`, production, problems)
     if (origin !== undefined && !origins.includes(origin)) origins.push(origin)
-  })
+  }
   return origins
 }

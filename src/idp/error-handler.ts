@@ -1,6 +1,6 @@
 /** One error answer for the IdP: our typed errors as they are, Fastify's 4xx as they are, anything else a bare 500. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { NotFoundError, TesseraError } from '../shared/errors.js'
+import { BadRequestError, NotFoundError, TesseraError } from '../shared/errors.js'
 import { wantsHtml } from './context.js'
 
 export function installErrorHandlers(app: FastifyInstance): void {
@@ -22,6 +22,18 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
     const err = new NotFoundError()
     return answer(req, reply, err.statusCode, err.code, err.message)
+  })
+}
+
+/**
+ * A request-target that is not a path (absolute-form `http://host/login`, or `*`) is no browser's:
+ * refused with 400, as the apps refuse it (remote/core.ts), rather than routed by its path.
+ */
+export function refuseNonPathTargets(app: FastifyInstance): void {
+  // Callback style: an async hook costs a promise on every request.
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (req.url.startsWith('/')) done()
+    else done(new BadRequestError('Bad request.', 'request target is not origin-form'))
   })
 }
 

@@ -95,20 +95,23 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
     const u = raw as Record<string, unknown> | null
     if (!USERNAME.test(username)) { problems.push(`${at}: user names are 1-64 letters, digits or . _ @ + -`); continue }
     if (u === null || typeof u !== 'object' || Array.isArray(u)) { problems.push(`${at}: must be a map`); continue }
-    const unknown = Object.keys(u).find((k) => !USED_KEYS.has(k) && !AUTHELIA_KEYS.has(k))
-    if (unknown !== undefined) { problems.push(`${at}: unknown key "${unknown}" (known: ${[...USED_KEYS].join(', ')} and Authelia's profile attributes)`); continue }
+    // Every problem of this user at once: fixing one should not reveal the next on the following start.
+    const own: string[] = []
+    for (const k of Object.keys(u)) {
+      if (!USED_KEYS.has(k) && !AUTHELIA_KEYS.has(k)) own.push(`${at}: unknown key "${k}" (known: ${[...USED_KEYS].join(', ')} and Authelia's profile attributes)`)
+    }
     const disabled = 'disabled' in u ? asBoolean(u.disabled) : false
-    if (disabled === undefined) { problems.push(`${at}.disabled: must be true or false (or yes/no, on/off, y/n, as Authelia reads them)`); continue }
+    if (disabled === undefined) own.push(`${at}.disabled: must be true or false (or yes/no, on/off, y/n, as Authelia reads them)`)
     const costs = typeof u.password === 'string' ? parseArgon2id(u.password) : 'must be an argon2id PHC string (npx tessera hash-password)'
-    if (typeof costs === 'string') { problems.push(`${at}.password: ${costs}`); continue }
-    if (opts.production === true && !meetsOwaspCosts(costs)) {
-      problems.push(`${at}.password: argon2id costs below OWASP's minimum (e.g. m=19456,t=2,p=1); re-hash with npx tessera hash-password`)
-      continue
+    if (typeof costs === 'string') own.push(`${at}.password: ${costs}`)
+    else if (opts.production === true && !meetsOwaspCosts(costs)) {
+      own.push(`${at}.password: argon2id costs below OWASP's minimum (e.g. m=19456,t=2,p=1); re-hash with npx tessera hash-password`)
     }
     const groups = u.groups ?? []
-    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string')) { problems.push(`${at}.groups: must be a list of strings`); continue }
-    if (u.displayname !== undefined && typeof u.displayname !== 'string') { problems.push(`${at}.displayname: must be a string`); continue }
-    if (u.email !== undefined && typeof u.email !== 'string') { problems.push(`${at}.email: must be a string`); continue }
+    if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string')) own.push(`${at}.groups: must be a list of strings`)
+    if (u.displayname !== undefined && typeof u.displayname !== 'string') own.push(`${at}.displayname: must be a string`)
+    if (u.email !== undefined && typeof u.email !== 'string') own.push(`${at}.email: must be a string`)
+    if (own.length > 0 || disabled === undefined || typeof costs === 'string') { problems.push(...own); continue }
     firstCosts ??= costs
     entries.set(username, {
       user: Object.freeze({

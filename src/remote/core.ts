@@ -4,7 +4,8 @@
  * cookies to set or clear. The Fastify plugin, the Express middleware and the forward-auth endpoint
  * only translate requests in and decisions out, so the security-critical order of checks lives here
  * once:
- *   1. a signed-in browser: go on (a stray token in a navigation is dropped without spending it);
+ *   1. a signed-in browser: go on; a token it brings is checked but not spent (another tab's
+ *      hand-over may have come first), and a navigation goes on to the URL without it;
  *   2. a token: GET only, opened for this origin, its state equal to this browser's state cookie,
  *      then spent once in Redis, which links a handle for this app; then back to the clean URL;
  *   3. a public path: go on without a session;
@@ -75,9 +76,9 @@ export class RemoteCore {
       const session = handle === undefined ? undefined : await this.sessions.resolve(handle, this.opts.origin)
       const token = tokenParam(req.url)
       if (session !== undefined && this.isStrongEnough(session)) {
-        if (token !== undefined && isNavigation(req.method, req.accept)) {
-          return { kind: 'redirect', location: this.cleanUrl(req.url), headers: {}, session, cookies }
-        }
+        if (token === undefined) return { kind: 'continue', session, cookies }
+        await this.#checkUnneeded(req, token, session)
+        if (isNavigation(req.method, req.accept)) return { kind: 'redirect', location: this.cleanUrl(req.url), headers: {}, session, cookies }
         return { kind: 'continue', session, cookies }
       }
       // A cookie that opens nothing is cleared, so the browser stops sending it.
@@ -111,6 +112,23 @@ export class RemoteCore {
     cookies.push({ name: opts.cookieName, value: encodeHandle(result.handle, opts.sessionSecret, opts.origin) }, { name: opts.stateCookieName, value: null })
     // Back to the same URL without the token, so it never stays in the address bar, history or a Referer.
     return { kind: 'redirect', location: this.cleanUrl(req.url), headers: HANDED_OVER, session: result.session, cookies, event: 'session handed over' }
+  }
+
+  /**
+   * A token brought by a browser that already has its session here is not spent (another tab's
+   * hand-over may have set the cookie first), but it must still be one this browser could have been
+   * given: well formed and sealed for this app, of this very session, not yet used, and bound to this
+   * browser's state when it still has one (the first tab's redemption cleared it). Anything else is
+   * 403, as for a browser without a session: an invalid token never passes silently.
+   */
+  async #checkUnneeded(req: PlainRequest, token: string | readonly string[], session: SessionSnapshot): Promise<void> {
+    if (typeof token !== 'string') throw new InvalidTokenError('token parameter repeated')
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new InvalidTokenError(`token on a ${req.method}`)
+    const claims = openToken((kid) => this.opts.keys.byId.get(kid)?.tokenKey, token, this.opts.origin)
+    if (claims.sid !== session.sid) throw new InvalidTokenError('token of another session than this browser\'s')
+    const state = req.cookies[this.opts.stateCookieName]
+    if (state !== undefined && !safeEqual(state, claims.st)) throw new InvalidTokenError('state does not match this browser')
+    if (!(await this.tokens.isUnspent(claims.sid, claims.jti))) throw new InvalidTokenError('token used before, expired or never minted')
   }
 
   #askToSignIn(req: PlainRequest, cookies: CookieChange[]): Decision {

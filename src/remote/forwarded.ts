@@ -13,6 +13,7 @@
  */
 import { BlockList, isIP } from 'node:net'
 import { ForwardAuthError } from '../shared/errors.js'
+import { listEntries } from '../shared/list-entries.js'
 
 export type ProxyStyle = 'auth-request' | 'forward-auth' | 'logout'
 
@@ -55,9 +56,8 @@ export class ProxyTrust {
  * Pushes one problem per bad entry, naming `name[i]`; an empty list is valid and trusts no one.
  */
 export function parseProxies(raw: string | readonly string[], name: string, problems: string[]): ProxyTrust | undefined {
-  const entries = (typeof raw === 'string' ? raw.split(',') : [...raw]).map((s) => String(s).trim()).filter((s) => s !== '')
   const before = problems.length
-  const parsed = entries.flatMap((entry, i) => {
+  const parsed = listEntries(raw).flatMap(({ entry, index: i }) => {
     const [address = '', prefixText, ...rest] = entry.split('/')
     const family = isIP(address)
     const max = family === 6 ? 128 : 32

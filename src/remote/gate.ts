@@ -15,7 +15,8 @@
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import cookie from '@fastify/cookie'
-import { ForwardAuthError, OptionsError, TesseraError } from '../shared/errors.js'
+import { BadRequestError, ForwardAuthError, NotFoundError, OptionsError, TesseraError } from '../shared/errors.js'
+import { clientErrorHandler } from '../shared/client-error.js'
 import { loggerOptions } from '../shared/logger.js'
 import type { RedisClient, RedisConnection } from '../shared/redis.js'
 import { readyWhenRedisIs } from '../shared/redis-ready.js'
@@ -151,7 +152,12 @@ export const tesseraGate: FastifyPluginAsync<TesseraGateOptions> = async (app, r
       return reply.code(page.status).headers(page.headers).send(page.body)
     }
     const status = (err as { statusCode?: number } | null)?.statusCode ?? 500
-    if (status < 500) return reply.code(status).send({ code: (err as { code?: string }).code, message: (err as Error).message })
+    if (status < 500) {
+      // Fastify's own 4xx (a body too large): its status, Tessera's code.
+      req.log.info({ code: (err as { code?: string }).code, status }, 'tessera gate: request rejected')
+      const page = errorAnswer(undefined, new BadRequestError('The request was not understood.', 'refused by Fastify'))
+      return reply.code(status).headers(page.headers).send(page.body)
+    }
     req.log.error({ err }, 'tessera gate: unexpected error')
     return reply.code(500).send({ code: 'TESSERA_ERR_INTERNAL', message: 'internal error' })
   })
@@ -196,7 +202,12 @@ function headerText(value: string): string {
 /** A Fastify app that is only the gate, with Tessera's logger options; listen on it yourself. */
 export function buildGate(opts: TesseraGateOptions, server: { logger?: FastifyServerOptions['logger'] } = {}): FastifyInstance {
   const logger = server.logger === undefined || server.logger === false ? false : { ...loggerOptions('info'), ...(server.logger as object) }
-  const app = Fastify({ logger })
+  const app = Fastify({ logger, clientErrorHandler })
   app.register(tesseraGate, opts)
+  // Every answer of the gate's own app carries a Tessera code, an unknown path's too.
+  app.setNotFoundHandler((req, reply) => {
+    const page = errorAnswer(undefined, new NotFoundError())
+    return reply.code(page.status).headers(page.headers).send(page.body)
+  })
   return app
 }

@@ -13,6 +13,7 @@
  */
 import { createPrivateKey, createPublicKey, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto'
 import type { Keyring, SyncKey } from './keyring.js'
+import { listEntries } from './list-entries.js'
 
 const SALT = 'tessera'
 // A PKCS#8 wrapper for a raw 32-byte Ed25519 seed (RFC 8410): node:crypto imports seeds this way.
@@ -103,21 +104,23 @@ const APP_KEY = /^([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{43}
  * returns undefined when there is any.
  */
 export function parseAppKeys(raw: string, name: string, problems: string[]): AppKeyring | undefined {
-  const entries = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const entries = listEntries(raw)
   const before = problems.length
   if (entries.length === 0) problems.push(`${name}: at least one app key is required (npx tessera app-key <origin>)`)
   const byId = new Map<string, AppKey>()
-  entries.forEach((entry, i) => {
+  const ids = new Set<string>() // every id written, a bad key's too
+  for (const { entry, index: i } of entries) {
     const m = APP_KEY.exec(entry)
-    if (m === null) { problems.push(`${name}[${i}]: must be <id>.<token key>.<public key> as printed by npx tessera app-key <origin>`); return }
+    if (m === null) { problems.push(`${name}[${i}]: must be <id>.<token key>.<public key> as printed by npx tessera app-key <origin>`); continue }
     const [, id, token, pub] = m as unknown as [string, string, string, string]
-    if (byId.has(id)) { problems.push(`${name}[${i}]: key id ${id} appears twice`); return }
+    if (ids.has(id)) { problems.push(`${name}[${i}]: key id ${id} appears twice`); continue }
+    ids.add(id)
     try {
       const identityKey = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, Buffer.from(pub, 'base64url')]), format: 'der', type: 'spki' })
       byId.set(id, { id, tokenKey: createSecretKey(Buffer.from(token, 'base64url')), identityKey })
     } catch {
       problems.push(`${name}[${i}] (id ${id}): the public key is not an Ed25519 key`)
     }
-  })
+  }
   return problems.length > before ? undefined : { byId }
 }

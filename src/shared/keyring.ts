@@ -1,5 +1,6 @@
 /** The sync keys that seal hand-over tokens: `id:key` pairs, the first mints, all open (rotation). */
 import { createSecretKey, type KeyObject } from 'node:crypto'
+import { listEntries } from './list-entries.js'
 
 export interface SyncKey {
   readonly id: string
@@ -21,28 +22,29 @@ const KEY_B64URL = /^[A-Za-z0-9_-]{43}$/ // 32 bytes, unpadded
  * onto `problems` and returns undefined. The key material never appears in a message.
  */
 export function parseSyncKeys(raw: string, name: string, problems: string[]): Keyring | undefined {
-  const entries = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0)
+  const entries = listEntries(raw)
   const before = problems.length
   if (entries.length === 0) problems.push(`${name}: at least one id:key pair is required`)
   const keys: SyncKey[] = []
-  entries.forEach((entry, i) => {
+  // Every id written counts, a bad key's too: a repeated id is reported whatever else is wrong.
+  const ids = new Set<string>()
+  for (const { entry, index: i } of entries) {
     const colon = entry.indexOf(':')
     const id = colon < 0 ? '' : entry.slice(0, colon)
     const material = colon < 0 ? entry : entry.slice(colon + 1)
     if (!KEY_ID.test(id)) {
       problems.push(`${name}[${i}]: must be id:key with an id of 1-32 letters, digits, '-' or '_'`)
-      return
+      continue
     }
+    const repeated = ids.has(id)
+    ids.add(id)
+    if (repeated) problems.push(`${name}[${i}]: key id ${id} appears twice`)
     if (!KEY_B64URL.test(material)) {
       problems.push(`${name}[${i}] (id ${id}): key must be 32 random bytes in base64url (43 characters, no padding)`)
-      return
+      continue
     }
-    if (keys.some((k) => k.id === id)) {
-      problems.push(`${name}[${i}]: key id ${id} appears twice`)
-      return
-    }
-    keys.push({ id, key: createSecretKey(Buffer.from(material, 'base64url')) })
-  })
+    if (!repeated) keys.push({ id, key: createSecretKey(Buffer.from(material, 'base64url')) })
+  }
   if (problems.length > before || keys[0] === undefined) return undefined
   return { current: keys[0], byId: new Map(keys.map((k) => [k.id, k])) }
 }

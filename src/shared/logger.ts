@@ -1,6 +1,9 @@
 /** pino options for both sides: secrets are redacted by name, and URLs are logged without their query. */
 import { symbols, type Logger, type LoggerOptions } from 'pino'
 
+/** pino's levels, the values LOG_LEVEL may take (the IdP, the gate). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
 const SECRET_FIELDS = ['token', 'password', 'csrf', 'state', 'callback', 'sessionId', 'cookie', 'authorization']
 const CENSOR = '[redacted]'
 // A secret field's name as a key in serialized bindings, at any depth.

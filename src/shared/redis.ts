@@ -7,6 +7,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { AbstractConnector, Cluster, Command, Redis, SentinelConnector, type ClusterNode, type SentinelConnectionOptions, type RedisOptions, type StandaloneConnectionOptions } from 'ioredis'
 import { StoreUnavailableError } from './errors.js'
 import { lookupHost, lookupOne } from './host-lookup.js'
+import { listEntries } from './list-entries.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -223,15 +224,15 @@ export function isRedisUrl(url: unknown): boolean {
 /** Parses `host:port,host:port`; pushes one problem per bad entry, naming `name[i]`. */
 export function parseHostList(raw: string, name: string, problems: string[]): HostPort[] {
   const list: HostPort[] = []
-  raw.split(',').map((s) => s.trim()).filter((s) => s !== '').forEach((entry, i) => {
+  for (const { entry, index: i } of listEntries(raw)) {
     const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry)
     const port = Number(m?.[2])
     if (m === null || port < 1 || port > 65535) {
       problems.push(`${name}[${i}]: "${entry}" must be host:port`)
-      return
+      continue
     }
     list.push({ host: (m[1] as string).replace(/^\[|\]$/g, ''), port })
-  })
+  }
   return list
 }
 

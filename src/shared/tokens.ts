@@ -73,6 +73,11 @@ export class Tokens {
     await this.#replication.confirm(mark)
   }
 
+  /** Whether token `tokenId` of session `sid` was minted and is neither spent nor expired (nothing changes). */
+  async isUnspent(sid: string, tokenId: string): Promise<boolean> {
+    return (await inStore(() => this.#redis.exists(keys.token(sid, tokenId)))) === 1
+  }
+
   /**
    * Spends token `tokenId` of session `sid` and links a new handle for `audience`. Resolves to the
    * handle and session, or to 'replayed' (used, expired or never minted) or 'gone' (session ended).

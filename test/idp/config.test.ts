@@ -38,12 +38,21 @@ const bad: [string, Record<string, string | undefined>, RegExp][] = [
   ['a short key', { SYNC_KEYS: 'k1:abc' }, /SYNC_KEYS\[0\] \(id k1\): key must be 32 random bytes/],
   ['a key without id', { SYNC_KEYS: randomBytes(32).toString('base64url') }, /SYNC_KEYS\[0\]: must be id:key/],
   ['a repeated key id', { SYNC_KEYS: `${newKey('a')},${newKey('a')}` }, /SYNC_KEYS\[1\]: key id a appears twice/],
+  // A bad key does not hide that its id is used again later.
+  ['a repeated key id after a bad key', { SYNC_KEYS: `k1:short,${newKey('k2')},${newKey('k1')}` }, /SYNC_KEYS\[0\] \(id k1\): key must be .*SYNC_KEYS\[2\]: key id k1 appears twice/],
+  // Positions count the entries as written, empty ones included.
+  ['a bad origin after an empty entry', { KNOWN_REMOTE_HOSTS: 'https://ok.example.com,,ftp://x.example.com' }, /KNOWN_REMOTE_HOSTS\[2\]: "ftp:\/\/x.example.com"/],
   ['a short session secret', { SESSION_SECRET: 'short' }, /SESSION_SECRET: must NOT have fewer than 32 characters/],
   ['an origin with a path', { KNOWN_REMOTE_HOSTS: 'https://a.example.com/app' }, /KNOWN_REMOTE_HOSTS\[0\]: .* must be an origin/],
   ['not a URL', { KNOWN_REMOTE_HOSTS: 'https://ok.example.com,app.example.com' }, /KNOWN_REMOTE_HOSTS\[1\]: "app.example.com" is not a URL/],
   ['a non-http scheme', { KNOWN_REMOTE_HOSTS: 'ftp://a.example.com' }, /KNOWN_REMOTE_HOSTS\[0\]/],
   ['a TTL above 120', { TOKEN_TTL_SECONDS: '121' }, /TOKEN_TTL_SECONDS: must be <= 120/],
   ['a port that is not a number', { PORT: 'abc' }, /PORT: must be integer/],
+  // Ajv's coercion reads numbers as Number() does: each of these would have started on another setting.
+  ['a port in exponent form', { PORT: '1e3' }, /PORT: must be a whole number in decimal digits, got "1e3"/],
+  ['a port in hex', { PORT: '0x0F6E' }, /PORT: must be a whole number in decimal digits/],
+  ['a port with a space before it', { PORT: ' 3950' }, /PORT: must be a whole number in decimal digits/],
+  ['a token TTL in hex', { TOKEN_TTL_SECONDS: '0x10' }, /TOKEN_TTL_SECONDS: must be a whole number in decimal digits/],
   ['idle longer than absolute', { SESSION_IDLE_SECONDS: '7200', SESSION_TTL_SECONDS: '3600' }, /SESSION_IDLE_SECONDS: must not exceed/],
   ['a missing users file', { USERS_FILE: '/nonexistent/users.yml' }, /USERS_FILE: cannot read \/nonexistent\/users.yml \(ENOENT\)/],
   ['a bad log level', { LOG_LEVEL: 'loud' }, /LOG_LEVEL: must be equal to one of the allowed values/],

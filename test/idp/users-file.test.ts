@@ -74,6 +74,17 @@ test('an unknown key in a user entry refuses the file (a typo like "disable" mus
   refused(withBob('    groups: [a]\n    group: [b]\n'), /users\.bob: unknown key "group"/)
 })
 
+test('every problem of one user is reported at once, not the first only', () => {
+  const file = usersFile(withBob('    foo: 1\n    disabled: "true"\n    groups: admins\n'))
+  assert.throws(() => loadConfig(env(file)), (err: unknown) => {
+    assert.ok(err instanceof ConfigError, String(err))
+    assert.match(err.message, /users\.bob: unknown key "foo"/)
+    assert.match(err.message, /users\.bob\.disabled: must be true or false/)
+    assert.match(err.message, /users\.bob\.groups: must be a list of strings/)
+    return true
+  })
+})
+
 test('Authelia\'s other profile attributes are accepted', async () => {
   const c = load(withBob('    given_name: Bob\n    family_name: Builder\n    locale: en-GB\n    phone_number: "+1 555"\n    address:\n      country: UK\n    extra:\n      level: 3\n'))
   assert.equal(await signsIn(c, 'bob'), true)

@@ -50,6 +50,15 @@ async function handOver(state: string): Promise<{ sid: string; token: string }> 
   return { sid, token }
 }
 
+/** This browser's session cookie for `sid`, from a redemption as the first of two tabs' hand-overs makes it. */
+async function redeemedCookie(sid: string, state: string): Promise<string> {
+  const { claims } = mintToken(mintingKeyFor(keyring, ORIGIN), { sid, aud: ORIGIN, st: state, ttlSeconds: 10 })
+  await core.tokens.record(sid, claims.jti, 10_000)
+  const redeemed = await core.tokens.redeem(sid, claims.jti, ORIGIN)
+  assert.ok(typeof redeemed === 'object')
+  return encodeHandle(redeemed.handle, sessionSecret, ORIGIN)
+}
+
 function cookieValue(d: Decision, name: string): string | null | undefined {
   return d.cookies.find((c) => c.name === name)?.value
 }
@@ -114,17 +123,48 @@ test('a token is refused without spending it when the state, the method or its c
   assert.equal(d.kind, 'redirect')
 })
 
-test('signed in: go on with the session; a stray token in a navigation is dropped unspent', async () => {
+test('signed in: go on with the session; another tab\'s token of the same session is left unspent', async () => {
   const state = randomId(32)
-  const { token } = await handOver(state)
-  const handle = await core.sessions.create(USER, PWD, LIMITS, ORIGIN, signer)
-  const cookie = encodeHandle(handle, sessionSecret, ORIGIN)
+  const { sid, token } = await handOver(state)
+  const cookie = await redeemedCookie(sid, state)
   const d = await core.decide(request({ cookies: { [core.opts.cookieName]: cookie } }))
   assert.equal(d.kind, 'continue')
   assert.equal(d.session?.user.username, 'alice')
-  const stray = await core.decide(request({ url: `/private?token=${token}`, cookies: { [core.opts.cookieName]: cookie } }))
-  assert.equal(stray.kind === 'redirect' && stray.location, `${ORIGIN}/private`)
+  // The second tab's token: its state cookie was cleared by the first redemption, or is still there.
+  for (const cookies of [{ [core.opts.cookieName]: cookie }, { [core.opts.cookieName]: cookie, [core.opts.stateCookieName]: state }]) {
+    const stray = await core.decide(request({ url: `/private?token=${token}`, cookies }))
+    assert.equal(stray.kind === 'redirect' && stray.location, `${ORIGIN}/private`)
+    const api = await core.decide(request({ url: `/private?token=${token}`, accept: 'application/json', cookies }))
+    assert.equal(api.kind, 'continue')
+  }
   assert.equal((await core.decide(request({ url: `/private?token=${token}`, cookies: { [core.opts.stateCookieName]: state } }))).kind, 'redirect', 'still redeemable')
+})
+
+test('signed in: a token this browser could not have been given is 403 all the same, and the session stays', async () => {
+  const state = randomId(32)
+  const { sid, token: spent } = await handOver(state)
+  assert.equal((await core.decide(request({ url: `/private?token=${spent}`, cookies: { [core.opts.stateCookieName]: state } }))).kind, 'redirect')
+  const cookie = await redeemedCookie(sid, state)
+  const other = await handOver(state) // another session's token (another browser's hand-over)
+  const unspent = mintToken(mintingKeyFor(keyring, ORIGIN), { sid, aud: ORIGIN, st: randomId(32), ttlSeconds: 10 })
+  await core.tokens.record(sid, unspent.claims.jti, 10_000)
+  const otherApp = mintToken(mintingKeyFor(keyring, 'http://127.0.0.3:4000'), { sid, aud: 'http://127.0.0.3:4000', st: state, ttlSeconds: 10 })
+  for (const [url, extra, why] of [
+    [`/private?token=${spent}`, {}, 'already used'],
+    ['/private?token=garbage', {}, 'malformed'],
+    [`/private?token=${other.token}`, {}, 'of another session'],
+    [`/private?token=${otherApp.token}`, {}, 'meant for another app'],
+    [`/private?token=${unspent.token}`, { [core.opts.stateCookieName]: state }, 'bound to another state than this browser\'s'],
+    [`/private?token=${spent}&token=${spent}`, {}, 'repeated'],
+  ] as const) {
+    for (const accept of [HTML, 'application/json']) {
+      const d = await core.decide(request({ url, accept, cookies: { [core.opts.cookieName]: cookie, ...extra } }))
+      assert.ok(d.kind === 'error' && d.error instanceof InvalidTokenError, `${why}: ${d.kind}`)
+      assert.equal(cookieValue(d, core.opts.cookieName), undefined, `${why}: the session cookie is kept`)
+    }
+  }
+  assert.equal((await core.decide(request({ cookies: { [core.opts.cookieName]: cookie } }))).kind, 'continue', 'the session goes on')
+  assert.equal((await core.decide(request({ url: `/private?token=${other.token}`, cookies: { [core.opts.stateCookieName]: state } }))).kind, 'redirect', 'the other session\'s token was not spent')
 })
 
 test('a cookie that opens nothing is cleared; logout ends the session and stays on allowed origins', async () => {

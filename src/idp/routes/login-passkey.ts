@@ -43,7 +43,7 @@ const passkeyBodySchema = {
     csrf: { type: 'string', maxLength: 128 },
     callback: { type: 'string', maxLength: 8192 },
     state: { type: 'string', maxLength: 256 },
-    next: { type: 'string', maxLength: 64 },
+    next: { type: 'string', maxLength: 8192 }, // any value but the listed pages is ignored
     response: { type: 'string', maxLength: ANSWER_MAX },
   },
 } as const

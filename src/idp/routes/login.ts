@@ -32,8 +32,9 @@ const loginBodySchema = {
     callback: { type: 'string', maxLength: 8192 },
     state: { type: 'string', maxLength: 256 },
     csrf: { type: 'string', maxLength: 128 },
-    mfa: { type: 'string', maxLength: 1 },
-    next: { type: 'string', maxLength: 64 },
+    // Any other value of mfa or next is ignored, as on GET: within the form's size, never a 400.
+    mfa: { type: 'string', maxLength: 8192 },
+    next: { type: 'string', maxLength: 8192 },
   },
 } as const
 
