@@ -1,5 +1,5 @@
 /** pino options for both sides: secrets are redacted by name, and URLs are logged without their query. */
-import { symbols, type Logger, type LoggerOptions } from 'pino'
+import { stdSerializers, symbols, type Logger, type LoggerOptions } from 'pino'
 
 /** pino's levels, the values LOG_LEVEL may take (the IdP, the gate). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -28,6 +28,7 @@ export function loggerOptions(level: string): LoggerOptions {
       req: (req: { method: string; url: string; ip?: string; id?: string }) =>
         ({ method: req.method, path: pathOnly(req.url), ip: req.ip }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      err: errWithoutClientStack,
     },
   }
 }
@@ -74,6 +75,16 @@ function censorChildBindings(child: Logger): void {
   if (!serialized.includes('{') || !NAMES_A_SECRET.test(serialized)) return
   const bindings = censorNested(JSON.parse(`{${serialized.slice(1)}}`) as Record<string, unknown>)
   own[symbols.chindingsSym] = `,${JSON.stringify(bindings).slice(1, -1)}`
+}
+
+/**
+ * pino's error serializer, without the stack of a client's error (a 4xx such as Fastify's bad JSON or
+ * body too large, which Fastify logs at info): it points into the framework, never at a bug.
+ */
+function errWithoutClientStack(err: Error & { statusCode?: unknown }): object {
+  const out = stdSerializers.err(err) as { stack?: string }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) delete out.stack
+  return out
 }
 
 function pathOnly(url: string): string {

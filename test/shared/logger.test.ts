@@ -44,6 +44,19 @@ test('an error with a secret property stays an error in the log: message and sta
   assert.equal(err.password, 'pw-on-an-error')
 })
 
+test("a client's error (4xx) is logged without its stack; any other error keeps it", () => {
+  const { log, lines } = capture()
+  const client = Object.assign(new Error('Body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' })
+  log.info({ err: client }, 'client error')
+  log.error({ err: Object.assign(new Error('a bug'), { statusCode: 500 }) }, 'bug')
+  const [clientLine, bugLine] = lines()
+  const logged = clientLine?.err as Record<string, unknown>
+  assert.equal(logged.message, 'Body is not valid JSON')
+  assert.equal(logged.code, 'FST_ERR_CTP_INVALID_JSON_BODY')
+  assert.equal(logged.stack, undefined)
+  assert.match(String((bugLine?.err as Record<string, unknown>).stack), /a bug/)
+})
+
 test('a request is logged by its path, never its query; a reply by its status only', () => {
   const { log, lines } = capture()
   log.info({ req: { method: 'GET', url: '/private?token=v1.k.a.b.c', ip: '127.0.0.1', headers: { cookie: 'tessera=s.e.m' } }, res: { statusCode: 302, headers: { 'set-cookie': 'x' } } }, 'done')
