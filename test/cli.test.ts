@@ -118,6 +118,23 @@ test('gen-key prints an id:key pair that SYNC_KEYS accepts', async () => {
   assert.deepEqual(problems, [])
 })
 
+test('gen-key takes no argument: one is a usage error (exit 2)', async () => {
+  const res = await cli(['gen-key', 'extra'])
+  assert.equal(res.status, 2)
+  assert.match(res.stderr, /Usage: tessera gen-key/)
+  assert.equal(res.stdout, '')
+})
+
+test('output its reader stopped reading ends the command quietly, with its own exit code', async () => {
+  const child = spawn(process.execPath, [MAIN, 'gen-key'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  child.stdout.destroy() // `tessera gen-key | true`: the reader is gone before the first write
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  const status = await new Promise<number | null>((done) => child.on('close', done))
+  assert.equal(stderr, '', 'no stack trace')
+  assert.equal(status, 0)
+})
+
 test('every command has --help, exit 0; an unknown command exits 2 with the usage', async () => {
   for (const command of ['hash-password', 'gen-key', 'app-key', 'check-config', 'check-callback', 'sessions']) {
     const res = await cli([command, '--help'])
@@ -179,6 +196,8 @@ test('check-callback says allowed, or refused and why', async () => {
     ['http://shop.example.com/', /origin http:\/\/shop\.example\.com is not in KNOWN_REMOTE_HOSTS/],
     ['https://shop.example.com@evil.com/', /user-info/],
     ['https://evil.com\\@shop.example.com/', /backslash/],
+    // Neither a URL with a scheme nor base64: checked as the URL it was meant to be.
+    ['//shop.example.com/', /not an absolute http\(s\) URL/],
   ] as const) {
     const res = await cli(['check-callback', url], { env })
     assert.equal(res.status, 1, url)

@@ -1,5 +1,6 @@
 /** `tessera check-callback <url>`: says whether the IdP would redirect there, and why not. */
-import { AllowList } from '../idp/allow-list.js'
+import { AllowList, NOT_BASE64 } from '../idp/allow-list.js'
+import { listEntries } from '../shared/list-entries.js'
 import { parseOrigin } from '../shared/origin.js'
 import { environment, EXIT } from './environment.js'
 
@@ -16,15 +17,17 @@ export function checkCallback(args: string[], out: (s: string) => void, err: (s:
   if (target === undefined || args.length !== 1) { err(HELP); return EXIT.usage }
   const env = environment()
   const problems: string[] = []
-  const origins = (env.KNOWN_REMOTE_HOSTS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '')
-    .map((o, i) => parseOrigin(o, `KNOWN_REMOTE_HOSTS[${i}]`, env.NODE_ENV === 'production', problems))
+  const origins = listEntries(env.KNOWN_REMOTE_HOSTS ?? '')
+    .map(({ entry, index }) => parseOrigin(entry, `KNOWN_REMOTE_HOSTS[${index}]`, env.NODE_ENV === 'production', problems))
   if (problems.length > 0) {
     err(`tessera check-callback: invalid configuration: ${problems.join('; ')}\n`)
     return EXIT.usage
   }
   const allow = new AllowList(origins.filter((o): o is string => o !== undefined))
   const looksLikeUrl = /^[a-z][a-z0-9+.-]*:/i.test(target)
-  const result = looksLikeUrl ? allow.checkUrl(target) : allow.check(target)
+  const asParameter = looksLikeUrl ? undefined : allow.check(target)
+  // Not base64 either (`//host/path`, a path): checked as the URL it was meant to be, for its reason.
+  const result = asParameter === undefined || (asParameter.kind === 'refused' && asParameter.reason === NOT_BASE64) ? allow.checkUrl(target) : asParameter
   if (result.kind === 'allowed') {
     out(`allowed: the IdP would redirect to ${result.url.href} (origin ${result.url.origin} is in KNOWN_REMOTE_HOSTS)\n`)
     return EXIT.ok

@@ -25,7 +25,7 @@ export async function factors(args: string[], out: (s: string) => void, err: (s:
     if (action === 'reset') {
       const had = await store.reset(user)
       const ended = await new UserIndex(redis, { waitReplicas }).revokeAll(user)
-      out(`${had ? 'removed every second factor' : 'no second factor was enrolled'} of ${user}; ended ${ended} session${ended === 1 ? '' : 's'}\n`)
+      out(`${had ? `removed every second factor of ${user}` : `${user} had no second factor enrolled`}; ended ${ended} session${ended === 1 ? '' : 's'}\n`)
       return EXIT.ok
     }
     const enrolled = await store.enrolled(user)

@@ -55,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     case 'hash-password':
       return hashPassword(out, err)
     case 'gen-key':
+      if (rest.length > 0) { err(GEN_KEY_HELP); return EXIT.usage }
       out(`${randomId(6)}:${randomBytes(32).toString('base64url')}\n`)
       return EXIT.ok
     case 'check-config':
@@ -74,5 +75,12 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.usage
   }
 }
+
+// Output cut short by its reader (`tessera sessions list alice | head -1`): stop, as a Unix tool
+// does, with the command's own exit code and no stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e
+  process.exit(process.exitCode ?? EXIT.ok)
+})
 
 process.exitCode = await main(process.argv.slice(2))

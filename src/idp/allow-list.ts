@@ -11,6 +11,8 @@
  */
 
 export const MAX_CALLBACK_LENGTH = 4096
+/** The refusal of a parameter that is not base64 of UTF-8 text (`tessera check-callback` then checks it as a URL). */
+export const NOT_BASE64 = 'not base64 of UTF-8 text'
 
 export type CallbackCheck =
   | { readonly kind: 'none' }
@@ -43,7 +45,7 @@ export class AllowList {
     if (encoded === undefined || encoded === '') return { kind: 'none' }
     if (typeof encoded !== 'string') return refuse('repeated or not a string')
     const text = decodeBase64(encoded)
-    if (text === undefined) return refuse('not base64 of UTF-8 text')
+    if (text === undefined) return refuse(NOT_BASE64)
     return this.checkUrl(text)
   }
 

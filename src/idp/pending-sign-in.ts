@@ -9,6 +9,8 @@
  *                                       /login/second-factor
  *   readPending(ctx, req)               { id, pending } for this browser, or undefined (not consumed)
  *   updatePending(ctx, id, pending)     rewrites it, TTL kept (e.g. a factor enrolled on the way)
+ *   whileClaimed(ctx, id, check)        runs `check` (spending a code, then finishPending) with the
+ *                                       sign-in claimed: a concurrent answer is refused before it spends
  *   finishPending(ctx, req, reply, m)   consumes it (GETDEL: one caller only) once the factor `m`
  *                                       ('otp' or 'hwk') was checked, and signs in (or, at step-up,
  *                                       adds `m` to the session) and hands over to the callback
@@ -60,6 +62,28 @@ export async function readPending(ctx: IdpContext, req: FastifyRequest): Promise
 /** Rewrites a pending sign-in that still exists, keeping its expiry. */
 export async function updatePending(ctx: IdpContext, id: string, pending: PendingSignIn): Promise<boolean> {
   return (await inStore(() => ctx.redis.set(keys.pendingSignIn(id), JSON.stringify(pending), 'KEEPTTL', 'XX'))) === 'OK'
+}
+
+const CLAIM_MS = 10_000
+
+/**
+ * Runs `check` while the pending sign-in `id` is claimed, so that of two answers posted at once for
+ * one sign-in (a double submit, or a guesser racing the user) only one spends a code: the other is
+ * refused before it touches a factor, as it would be once the first has ended the sign-in. Without
+ * the claim, the loser's recovery code or TOTP step was used up by a request that then found the
+ * sign-in gone. The claim lapses after 10 s if this process dies holding it.
+ */
+export async function whileClaimed<T>(ctx: IdpContext, id: string, check: () => Promise<T>): Promise<T> {
+  const key = keys.pendingClaim(id)
+  if ((await inStore(() => ctx.redis.set(key, '1', 'PX', CLAIM_MS, 'NX'))) !== 'OK') {
+    throw new SignInExpiredError('another answer for this sign-in is being checked')
+  }
+  try {
+    return await check()
+  } finally {
+    // A release that fails leaves the claim to lapse; the answer already decided stands.
+    await ctx.redis.del(key).catch(() => undefined)
+  }
 }
 
 /**

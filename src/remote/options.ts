@@ -87,10 +87,12 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   const problems: string[] = []
   const origin = originOf(o.origin, 'origin', problems)
   const idpUrl = originOf(o.idpUrl, 'idpUrl', problems)
-  const keys = origin === undefined ? undefined : keysOf(o, origin, problems)
+  const keys = keysOf(o, origin, problems)
   if (typeof o.sessionSecret !== 'string' || o.sessionSecret.length < 32) problems.push('sessionSecret: must be a string of at least 32 characters')
   checkRedis(o.redis, problems)
-  const c = o.cookie ?? {}
+  const c: TesseraCookieOptions = isPlainObject(o.cookie) ? o.cookie as TesseraCookieOptions : {}
+  if (o.cookie !== undefined && !isPlainObject(o.cookie)) problems.push('cookie: must be an object like { name, secure, sameSite, domain, path }')
+  if (c.secure !== undefined && typeof c.secure !== 'boolean') problems.push('cookie.secure: must be true or false')
   const sameSite = c.sameSite ?? 'lax'
   if (!['lax', 'strict', 'none'].includes(sameSite)) problems.push('cookie.sameSite: must be lax, strict or none')
   // The return from the IdP is a cross-site navigation: a Strict state cookie would not come back with it.
@@ -99,17 +101,16 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   if (typeof path === 'string' && !path.startsWith('/')) problems.push('cookie.path: must start with /')
   problems.push(...cookieOptionProblems(c))
   const publicPaths = o.publicPaths ?? []
-  if (!Array.isArray(publicPaths) || publicPaths.some((p) => typeof p !== 'string' || !p.startsWith('/'))) {
-    problems.push('publicPaths: must be a list of paths starting with /')
-  }
+  if (!Array.isArray(publicPaths)) problems.push('publicPaths: must be a list of paths starting with /')
+  else publicPaths.forEach((p: unknown, i) => { if (!isPublicPath(p)) problems.push(`publicPaths[${i}]: must be an exact path (/about) or a prefix ending in /* (/assets/*), with no query, fragment or other *`) })
   const waitReplicas = o.waitReplicas ?? 0
   if (!Number.isInteger(waitReplicas) || waitReplicas < 0 || waitReplicas > 16) problems.push('waitReplicas: must be an integer from 0 to 16')
   const secondFactor = o.secondFactor ?? 'optional'
   if (secondFactor !== 'optional' && secondFactor !== 'required') problems.push('secondFactor: must be optional or required')
-  if (problems.length > 0 || origin === undefined || idpUrl === undefined || keys === undefined) throw new OptionsError(problems)
-  const secure = c.secure ?? origin.startsWith('https:')
-  if (sameSite === 'none' && !secure) problems.push('cookie.sameSite: none needs secure cookies')
-  if (problems.length > 0) throw new OptionsError(problems)
+  // Secure unless set otherwise or the origin is http: (unknown while the origin is bad).
+  const secure = typeof c.secure === 'boolean' ? c.secure : origin?.startsWith('https:')
+  if (sameSite === 'none' && secure === false) problems.push('cookie.sameSite: none needs secure cookies')
+  if (problems.length > 0 || origin === undefined || idpUrl === undefined || keys === undefined || secure === undefined) throw new OptionsError(problems)
   const hostPrefix = secure && c.domain === undefined && path === '/' ? '__Host-' : ''
   // Cookies ignore ports: two apps on one host name would share one `tessera` cookie and clear each
   // other's. A non-default port therefore joins the default name (`tessera_3001`).
@@ -131,8 +132,8 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   }
 }
 
-/** This app's keys from `appKeys`, or derived from the IdP's `syncKeys` (the old way); exactly one of them. */
-function keysOf(o: Partial<TesseraRemoteOptions>, origin: string, problems: string[]): AppKeyring | undefined {
+/** This app's keys from `appKeys`, or derived from the IdP's `syncKeys` (the old way; checked, but none without an origin); exactly one of them. */
+function keysOf(o: Partial<TesseraRemoteOptions>, origin: string | undefined, problems: string[]): AppKeyring | undefined {
   const joined = (v: string | readonly string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(',') : (v as string | undefined))
   const appKeys = joined(o.appKeys)
   const syncKeys = joined(o.syncKeys)
@@ -140,7 +141,7 @@ function keysOf(o: Partial<TesseraRemoteOptions>, origin: string, problems: stri
   if (typeof appKeys === 'string') return parseAppKeys(appKeys, 'appKeys', problems)
   if (typeof syncKeys === 'string') {
     const keyring = parseSyncKeys(syncKeys, 'syncKeys', problems)
-    return keyring === undefined ? undefined : appKeyringFrom(keyring, origin)
+    return keyring === undefined || origin === undefined ? undefined : appKeyringFrom(keyring, origin)
   }
   problems.push('appKeys: required, as printed by npx tessera app-key <origin> on the IdP')
   return undefined
@@ -185,6 +186,17 @@ function isHostList(value: unknown): boolean {
     const { host, port } = (n ?? {}) as { host?: unknown; port?: unknown }
     return typeof host === 'string' && host !== '' && Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535
   })
+}
+
+function isPlainObject(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+/** `/exact/path` or `/prefix/*`: a `*` anywhere else, a query or a fragment would never match a request's path. */
+function isPublicPath(p: unknown): boolean {
+  if (typeof p !== 'string' || !p.startsWith('/') || /[?#]/.test(p)) return false
+  const star = p.indexOf('*')
+  return star < 0 || (star === p.length - 1 && p.endsWith('/*'))
 }
 
 function publicMatcher(paths: readonly string[]): (path: string) => boolean {

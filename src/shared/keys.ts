@@ -25,6 +25,7 @@
  *                                        every per-user factor key shares this tag (factorKeys)
  *   tessera:{<sid>}:fresh                the password was typed again for this session (TTL 5 min)
  *   tessera:{p:<sha256(id)>}:pending     a sign-in between password and second factor (TTL 5 min)
+ *   tessera:{p:<sha256(id)>}:claim       held while one answer to it is checked (TTL 10 s, deleted after)
  *   tessera:{f:<sha256(username)>}:factors  passkey fields beside those: pk:<id> the credential
  *                                        (public key, transports, created), pkm:<id> its name,
  *                                        pkn:<id> its sign counter, pkl:<id> last used (epoch ms)
@@ -58,6 +59,8 @@ export const keys = {
   userFactor: (username: string, name: string): string => `${factorTag(username)}:${name}`,
   freshAuth: (sid: string): string => `${KEY_PREFIX}{${sid}}:fresh`,
   pendingSignIn: (id: string): string => `${KEY_PREFIX}{p:${sha256(id)}}:pending`,
+  /** Held while one answer to that pending sign-in's second step is checked (beside it: one slot). */
+  pendingClaim: (id: string): string => `${KEY_PREFIX}{p:${sha256(id)}}:claim`,
   passkeyOwner: (credentialId: string): string => `${KEY_PREFIX}{pkid:${sha256(credentialId)}}`,
   webauthnChallenge: (browserId: string, purpose: string): string => `${KEY_PREFIX}{wa:${sha256(browserId)}}:${purpose}`,
 } as const

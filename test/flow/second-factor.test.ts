@@ -17,7 +17,7 @@ import { keys } from '../../src/shared/keys.js'
 import { claimedSid } from '../../src/shared/handle-cookie.js'
 
 // One user per test: every stack here shares the one Redis, so factors enrolled in one test stay.
-const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [] }
+const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [], olga: [] }
 const IDP_COOKIE = 'tessera_idp'
 const host = (url: string): string => new URL(url).hostname
 
@@ -120,6 +120,20 @@ test('a recovery code signs in once; the pending sign-in is used once', async ()
   assert.equal((await postFactor(c, stack.idpUrl, { recovery: codes[0] as string })).status, 401, 'a used recovery code is refused')
   await assertHandedOver(c, await postFactor(c, stack.idpUrl, { recovery: codes[1] as string }), stack.appAUrl, 'carol')
   assert.equal((await redis.client().hkeys(keys.factors('carol'))).filter((k) => k.startsWith('rc:')).length, 8)
+})
+
+test('two answers posted at once for one sign-in: one signs in, the other spends nothing', async () => {
+  const { codes } = await enrolOnSecurityPage(await passwordOnly(stack.idpUrl, stack.appAUrl, 'olga'), stack.idpUrl)
+  const unused = async (): Promise<number> => (await redis.client().hkeys(keys.factors('olga'))).filter((k) => k.startsWith('rc:')).length
+  assert.equal(await unused(), 10)
+  for (const [first, second] of [[codes[0], codes[1]], [codes[2], codes[3]]] as [string, string][]) {
+    const b = new Browser()
+    await postPassword(b, stack.idpUrl, stack.appAUrl, 'olga')
+    const fields = formFields((await b.get(`${stack.idpUrl}/login/second-factor`)).body)
+    const answers = await Promise.all([first, second].map((recovery) => b.post(`${stack.idpUrl}/login/second-factor`, { ...fields, recovery }, 'application/json')))
+    assert.deepEqual(answers.map((a) => a.status).sort(), [303, 400], answers.map((a) => `${a.status} ${a.body.slice(0, 80)}`).join(' | '))
+  }
+  assert.equal(await unused(), 8, 'one recovery code per sign-in, the losing answer\'s kept')
 })
 
 test('wrong codes are regulated per user: the user is held, another user is not', async () => {
@@ -251,6 +265,9 @@ test('SECOND_FACTOR=off: no second step, even for a user with a factor enrolled'
   try {
     const b = new Browser()
     await assertHandedOver(b, await postPassword(b, off.idpUrl, off.appAUrl, 'nina'), off.appAUrl, 'nina')
+    const security = (await b.get(`${off.idpUrl}/security`)).body
+    assert.match(security, /This sign-in service asks for none at the moment/, 'the security page does not promise a second step')
+    assert.doesNotMatch(security, /a sign-in also asks for one of them/)
   } finally {
     await off.close()
   }

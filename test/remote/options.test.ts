@@ -73,7 +73,15 @@ test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, nam
     [{ cookie: { domain: 'exa mple.com' } }, /cookie\.domain: cookie domain is invalid: exa mple\.com/],
     [{ cookie: { path: '/a;b' } }, /cookie\.path: cookie path is invalid: \/a;b/],
     [{ cookie: { path: 7 } }, /cookie\.path: must be a string/],
-    [{ publicPaths: ['health'] }, /publicPaths: must be a list of paths starting with \//],
+    [{ publicPaths: ['health'] }, /publicPaths\[0\]: must be an exact path \(\/about\) or a prefix ending in \/\*/],
+    [{ publicPaths: 'health' }, /publicPaths: must be a list of paths starting with \//],
+    // Forms that would never match a request's path: refused rather than quietly protecting it.
+    [{ publicPaths: ['/ok', '/assets*'] }, /publicPaths\[1\]: must be an exact path/],
+    [{ publicPaths: ['/a?b=1'] }, /publicPaths\[0\]: must be an exact path/],
+    [{ publicPaths: ['/a*/b'] }, /publicPaths\[0\]: must be an exact path/],
+    [{ cookie: 'mycookie' }, /cookie: must be an object/],
+    // A string would have been truthy: Secure cookies on an http origin, which no browser keeps.
+    [{ cookie: { secure: 'false' } }, /cookie\.secure: must be true or false/],
     [{ waitReplicas: -1 }, /waitReplicas: must be an integer from 0 to 16/],
     // One origin parser with the IdP's: no user-info or fragment, nothing the URL parser repaired.
     [{ origin: 'https://user:pw@app.example.com' }, /origin: .* no path, query or user-info/],
@@ -83,6 +91,8 @@ test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, nam
   // Every problem at once.
   await assertRefused({ origin: 'nope', sessionSecret: 'short', redis: 'http://x' }, /origin: .*; sessionSecret: .*; redis: /)
   await assertRefused({ sessionSecret: 'short', cookie: { name: 'a b' } }, /sessionSecret: .*; cookie\.name: /)
+  await assertRefused({ sessionSecret: 'short', cookie: { sameSite: 'none' } }, /sessionSecret: .*; cookie\.sameSite: none needs secure cookies/)
+  await assertRefused({ origin: 'nope', syncKeys: undefined, appKeys: 'garbage' }, /origin: .*; appKeys\[0\]: must be/)
 })
 
 test('redis:// and rediss:// URLs, a connection object and an ioredis instance are accepted', async () => {

@@ -8,7 +8,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { BadSecondFactorError, CsrfError, FactorUnavailableError, SignInExpiredError } from '../../shared/errors.js'
 import type { IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
-import { finishPending, readPending, updatePending, type PendingSignIn } from '../pending-sign-in.js'
+import { finishPending, readPending, updatePending, whileClaimed, type PendingSignIn } from '../pending-sign-in.js'
 import { factorCount } from '../second-factor-policy.js'
 import { normaliseRecoveryCode, recoveryCodeHash } from '../factors/recovery-codes.js'
 import { checkTotp, normaliseCode } from '../factors/totp.js'
@@ -41,35 +41,37 @@ export const secondFactorRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async
 
   app.post<{ Body: FactorBody }>(PATH, opts, async (req, reply) => {
     const { id, pending } = await mustRead(ctx, req, req.body?.csrf)
-    const { username } = pending.user
-    const code = normaliseCode(req.body?.code)
-    const recovery = normaliseRecoveryCode(req.body?.recovery)
-    // Every attempt takes a slot of the user's second-factor allowance (a known device: only the
-    // per-user count applies, so a shared address cannot lock out this user).
-    const permit = await ctx.factorRegulation.admit(username, req.ip, true)
-    let ok = false
-    let unreadable = false
-    if (permit !== 'banned') {
-      try {
-        if (code !== undefined) {
-          const verdict = await checkTotp(ctx.factors, ctx.config.factorKeyring, username, code)
-          ok = verdict === 'ok'
-          unreadable = verdict === 'unreadable'
-        } else if (recovery !== undefined) {
-          ok = await ctx.factors.useRecoveryCode(username, recoveryCodeHash(username, recovery))
+    return whileClaimed(ctx, id, async () => {
+      const { username } = pending.user
+      const code = normaliseCode(req.body?.code)
+      const recovery = normaliseRecoveryCode(req.body?.recovery)
+      // Every attempt takes a slot of the user's second-factor allowance (a known device: only the
+      // per-user count applies, so a shared address cannot lock out this user).
+      const permit = await ctx.factorRegulation.admit(username, req.ip, true)
+      let ok = false
+      let unreadable = false
+      if (permit !== 'banned') {
+        try {
+          if (code !== undefined) {
+            const verdict = await checkTotp(ctx.factors, ctx.config.factorKeyring, username, code)
+            ok = verdict === 'ok'
+            unreadable = verdict === 'unreadable'
+          } else if (recovery !== undefined) {
+            ok = await ctx.factors.useRecoveryCode(username, recoveryCodeHash(username, recovery))
+          }
+        } finally {
+          await ctx.factorRegulation.settle(permit, ok)
         }
-      } finally {
-        await ctx.factorRegulation.settle(permit, ok)
       }
-    }
-    if (unreadable) throw new FactorUnavailableError('the TOTP secret does not open with FACTOR_KEYS')
-    if (!ok) {
-      const err = new BadSecondFactorError(permit === 'banned' ? 'throttled' : 'wrong, replayed or used code')
-      req.log.info({ code: err.code, detail: err.detail }, 'second factor rejected')
-      return renderCodeForm(ctx, reply, id, pending, err.statusCode, err.message)
-    }
-    if (recovery !== undefined) req.log.info({ user: username }, 'recovery code used')
-    return finishPending(ctx, req, reply, 'otp')
+      if (unreadable) throw new FactorUnavailableError('the TOTP secret does not open with FACTOR_KEYS')
+      if (!ok) {
+        const err = new BadSecondFactorError(permit === 'banned' ? 'throttled' : 'wrong, replayed or used code')
+        req.log.info({ code: err.code, detail: err.detail }, 'second factor rejected')
+        return renderCodeForm(ctx, reply, id, pending, err.statusCode, err.message)
+      }
+      if (recovery !== undefined) req.log.info({ user: username }, 'recovery code used')
+      return finishPending(ctx, req, reply, 'otp')
+    })
   })
 
   app.post<{ Body: FactorBody }>(`${PATH}/enrol`, opts, async (req, reply) => {

@@ -116,6 +116,8 @@ export async function renderSecurity(ctx: IdpContext, reply: FastifyReply, curre
     hasFactor: enrolled.totp || enrolled.passkeys > 0,
     totpAvailable: policy.mode !== 'off' && ctx.config.factorKeyring !== undefined,
     required: isRequiredFor(policy, user),
+    // SECOND_FACTOR=off: sign-ins ask for no second factor, whatever is enrolled.
+    asked: policy.mode !== 'off',
     mayRemoveTotp: mayRemoveFactor(policy, user, enrolled),
     mayRemovePasskey: mayRemoveFactor(policy, user, enrolled),
     // The passkeys section (views/security-passkeys.eta; its changes: security-passkeys.ts).
