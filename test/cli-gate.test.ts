@@ -1,6 +1,7 @@
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -43,6 +44,25 @@ test('tessera gate names every bad variable and exits 1, printing no key', async
     assert.ok(stderr.includes(name), `${name} in: ${stderr}`)
   }
   assert.ok(!stderr.includes(appKeys.split('.')[1] as string), 'no key printed')
+})
+
+test('tessera gate exits 1 when it cannot listen, rather than running on no port', async () => {
+  const taken = createServer()
+  const port = await freePort('127.0.0.1')
+  await new Promise<void>((done) => taken.listen(port, '127.0.0.1', done))
+  try {
+    const gate = run({
+      IDP_URL: 'https://sso.example.com', REDIS_URL: redis.url, GATE_SESSION_SECRET: randomBytes(32).toString('base64url'),
+      FORWARD_AUTH_HOSTS: `${APP}=${appKeys}`, FORWARD_AUTH_PROXIES: '127.0.0.1', GATE_PORT: String(port), LOG_LEVEL: 'silent',
+    })
+    const stuck = setTimeout(() => { gate.stop() }, 10_000) // still running after 10 s: stopped, and the test fails
+    const { status, stderr } = await gate.done
+    clearTimeout(stuck)
+    assert.equal(status, 1, 'exited by itself')
+    assert.match(stderr, /tessera gate: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/)
+  } finally {
+    taken.close()
+  }
 })
 
 test('tessera gate takes GATE_PORT in decimal digits only, and LOG_LEVEL from pino\'s levels', async () => {

@@ -76,6 +76,8 @@ export async function gate(env: Readonly<Record<string, string | undefined>>, er
     await app.listen({ host: config.host, port: config.port })
   } catch (e) {
     err(`tessera gate: cannot listen on ${config.host}:${config.port}: ${(e as Error).message}\n`)
+    // Its Redis client would keep the process alive, listening on nothing: a supervisor must see it exit.
+    await app.close().catch(() => undefined)
     return EXIT.problem
   }
   if (config.options.proxies === '') app.log.warn('tessera gate: FORWARD_AUTH_PROXIES is empty, so every request is refused')

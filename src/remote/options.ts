@@ -82,9 +82,18 @@ export interface ResolvedOptions {
   readonly secondFactorRequired: boolean
 }
 
+const OPTION_NAMES: ReadonlySet<string> = new Set(['idpUrl', 'origin', 'appKeys', 'syncKeys', 'redis', 'sessionSecret', 'cookie', 'publicPaths', 'waitReplicas', 'secondFactor'])
+// Fastify hands the plugin its own register options too (`app.register(plugin, { prefix, … })`).
+const FASTIFY_REGISTER_OPTIONS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers'])
+const COOKIE_OPTION_NAMES: ReadonlySet<string> = new Set(['name', 'secure', 'sameSite', 'domain', 'path'])
+
 export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined): ResolvedOptions {
   const o = opts ?? {}
   const problems: string[] = []
+  // A misspelt option (publicPath) would be ignored silently and leave its setting at the default.
+  for (const key of Object.keys(o)) {
+    if (!OPTION_NAMES.has(key) && !FASTIFY_REGISTER_OPTIONS.has(key)) problems.push(`${key}: not an option (the options are ${[...OPTION_NAMES].join(', ')})`)
+  }
   const origin = originOf(o.origin, 'origin', problems)
   const idpUrl = originOf(o.idpUrl, 'idpUrl', problems)
   const keys = keysOf(o, origin, problems)
@@ -93,6 +102,9 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   const c: TesseraCookieOptions = isPlainObject(o.cookie) ? o.cookie as TesseraCookieOptions : {}
   if (o.cookie !== undefined && !isPlainObject(o.cookie)) problems.push('cookie: must be an object like { name, secure, sameSite, domain, path }')
   if (c.secure !== undefined && typeof c.secure !== 'boolean') problems.push('cookie.secure: must be true or false')
+  for (const key of Object.keys(c)) {
+    if (!COOKIE_OPTION_NAMES.has(key)) problems.push(`cookie.${key}: not a cookie option (they are ${[...COOKIE_OPTION_NAMES].join(', ')}; HttpOnly is always set)`)
+  }
   const sameSite = c.sameSite ?? 'lax'
   if (!['lax', 'strict', 'none'].includes(sameSite)) problems.push('cookie.sameSite: must be lax, strict or none')
   // The return from the IdP is a cross-site navigation: a Strict state cookie would not come back with it.

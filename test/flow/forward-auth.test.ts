@@ -125,7 +125,11 @@ test('without a session, a navigation goes to the IdP and anything else gets 401
 
 test('a Remote-User header sent by the client never reaches the app', async () => {
   const b = await signedInEverywhere()
-  const forged = { 'remote-user': 'mallory', 'remote-groups': 'root', 'remote-name': 'M', 'remote-email': 'm@evil.test', 'remote-auth-methods': 'pwd,otp,hwk' }
+  // Also spelt with underscores: CGI and WSGI servers read Remote_User as Remote-User (HTTP_REMOTE_USER).
+  const forged = {
+    'remote-user': 'mallory', 'remote-groups': 'root', 'remote-name': 'M', 'remote-email': 'm@evil.test', 'remote-auth-methods': 'pwd,otp,hwk',
+    remote_user: 'mallory', remote_groups: 'root', remote_name: 'M', remote_email: 'm@evil.test', remote_auth_methods: 'pwd,otp,hwk',
+  }
   for (const p of proxies()) {
     const res = await asClient(b, `${p.url}/x`, forged)
     assert.equal(res.status, 200)

@@ -143,7 +143,7 @@ export interface Echo {
 /** The protected app: not Node-aware, it only prints what reached it (path and Remote-* headers) as JSON. */
 export async function startEcho(host = '127.0.0.1'): Promise<Echo> {
   const server: Server = createServer((req, res) => {
-    const remote = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('remote-')))
+    const remote = Object.fromEntries(Object.entries(req.headers).filter(([k]) => /^remote[-_]/.test(k)))
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ path: req.url, method: req.method, remote }))
   })

@@ -80,6 +80,9 @@ test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, nam
     [{ publicPaths: ['/a?b=1'] }, /publicPaths\[0\]: must be an exact path/],
     [{ publicPaths: ['/a*/b'] }, /publicPaths\[0\]: must be an exact path/],
     [{ cookie: 'mycookie' }, /cookie: must be an object/],
+    // A misspelt option would otherwise be ignored, its setting left at the default.
+    [{ publicPath: ['/health'] }, /publicPath: not an option \(the options are idpUrl, origin/],
+    [{ cookie: { httpOnly: false } }, /cookie\.httpOnly: not a cookie option/],
     // A string would have been truthy: Secure cookies on an http origin, which no browser keeps.
     [{ cookie: { secure: 'false' } }, /cookie\.secure: must be true or false/],
     [{ waitReplicas: -1 }, /waitReplicas: must be an integer from 0 to 16/],
@@ -98,6 +101,7 @@ test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, nam
 test('redis:// and rediss:// URLs, a connection object and an ioredis instance are accepted', async () => {
   assert.equal(await readyError(good()), undefined)
   assert.equal(await readyError({ ...good(), redis: { url: redis.url } }), undefined)
+  assert.equal(await readyError({ ...good(), prefix: '/app', logLevel: 'warn' }), undefined, "Fastify's own register options pass")
   const client = new Redis(redis.url)
   try {
     assert.equal(await readyError({ ...good(), redis: client }), undefined)
