@@ -185,6 +185,22 @@ test('sign-in issues a new session cookie, never the pre-login one', async (t) =
   assert.match((await b.get(`${stack.idpUrl}/`)).body, /Alice Example/)
 })
 
+test('a stale login form posted by a signed-in browser keeps its session: one logout still ends it everywhere', async (t) => {
+  const b = new Browser()
+  const stale = formFields((await b.get(`${stack.idpUrl}/login`)).body) // tab 1 opens the form
+  const other = await signInThroughAppA(t) // the same person signs in in tab 2 ...
+  for (const [host, jar] of other.jars) b.jars.set(host, new Map(jar)) // ... of the same browser
+  const refused = await b.post(`${stack.idpUrl}/login`, { ...stale, csrf: 'expired', username: 'alice', password: PASSWORD })
+  assert.strictEqual(refused.status, 403)
+  assert.ok(b.cookies('127.0.0.1').get('tessera_idp'), 'the IdP session cookie is kept')
+  assert.strictEqual((await me(b, stack.appAUrl)).status, 200)
+  const home = await b.get(`${stack.idpUrl}/`)
+  assert.match(home.body, /Alice Example/, 'still signed in at the IdP')
+  const out = await b.post(`${stack.idpUrl}/logout`, { csrf: formFields(home.body).csrf as string, callback: Buffer.from(`${stack.appAUrl}/`).toString('base64url') })
+  assert.strictEqual(out.status, 303)
+  assert.strictEqual((await me(b, stack.appAUrl)).status, 401, 'the logout ended the session at the app')
+})
+
 test('a login POST without the CSRF field gets 403 and no session', async (t) => {
   const b = new Browser()
   await b.get(`${stack.idpUrl}/login`)

@@ -56,7 +56,7 @@ export const loginRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, 
       if (next !== undefined && callback.kind === 'none') return reply.header('cache-control', 'no-store').redirect(next, 302)
       return renderHome(ctx, reply, current, noticeFor(callback, state))
     }
-    return renderLogin(ctx, req, reply, { status: 200, callback, state, mfa, next })
+    return renderLogin(ctx, req, reply, { status: 200, callback, state, mfa, next, sessionGone: true })
   })
 
   app.post<{ Body: LoginBody }>('/login', { schema: { body: loginBodySchema } }, async (req, reply) => {
@@ -130,6 +130,8 @@ export interface LoginView {
   mfa?: boolean
   /** The IdP page to return to after signing in (local-return.ts). */
   next?: string
+  /** The request's session cookie was read and opens no session: clear it. */
+  sessionGone?: boolean
 }
 
 export async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: FastifyReply, view: LoginView): Promise<FastifyReply> {
@@ -138,8 +140,10 @@ export async function renderLogin(ctx: IdpContext, req: FastifyRequest, reply: F
     pre = randomId(PRE_LOGIN_BYTES)
     reply.setCookie(ctx.cookies.preLogin, pre, ctx.cookies.preLoginOptions)
   }
-  // An expired or forged session cookie is cleared so the browser stops sending it.
-  if (req.cookies[ctx.cookies.session] !== undefined) clearSessionCookie(ctx, reply)
+  // An expired or forged session cookie is cleared so the browser stops sending it. A refused post
+  // (a stale form, a wrong password) keeps it: it may open a live session, which the next sign-in
+  // ends (completeSignIn) and a logout must still find, never an orphan the browser forgot.
+  if (view.sessionGone === true && req.cookies[ctx.cookies.session] !== undefined) clearSessionCookie(ctx, reply)
   const keep = view.callback.kind === 'allowed' && view.state !== undefined
   return reply.code(view.status).header('cache-control', 'no-store').view('login.eta', {
     title: 'Sign in',
