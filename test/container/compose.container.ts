@@ -129,6 +129,8 @@ test('a session survives a restart of the Redis container (append-only file on i
   // The IdP and the app reconnect by themselves, by the service's name, wherever it now is.
   const user = await until('the app after the Redis restart', () => whoAmI(b, 'http://app.localhost:3001'), (v) => v !== 503)
   assert.equal(user, 'alice')
+  // Each process reconnects on its own retry schedule (up to 2 s apart): the IdP may be a moment later.
+  await until('the IdP /readyz after the Redis restart', async () => (await fetch(`${map['http://idp.localhost:3000']}/readyz`)).status, (s) => s === 200)
   assert.match((await b.get('http://idp.localhost:3000/')).body, /Alice Example/)
 })
 
