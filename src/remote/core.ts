@@ -21,7 +21,7 @@ import { isNavigation } from '../shared/http.js'
 import { encodeCallback, replaceQueryParam } from '../shared/query.js'
 import { ID_BYTES, isState, type SessionSnapshot } from '../shared/session.js'
 import type { Sessions } from '../shared/sessions.js'
-import { openToken } from '../shared/token.js'
+import { openToken, type TokenClaims } from '../shared/token.js'
 import type { Tokens } from '../shared/tokens.js'
 import type { ResolvedOptions } from './options.js'
 import type { CookieChange } from './set-cookie.js'
@@ -95,9 +95,7 @@ export class RemoteCore {
   }
 
   async #redeem(req: PlainRequest, token: string | readonly string[], cookies: CookieChange[]): Promise<Decision> {
-    if (typeof token !== 'string') throw new InvalidTokenError('token parameter repeated')
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new InvalidTokenError(`token on a ${req.method}`)
-    const claims = openToken((kid) => this.opts.keys.byId.get(kid)?.tokenKey, token, this.opts.origin)
+    const claims = this.#open(req, token)
     const state = req.cookies[this.opts.stateCookieName]
     if (state === undefined || !safeEqual(state, claims.st)) throw new InvalidTokenError('state does not match this browser')
     const result = await this.tokens.redeem(claims.sid, claims.jti, this.opts.origin)
@@ -122,13 +120,18 @@ export class RemoteCore {
    * 403, as for a browser without a session: an invalid token never passes silently.
    */
   async #checkUnneeded(req: PlainRequest, token: string | readonly string[], session: SessionSnapshot): Promise<void> {
-    if (typeof token !== 'string') throw new InvalidTokenError('token parameter repeated')
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new InvalidTokenError(`token on a ${req.method}`)
-    const claims = openToken((kid) => this.opts.keys.byId.get(kid)?.tokenKey, token, this.opts.origin)
+    const claims = this.#open(req, token)
     if (claims.sid !== session.sid) throw new InvalidTokenError('token of another session than this browser\'s')
     const state = req.cookies[this.opts.stateCookieName]
     if (state !== undefined && !safeEqual(state, claims.st)) throw new InvalidTokenError('state does not match this browser')
     if (!(await this.tokens.isUnspent(claims.sid, claims.jti))) throw new InvalidTokenError('token used before, expired or never minted')
+  }
+
+  /** The claims of the request's one token: on a GET or HEAD, sealed for this app, not expired. */
+  #open(req: PlainRequest, token: string | readonly string[]): TokenClaims {
+    if (typeof token !== 'string') throw new InvalidTokenError('token parameter repeated')
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new InvalidTokenError(`token on a ${req.method}`)
+    return openToken((kid) => this.opts.keys.byId.get(kid)?.tokenKey, token, this.opts.origin)
   }
 
   #askToSignIn(req: PlainRequest, cookies: CookieChange[]): Decision {

@@ -99,8 +99,9 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   const keys = keysOf(o, origin, problems)
   if (typeof o.sessionSecret !== 'string' || o.sessionSecret.length < 32) problems.push('sessionSecret: must be a string of at least 32 characters')
   checkRedis(o.redis, problems)
-  const c: TesseraCookieOptions = isPlainObject(o.cookie) ? o.cookie as TesseraCookieOptions : {}
-  if (o.cookie !== undefined && !isPlainObject(o.cookie)) problems.push('cookie: must be an object like { name, secure, sameSite, domain, path }')
+  const cookieIsObject = o.cookie === undefined || isPlainObject(o.cookie)
+  if (!cookieIsObject) problems.push('cookie: must be an object like { name, secure, sameSite, domain, path }')
+  const c: TesseraCookieOptions = cookieIsObject ? o.cookie ?? {} : {}
   if (c.secure !== undefined && typeof c.secure !== 'boolean') problems.push('cookie.secure: must be true or false')
   for (const key of Object.keys(c)) {
     if (!COOKIE_OPTION_NAMES.has(key)) problems.push(`cookie.${key}: not a cookie option (they are ${[...COOKIE_OPTION_NAMES].join(', ')}; HttpOnly is always set)`)
