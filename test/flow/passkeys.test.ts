@@ -22,7 +22,7 @@ let redis: TestRedis
 let stack: Stack
 let client: Redis
 // One user per test: a user with a passkey is asked for a second step after the password.
-const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kim', 'leo', 'mia', 'noah', 'pia']
+const USERS = ['carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'kim', 'leo', 'mia', 'noah', 'pia', 'quinn']
 useStack((r, s) => { redis = r; stack = s; client = r.client() }, {
   env: { USERS_FILE: writeFactorUsers({ ...Object.fromEntries(USERS.map((u) => [u, []])), root: ['admins'], olga: ['admins'] }), SECOND_FACTOR_GROUPS: 'admins', FACTOR_KEYS: newKey('f1') },
 })
@@ -99,6 +99,14 @@ test('an unknown credential is refused with the same answer as any other failure
   const refused = await passkeySignIn(b, stack, await openLogin(b, stack), stranger)
   assert.equal(refused.status, 401)
   assert.match(refused.body, /That passkey could not be used/)
+  // A real user's passkey answering without user verification fails for another reason: the answer
+  // (status and page, but for the form's fresh tokens) is the same, so it tells nothing of who exists.
+  const auth = new SoftAuthenticator(stack.idpUrl)
+  await registerPasskey(stack, auth, 'quinn')
+  const b2 = new Browser()
+  const unverified = await passkeySignIn(b2, stack, await openLogin(b2, stack), auth, { unverified: true })
+  const shape = (p: { status: number; body: string }): unknown => ({ status: p.status, body: p.body.replace(/value="[^"]*"/g, 'value=""') })
+  assert.deepEqual(shape(unverified), shape(refused))
 })
 
 test('a removed passkey signs no one in any more', async () => {

@@ -36,7 +36,10 @@ test('a TOTP step is accepted once, and no earlier step after it, even when two 
   assert.deepEqual(race.filter((r) => r === 'ok').length, 1, 'one of four racing checks of one code wins')
   assert.equal(await checkTotp(store, keyring, 'u1', codeAt(secret, t0), next + 1000), 'wrong', 'an earlier step within the window')
   assert.equal(await checkTotp(store, keyring, 'u1', codeAt(secret, next + 30_000), next + 30_000), 'ok')
-  assert.equal(await checkTotp(store, keyring, 'u1', codeAt(secret, next + 120_000), next + 30_000), 'wrong', 'outside ±1 step')
+  const now = next + 30_000
+  assert.equal(await checkTotp(store, keyring, 'u1', codeAt(secret, now + 60_000), now), 'wrong', 'two steps ahead: outside ±1 step')
+  assert.equal(await checkTotp(store, keyring, 'u1', codeAt(secret, now + 30_000), now), 'ok', 'one step ahead: inside ±1 step')
+  assert.equal(await checkTotp(store, keyring, 'u1', codeAt(secret, now + 120_000), now), 'wrong', 'four steps ahead')
   assert.equal(await client.pttl(keys.factors('u1')), -1, 'factors are durable: no TTL')
 })
 
@@ -62,6 +65,11 @@ test('a recovery code is good once, whatever its case and dashes; codes carry 12
   assert.equal(codes.length, 10)
   assert.equal(new Set(codes).size, 10)
   for (const c of codes) assert.match(c, /^[a-z2-9]{6}(-[a-z2-9]{6}){3}$/)
+  // 120 bits: 24 characters, each drawn uniformly from 32 letters. Over 2,400 characters every one of
+  // the 32 shows up (a letter missing by chance: about 32 × (31/32)^2400, below 10^-30).
+  const seen = new Set(newRecoveryCodes(100).join('').replaceAll('-', ''))
+  assert.equal(seen.size, 32, [...seen].sort().join(''))
+  for (const c of seen) assert.ok('abcdefghijkmnpqrstuvwxyz23456789'.includes(c), c)
   const code = normaliseRecoveryCode((codes[0] as string).toUpperCase()) as string
   const race = await Promise.all([1, 2, 3].map(() => store.useRecoveryCode('u3', recoveryCodeHash('u3', code))))
   assert.equal(race.filter(Boolean).length, 1)

@@ -68,11 +68,26 @@ test('Redis keeps only hashes of user names in its regulation keys', async () =>
   const keys = await redis.client().keys('*')
   assert.ok(keys.length > 0)
   assert.ok(keys.every((k) => !k.includes('alice') && !k.includes('127.0.0.1')), keys.join(' '))
+  // The subject in each key is a SHA-256 (256 bits: 64 hex digits or 43 base64url characters), not a shorter digest.
+  assert.ok(keys.every((k) => /[0-9a-f]{64}|[A-Za-z0-9_-]{43}/.test(k)), keys.join(' '))
+})
+
+test('the password is checked exactly as typed: not case-folded, not truncated, not trimmed', async () => {
+  await redis.client().flushall()
+  assert.equal((await attempt(new Browser(), 'user20', PASSWORD)).status, 303, 'the password as set')
+  for (const variant of [PASSWORD.toUpperCase(), PASSWORD.slice(0, -1), `${PASSWORD} `]) {
+    assert.equal((await attempt(new Browser(), 'user21', variant)).status, 401, JSON.stringify(variant))
+  }
 })
 
 test('a password over 1024 characters is refused before hashing, and 64 characters are fine', async () => {
+  await redis.client().flushall()
+  logLines.length = 0
   const long = await attempt(new Browser(), 'alice', 'x'.repeat(1025))
   assert.equal(long.status, 400)
+  // No regulation slot taken and no check logged: the password never reached argon2.
+  assert.deepEqual(await redis.client().keys('*{rl:*'), [])
+  assert.equal(logLines.filter((l) => l.includes('login rejected')).length, 0)
   const ok64 = await attempt(new Browser(), 'alice', 'y'.repeat(64))
   assert.equal(ok64.status, 401, 'a 64-character password is checked, not refused')
 })
