@@ -185,6 +185,9 @@ export class RemoteCore {
     if (callback === undefined) return home
     try {
       const url = new URL(callback, home)
+      // User-info in a URL is refused, as the IdP's allow-list refuses it in a callback: it would
+      // put a name or password into the browser's history, or dress up where the link goes.
+      if (url.username !== '' || url.password !== '') return home
       if (url.origin === this.opts.origin || url.origin === this.opts.idpUrl) return url.href
     } catch { /* falls through */ }
     return home

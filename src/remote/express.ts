@@ -13,7 +13,7 @@ import { loggerOptions } from '../shared/logger.js'
 import { waitForRedis } from '../shared/redis.js'
 import type { CookieChange, Decision, RemoteCore } from './core.js'
 import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
-import { errorAnswer } from './pages.js'
+import { errorAnswer, exposedError } from './pages.js'
 import { TesseraSession } from './session.js'
 import { connectRedis, coreFor, type RemoteLog } from './setup.js'
 
@@ -56,8 +56,6 @@ export interface TesseraMiddleware extends RequestHandler {
   close(): Promise<void>
 }
 
-const INTERNAL_MESSAGE = 'Something went wrong. Please try again.'
-
 /**
  * Express 5 middleware for a Tessera remote app: `app.use(tesseraExpress(options))` before the routes.
  * @throws OptionsError (`TESSERA_ERR_OPTIONS`) listing every bad option.
@@ -76,7 +74,7 @@ export function tesseraExpress(options: TesseraExpressOptions): TesseraMiddlewar
     } catch (err) {
       // Not one of Tessera's answers: never Express's default page, which shows a stack outside production.
       log.warn({ err: { message: (err as Error).message } }, 'tessera: request failed')
-      sendError(res, req.headers.accept, new TesseraError('TESSERA_ERR_INTERNAL', 500, INTERNAL_MESSAGE))
+      sendError(res, req.headers.accept, exposedError(err))
       return
     }
     req.session = new TesseraSession(decision.session)
@@ -100,7 +98,7 @@ export function tesseraExpress(options: TesseraExpressOptions): TesseraMiddlewar
     try {
       out = await core.logout(session?.id, callback)
     } catch (err) {
-      sendError(res, req.headers.accept, asTesseraError(err))
+      sendError(res, req.headers.accept, exposedError(err))
       return
     }
     session?.end()
@@ -145,7 +143,7 @@ function saveByTheEnd(req: Request, res: Response, core: RemoteCore, log: Remote
       log.warn({ err: { message: (err as Error).message } }, 'tessera: session data not saved')
       if (this.headersSent) { this.destroy(); return } // a streamed answer cannot turn into an error page now
       for (const name of ['content-type', 'content-length', 'etag', 'last-modified']) this.removeHeader(name)
-      const page = errorAnswer(req.headers.accept, asTesseraError(err))
+      const page = errorAnswer(req.headers.accept, exposedError(err))
       setHeaders(this.status(page.status), page.headers)
       const endWith = end as (this: Response, body: string) => Response
       endWith.call(this, page.body)
@@ -172,10 +170,6 @@ function setHeaders(res: Response, headers: Readonly<Record<string, string>>): v
 }
 
 /** Redis being down is a 503 Tessera already words; anything else is answered without its message. */
-function asTesseraError(err: unknown): TesseraError {
-  return err instanceof TesseraError && err.expose ? err : new TesseraError('TESSERA_ERR_INTERNAL', 500, INTERNAL_MESSAGE)
-}
-
 /** The cookie changes of a decision, with this app's attributes. */
 function applyCookies(res: Response, opts: ResolvedOptions, cookies: readonly CookieChange[]): void {
   for (const c of cookies) res.append('set-cookie', opts.setCookie(c))

@@ -87,12 +87,17 @@ const OPTION_NAMES: ReadonlySet<string> = new Set(['idpUrl', 'origin', 'appKeys'
 const FASTIFY_REGISTER_OPTIONS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers'])
 const COOKIE_OPTION_NAMES: ReadonlySet<string> = new Set(['name', 'secure', 'sameSite', 'domain', 'path'])
 
-export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined): ResolvedOptions {
+/**
+ * The options checked, every problem at once. `fastifyRegister`: the Fastify plugin is handed
+ * Fastify's own register options beside its own, which pass; elsewhere (Express, the gate) such a
+ * name would do nothing, so it is refused like any unknown name.
+ */
+export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined, { fastifyRegister = false } = {}): ResolvedOptions {
   const o = opts ?? {}
   const problems: string[] = []
   // A misspelt option (publicPath) would be ignored silently and leave its setting at the default.
   for (const key of Object.keys(o)) {
-    if (!OPTION_NAMES.has(key) && !FASTIFY_REGISTER_OPTIONS.has(key)) problems.push(`${key}: not an option (the options are ${[...OPTION_NAMES].join(', ')})`)
+    if (!OPTION_NAMES.has(key) && !(fastifyRegister && FASTIFY_REGISTER_OPTIONS.has(key))) problems.push(`${key}: not an option (the options are ${[...OPTION_NAMES].join(', ')})`)
   }
   const origin = originOf(o.origin, 'origin', problems)
   const idpUrl = originOf(o.idpUrl, 'idpUrl', problems)
@@ -123,6 +128,7 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
   // Secure unless set otherwise or the origin is http: (unknown while the origin is bad).
   const secure = typeof c.secure === 'boolean' ? c.secure : origin?.startsWith('https:')
   if (sameSite === 'none' && secure === false) problems.push('cookie.sameSite: none needs secure cookies')
+  problems.push(...cookiePrefixProblems(c.name, secure, c.domain, path))
   if (problems.length > 0 || origin === undefined || idpUrl === undefined || keys === undefined || secure === undefined) throw new OptionsError(problems)
   const hostPrefix = secure && c.domain === undefined && path === '/' ? '__Host-' : ''
   // Cookies ignore ports: two apps on one host name would share one `tessera` cookie and clear each
@@ -143,6 +149,21 @@ export function resolveOptions(opts: Partial<TesseraRemoteOptions> | undefined):
     waitReplicas,
     secondFactorRequired: secondFactor === 'required',
   }
+}
+
+/**
+ * A browser keeps a `__Secure-` cookie only when it is Secure, and a `__Host-` cookie only when it is
+ * Secure, has no Domain and has Path=/ (RFC 6265bis 4.1.3; prefixes compared without case). Any other
+ * such name would be dropped by the browser, and every sign-in would end in a 403.
+ */
+function cookiePrefixProblems(name: unknown, secure: boolean | undefined, domain: unknown, path: unknown): string[] {
+  if (typeof name !== 'string') return []
+  const lower = name.toLowerCase()
+  if (lower.startsWith('__host-') && (secure === false || domain !== undefined || path !== '/')) {
+    return ['cookie.name: a __Host- cookie needs secure cookies (an https origin), no domain and path /; browsers drop it otherwise']
+  }
+  if (lower.startsWith('__secure-') && secure === false) return ['cookie.name: a __Secure- cookie needs secure cookies (an https origin); browsers drop it otherwise']
+  return []
 }
 
 /** This app's keys from `appKeys`, or derived from the IdP's `syncKeys` (the old way; checked, but none without an origin); exactly one of them. */

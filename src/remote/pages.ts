@@ -1,5 +1,5 @@
 /** The plugin's own answers (403, 401, 503): short, self-contained, no template engine of the app's needed. */
-import type { TesseraError } from '../shared/errors.js'
+import { TesseraError } from '../shared/errors.js'
 import { acceptsHtml, escapeHtml } from '../shared/http.js'
 
 /** A link the page offers to go on: "Try again" on this origin, or "Sign in" at the IdP. */
@@ -29,4 +29,11 @@ export function errorAnswer(accept: string | undefined, err: TesseraError, extra
       `<title>${escapeHtml(err.message)}</title></head><body style="font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem">` +
       `<h1 style="font-size:1.4rem">${escapeHtml(err.message)}</h1><p style="color:#5b6570">Error ${err.statusCode} · <code>${err.code}</code></p>${link}</body></html>`,
   }
+}
+
+const INTERNAL_MESSAGE = 'Something went wrong. Please try again.'
+
+/** `err` if the client may see it (a Redis outage's 503), else a plain 500 that tells nothing. */
+export function exposedError(err: unknown): TesseraError {
+  return err instanceof TesseraError && err.expose ? err : new TesseraError('TESSERA_ERR_INTERNAL', 500, INTERNAL_MESSAGE)
 }

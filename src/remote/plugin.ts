@@ -11,7 +11,7 @@ import { type CookieChange, type Decision } from './core.js'
 import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
 import { connectRedis, coreFor } from './setup.js'
 import type { RedisClient } from '../shared/redis.js'
-import { errorAnswer } from './pages.js'
+import { errorAnswer, exposedError, type ErrorAnswer } from './pages.js'
 import { TesseraSession } from './session.js'
 
 declare module 'fastify' {
@@ -29,14 +29,21 @@ declare module 'fastify' {
 }
 
 const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawOpts) => {
-  const opts = resolveOptions(rawOpts)
+  const opts = resolveOptions(rawOpts, { fastifyRegister: true })
   const core = coreFor(opts, connect(app, opts), app.log)
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
 
   app.decorateRequest('session', null as unknown as TesseraSession)
   app.decorateReply('tesseraLogout', async function tesseraLogout(this: FastifyReply, callback?: string) {
     const session = this.request.session
-    const { location, cookies } = await core.logout(session?.id, callback)
+    let out: Awaited<ReturnType<typeof core.logout>>
+    try {
+      out = await core.logout(session?.id, callback)
+    } catch (err) {
+      // Tessera's own answer (a Redis outage's 503 page or JSON), as the Express middleware gives.
+      return sendAnswer(this, errorAnswer(this.request.headers.accept, exposedError(err)))
+    }
+    const { location, cookies } = out
     session?.end()
     applyCookies(this, opts, cookies)
     return this.header('cache-control', 'no-store').redirect(location, 303)
@@ -55,7 +62,16 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
     if (sid === undefined) { done(null, payload); return }
     keepOutOfCaches(reply)
     if (!session.changed) { done(null, payload); return }
-    core.save(sid, session.takeChanges()).then(() => { done(null, payload) }, done)
+    core.save(sid, session.takeChanges()).then(() => { done(null, payload) }, (err: unknown) => {
+      // The answer the route built would claim a success that was not saved: Tessera's own error
+      // answer instead (JSON or a page, as the Express middleware gives), not the app's error handler.
+      req.log.warn({ err: { message: (err as Error).message } }, 'tessera: session data not saved')
+      if (payload !== null && typeof (payload as { destroy?: unknown }).destroy === 'function') (payload as { destroy: () => void }).destroy()
+      for (const name of ['content-type', 'content-length', 'etag', 'last-modified']) reply.removeHeader(name)
+      const page = errorAnswer(req.headers.accept, exposedError(err))
+      reply.code(page.status).headers(page.headers)
+      done(null, page.body)
+    })
   })
 }
 
@@ -75,7 +91,10 @@ function answer(req: FastifyRequest, reply: FastifyReply, opts: ResolvedOptions,
   if (decision.kind === 'redirect') return reply.headers(decision.headers).redirect(decision.location, 302)
   const { error } = decision
   req.log.info({ code: error.code, detail: error.detail }, 'tessera: request rejected')
-  const page = errorAnswer(req.headers.accept, error, decision.extra, decision.wayOn)
+  return sendAnswer(reply, errorAnswer(req.headers.accept, error, decision.extra, decision.wayOn))
+}
+
+function sendAnswer(reply: FastifyReply, page: ErrorAnswer): FastifyReply {
   return reply.code(page.status).headers(page.headers).send(page.body)
 }
 

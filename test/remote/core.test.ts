@@ -173,6 +173,9 @@ test('a cookie that opens nothing is cleared; logout ends the session and stays 
   const out = await core.logout(handle.sid, 'https://evil.example/')
   assert.equal(out.location, `${ORIGIN}/`)
   assert.equal((await core.logout(undefined, `${IDP}/login`)).location, `${IDP}/login`)
+  for (const withUserInfo of [`${IDP.replace('://', '://user:pw@')}/`, `${ORIGIN.replace('://', '://user@')}/x`]) {
+    assert.equal((await core.logout(undefined, withUserInfo)).location, `${ORIGIN}/`, withUserInfo)
+  }
   const d = await core.decide(request({ cookies: { [core.opts.cookieName]: cookie } }))
   assert.equal(d.kind, 'redirect')
   assert.equal(cookieValue(d, core.opts.cookieName), null)

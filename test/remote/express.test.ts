@@ -60,6 +60,9 @@ test('bad options are refused when the middleware is made, with TESSERA_ERR_OPTI
   assert.throws(() => tesseraExpress({ idpUrl: 'nope', origin: 'http://127.0.0.2:4000', appKeys: 'x', redis: 'http://x', sessionSecret: 'short', secondFactor: 'always' } as unknown as TesseraExpressOptions),
     (err: unknown) => err instanceof TesseraError && err.code === 'TESSERA_ERR_OPTIONS' &&
       /idpUrl/.test(err.message) && /redis: must be/.test(err.message) && /sessionSecret/.test(err.message) && /secondFactor/.test(err.message))
+  // Fastify's register options mean nothing to Express: refused like any unknown name, not ignored.
+  assert.throws(() => tesseraExpress({ idpUrl: 'nope', prefix: '/x', logLevel: 'warn' } as unknown as TesseraExpressOptions),
+    (err: unknown) => err instanceof TesseraError && /prefix: not an option/.test(err.message) && /logLevel: not an option/.test(err.message))
 })
 
 test('Redis unreachable: ready() resolves false and a protected request gets 503, not a 500 page', async (t) => {

@@ -85,6 +85,11 @@ test('every other bad option is refused at ready() with TESSERA_ERR_OPTIONS, nam
     [{ cookie: { httpOnly: false } }, /cookie\.httpOnly: not a cookie option/],
     // A string would have been truthy: Secure cookies on an http origin, which no browser keeps.
     [{ cookie: { secure: 'false' } }, /cookie\.secure: must be true or false/],
+    // Prefixed names a browser would drop with these attributes: every sign-in would end in a 403.
+    [{ cookie: { name: '__Host-sess', secure: true, domain: 'example.com' } }, /cookie\.name: a __Host- cookie needs secure cookies \(an https origin\), no domain and path \//],
+    [{ cookie: { name: '__host-sess', secure: true, path: '/app' } }, /cookie\.name: a __Host- cookie needs/],
+    [{ cookie: { name: '__Host-sess' } }, /cookie\.name: a __Host- cookie needs/], // the origin is http: not secure
+    [{ cookie: { name: '__Secure-sess', secure: false } }, /cookie\.name: a __Secure- cookie needs secure cookies/],
     [{ waitReplicas: -1 }, /waitReplicas: must be an integer from 0 to 16/],
     // One origin parser with the IdP's: no user-info or fragment, nothing the URL parser repaired.
     [{ origin: 'https://user:pw@app.example.com' }, /origin: .* no path, query or user-info/],
@@ -102,6 +107,9 @@ test('redis:// and rediss:// URLs, a connection object and an ioredis instance a
   assert.equal(await readyError(good()), undefined)
   assert.equal(await readyError({ ...good(), redis: { url: redis.url } }), undefined)
   assert.equal(await readyError({ ...good(), prefix: '/app', logLevel: 'warn' }), undefined, "Fastify's own register options pass")
+  for (const cookie of [{ name: '__Host-sess', secure: true }, { name: '__Secure-sess', secure: true, path: '/app' }]) {
+    assert.doesNotThrow(() => resolveOptions({ ...good(), cookie }), JSON.stringify(cookie))
+  }
   const client = new Redis(redis.url)
   try {
     assert.equal(await readyError({ ...good(), redis: client }), undefined)

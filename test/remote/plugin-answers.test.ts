@@ -42,6 +42,7 @@ async function startOwnApp(): Promise<void> {
     own.get('/vary', async (req, reply) => reply.header('vary', 'Accept-Encoding').send({ user: req.session.user?.username }))
     own.get('/open', async (req) => ({ user: req.session.user?.username ?? null }))
     own.post('/form', async () => ({ ok: true }))
+    own.get('/write', async (req) => { req.session.set('written', Date.now()); return { ok: true } })
     await own.listen({ host: HOST, port })
     owns.set(adapter, () => own.close())
     return
@@ -54,6 +55,7 @@ async function startOwnApp(): Promise<void> {
   own.get('/vary', (req, res) => { res.set('vary', 'Accept-Encoding').json({ user: req.session.user?.username }) })
   own.get('/open', (req, res) => { res.json({ user: req.session.user?.username ?? null }) })
   own.post('/form', (_req, res) => { res.json({ ok: true }) })
+  own.get('/write', (req, res) => { req.session.set('written', Date.now()); res.json({ ok: true }) })
   await tessera.ready()
   const server = own.listen(port, HOST)
   await new Promise((resolve, reject) => { server.once('listening', resolve).once('error', reject) })
@@ -155,4 +157,22 @@ test('the HTML 401 (a form posted after the session lapsed) links to sign-in, an
   const api = await new Browser().get(`${stack.appAUrl}/api/me?x=1`, 'application/json')
   const back = new URL(api.json<{ loginUrl: string }>().loginUrl).searchParams.get('callback') as string
   assert.equal(Buffer.from(back, 'base64url').toString(), `${stack.appAUrl}/api/me?x=1`)
+})
+
+test('a session write Redis does not take answers Tessera\'s 503: a page for a browser, its JSON otherwise, not the route\'s body', async () => {
+  const b = await signedInHere()
+  const client = redis.client()
+  // Reads go on; the write waits past the client's 2-s command timeout.
+  await client.call('CLIENT', 'PAUSE', '10000', 'WRITE')
+  try {
+    const page = await b.request(`${ownUrl}/write`, { method: 'GET', headers: { accept: 'text/html' } })
+    assert.equal(page.status, 503)
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
+    assert.match(page.body, /TESSERA_ERR_STORE_UNAVAILABLE/)
+    const json = await b.request(`${ownUrl}/write`, { method: 'GET', headers: { accept: 'application/json' } })
+    assert.equal(json.status, 503)
+    assert.deepEqual(json.json(), { code: 'TESSERA_ERR_STORE_UNAVAILABLE', message: json.json<{ message: string }>().message })
+  } finally {
+    await client.call('CLIENT', 'UNPAUSE')
+  }
 })
