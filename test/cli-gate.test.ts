@@ -106,3 +106,25 @@ test('tessera gate answers for its hosts from its proxies, and stops on SIGTERM'
   }
   assert.equal((await gate.done).status, 0)
 })
+
+test('tessera gate answers GET /healthz with 200, asked by anyone, with Redis unreachable too', async () => {
+  // Nothing listens on this port: the gate waits its 2 s for Redis, then listens anyway.
+  const [port, noRedis] = await Promise.all([freePort('127.0.0.1'), freePort('127.0.0.1')])
+  const gate = run({
+    IDP_URL: 'https://sso.example.com', REDIS_URL: `redis://127.0.0.1:${noRedis}`, GATE_SESSION_SECRET: randomBytes(32).toString('base64url'),
+    FORWARD_AUTH_HOSTS: `${APP}=${appKeys}`, FORWARD_AUTH_PROXIES: '', GATE_PORT: String(port), LOG_LEVEL: 'silent',
+  })
+  try {
+    // Liveness, not readiness: a container's health check must not restart the gate over Redis, and
+    // the checker (the engine, a kubelet) is no listed proxy.
+    await untilStatus(`http://127.0.0.1:${port}/healthz`, {}, 200)
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`)
+    assert.deepEqual(await health.json(), { status: 'ok' })
+    const asked = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'grafana.example.com', 'x-forwarded-uri': '/d', 'x-forwarded-method': 'GET' }
+    const authz = await fetch(`http://127.0.0.1:${port}/api/authz/forward-auth`, { headers: { ...asked, accept: 'application/json' } })
+    assert.equal(authz.status, 403, 'its authorization endpoints still refuse an unlisted caller')
+  } finally {
+    gate.stop()
+  }
+  assert.equal((await gate.done).status, 0)
+})

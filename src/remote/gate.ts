@@ -9,7 +9,8 @@
  *     `Location` and the cookies as `Tessera-Set-Cookie-<n>` (nginx keeps only 2xx, 401 and 403 of an
  *     auth subrequest, and nginx 1.22 reads only the first Set-Cookie), which the snippet turns into a
  *     302; 401 without Location for a non-navigation; 403 for a bad token;
- *   - `/api/authz/logout` (POST, mapped by the proxy on each host): ends the session everywhere.
+ *   - `/api/authz/logout` (POST, mapped by the proxy on each host): ends the session everywhere;
+ *   - `/healthz` (buildGate's app only): 200 while the process runs, for a container's health check.
  * Each protected host gets its own core, with its own origin, app keys and handle cookie: the gate holds
  * only the keys of the hosts it protects, as each Fastify app holds only its own.
  */
@@ -203,6 +204,9 @@ function headerText(value: string): string {
 export function buildGate(opts: TesseraGateOptions, server: { logger?: FastifyServerOptions['logger'] } = {}): FastifyInstance {
   const logger = server.logger === undefined || server.logger === false ? false : { ...loggerOptions('info'), ...(server.logger as object) }
   const app = Fastify({ logger, clientErrorHandler })
+  // Liveness, as the IdP's: the process answers, Redis or not (a Redis outage must not restart every
+  // gate). Here rather than in tesseraGate, so an app that registers the plugin keeps its own route.
+  app.get('/healthz', async () => ({ status: 'ok' }))
   app.register(tesseraGate, opts)
   // Every answer of the gate's own app carries a Tessera code, an unknown path's too.
   app.setNotFoundHandler((req, reply) => {
