@@ -8,6 +8,7 @@ import { loadConfig } from '../src/idp/config.js'
 import { freePort } from './helpers/net.js'
 import { startRedis, type TestRedis } from './helpers/redis-server.js'
 import { formatAppKeys } from '../src/shared/app-keys.js'
+import { healthUrl } from '../src/cli/health-target.js'
 
 type Service = { command?: string[]; environment?: Record<string, string>; healthcheck?: { test: string[] }; build?: string; image?: string }
 const compose = parseYaml(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, Service> }
@@ -64,6 +65,29 @@ test('the image runs as a non-root user, listens on 0.0.0.0 and has a HEALTHCHEC
   assert.match(dockerfile, /^FROM node:24-slim AS build$/m)
   assert.match(dockerfile, /npm ci --omit=dev/)
   assert.match(dockerfile, /^HEALTHCHECK /m)
+})
+
+test('the image\'s HEALTHCHECK asks the gate on GATE_PORT when PID 1 runs `tessera gate`, else PORT', () => {
+  const image = { HOST: '0.0.0.0', PORT: '3000', GATE_HOST: '0.0.0.0' } // the Dockerfile's ENV
+  assert.equal(healthUrl(['node', '--max-semi-space-size=4', '--no-maglev', 'dist/src/server.js'], image), 'http://127.0.0.1:3000/healthz')
+  assert.equal(healthUrl(['node', 'dist/examples/app-server.js'], { ...image, PORT: '3001' }), 'http://127.0.0.1:3001/healthz')
+  for (const gate of [['node', '/usr/local/bin/tessera', 'gate'], ['node', 'dist/src/cli/main.js', 'gate'], ['/sbin/docker-init', '--', 'tessera', 'gate'],
+    ['npm', 'exec', 'tessera', 'gate'], ['sh', '-c', 'exec tessera gate']]) {
+    assert.equal(healthUrl(gate, image), 'http://127.0.0.1:9091/healthz', gate.join(' '))
+    assert.equal(healthUrl(gate, { ...image, GATE_PORT: '8080' }), 'http://127.0.0.1:8080/healthz', gate.join(' '))
+  }
+  // A specific address is asked there (the process listens nowhere else); no HOST at all is loopback.
+  assert.equal(healthUrl(['node', 'dist/src/cli/main.js', 'gate'], { GATE_HOST: '10.0.0.5' }), 'http://10.0.0.5:9091/healthz')
+  assert.equal(healthUrl(['node', 'dist/src/server.js'], { HOST: '::1', PORT: '4000' }), 'http://[::1]:4000/healthz')
+  assert.equal(healthUrl(['node', 'dist/src/server.js'], {}), 'http://127.0.0.1:3000/healthz')
+  assert.equal(healthUrl([], {}), 'http://127.0.0.1:3000/healthz', 'no /proc: the IdP')
+})
+
+test('the image makes `tessera` a command and cannot rebuild (no `bin` for npx to install, no `prepare` or `build` script left)', () => {
+  assert.match(dockerfile, /ln -s \/app\/dist\/src\/cli\/main\.js \/usr\/local\/bin\/tessera/)
+  assert.match(dockerfile, /ln -s \.\.\/\.\.\/dist\/src\/cli\/main\.js node_modules\/\.bin\/tessera/)
+  assert.match(dockerfile, /delete p\.bin; p\.scripts = \{ start: p\.scripts\.start \}/)
+  assert.match(dockerfile, /GATE_HOST=0\.0\.0\.0/)
 })
 
 test('the image is labelled with its version and base, and the build context leaves out what the image must not hold', () => {

@@ -2,8 +2,9 @@
  * The image, built from the Dockerfile as it is and run as a user would run it: the IdP and the
  * example app from it, with host networking, against this test's own redis-server. Health, the
  * HEALTHCHECK's verdict, a real sign-in through both containers, a non-root process on a read-only
- * root filesystem (as deploy/kubernetes sets it), and SIGTERM stops with Redis up, frozen (a request
- * in flight) and down, and while the process still starts.
+ * root filesystem (as deploy/kubernetes sets it), `tessera` and `npx tessera` as commands that never
+ * rebuild the image, the forward-auth gate (`tessera gate`) healthy by the same HEALTHCHECK, and
+ * SIGTERM stops with Redis up, frozen (a request in flight) and down, and while the process still starts.
  * `npm run test:container`; not part of `npm test`.
  */
 import { test, before, after } from 'node:test'
@@ -21,9 +22,11 @@ const skip = whyNoPodman()
 const run = `tessera-test-${process.pid}`
 const idpName = `${run}-idp`
 const appName = `${run}-app`
+const gateName = `${run}-gate`
 let redis: TestRedis
 let idpUrl: string
 let appUrl: string
+let gatePort: number
 
 before(async () => {
   if (skip !== undefined) return
@@ -31,6 +34,7 @@ before(async () => {
 
   redis = await startRedis()
   const [idpPort, appPort] = await Promise.all([freePort('127.0.0.1'), freePort('127.0.0.2')])
+  gatePort = await freePort('127.0.0.1')
   idpUrl = `http://127.0.0.1:${idpPort}`
   appUrl = `http://127.0.0.2:${appPort}`
   const syncKeys = `k1:${randomBytes(32).toString('base64url')}`
@@ -49,7 +53,7 @@ before(async () => {
 
 after(async () => {
   if (skip !== undefined) return
-  for (const name of [idpName, appName]) {
+  for (const name of [idpName, appName, gateName]) {
     const logs = await exec('podman', ['logs', '--tail', '5', name])
     if (logs.code === 0 && logs.stdout !== '') process.stdout.write(`last lines of ${name}:\n${logs.stdout.replace(/^/gm, '  ')}\n`)
     await exec('podman', ['rm', '--force', '--time', '0', name])
@@ -81,7 +85,7 @@ test('the IdP and the app start from the image, healthy by their HEALTHCHECK, an
   const labels = JSON.parse(await podman(['image', 'inspect', '--format', '{{json .Config.Labels}}', TESSERA_IMAGE])) as Record<string, string>
   assert.equal(labels['org.opencontainers.image.title'], 'Tessera IdP', 'the OCI labels are on the image')
   // The HEALTHCHECK survived the build (--format docker) and passes; podman runs it on demand here.
-  assert.match(await podman(['inspect', '--format', '{{json .Config.Healthcheck}}', idpName]), /healthz/)
+  assert.match(await podman(['inspect', '--format', '{{json .Config.Healthcheck}}', idpName]), /healthcheck\.js/)
   for (const name of [idpName, appName]) {
     const check = await exec('podman', ['healthcheck', 'run', name])
     assert.equal(check.code, 0, `${name}: HEALTHCHECK ${check.stdout}${check.stderr}`)
@@ -99,6 +103,42 @@ test('the server runs as the image\'s non-root user, uid 1000, as PID 1', { skip
     assert.match(status, /^Gid:\s+1000\s+1000\s+1000\s+1000$/m, `${name}: gid`)
     assert.match(await podman(['exec', name, 'cat', '/proc/1/cmdline']), /^node\0(--[^\0]+\0)*dist\//, `${name}: PID 1 is the server itself (signals reach it)`)
   }
+})
+
+test('`tessera` and `npx tessera` are commands in the image, and neither installs nor rebuilds anything', { skip }, async () => {
+  // `tessera` as the image's user, in the running IdP container (read-only root), with its environment.
+  assert.match(await podman(['exec', idpName, 'tessera', 'gen-key']), /^[\w-]+:[\w-]{43}\n$/, 'tessera gen-key')
+  assert.match(await podman(['exec', idpName, 'tessera', 'app-key', appUrl]), /^k1\.[\w-]+\.[\w-]+\n$/, 'tessera app-key from the IdP\'s SYNC_KEYS')
+  // npx needs a writable home for npm's cache, so on a writable root, as the image's user and as root:
+  // `npx tessera` once installed /app as a package and ran its `prepare` (`rm -rf dist && tsc`),
+  // which as root deleted dist. Now dist is unchanged afterwards, and no build script is left to run.
+  // No network: an npx that tried to install would fail.
+  const script = 'before=$(find dist -type f | sort | xargs md5sum | md5sum) && npx tessera gen-key && tessera gen-key ' +
+    '&& ! npm run build 2>/dev/null && test "$(find dist -type f | sort | xargs md5sum | md5sum)" = "$before" && test -x dist/src/cli/main.js && echo dist-intact'
+  for (const user of ['node', 'root']) {
+    const out = await podman(['run', '--rm', '--user', user, '--network', 'none', '--name', `${run}-cli`, TESSERA_IMAGE, 'sh', '-c', script])
+    assert.match(out, /^[\w-]+:[\w-]{43}\n[\w-]+:[\w-]{43}\ndist-intact\n$/, `as ${user}: ${out}`)
+  }
+})
+
+test('`tessera gate` runs from the image on all its addresses, healthy by the same HEALTHCHECK, and stops within the deadline', { skip }, async () => {
+  const appKeys = (await podman(['exec', idpName, 'tessera', 'app-key', appUrl])).trim()
+  // The image's own GATE_HOST (0.0.0.0); the HEALTHCHECK must find the gate on GATE_PORT, not PORT.
+  await create(gateName, [
+    '-e', `REDIS_URL=${redis.url}`, '-e', `GATE_PORT=${gatePort}`, '-e', `IDP_URL=${idpUrl}`,
+    '-e', `GATE_SESSION_SECRET=${randomBytes(32).toString('base64url')}`, '-e', `FORWARD_AUTH_HOSTS=${appUrl}=${appKeys}`,
+    '-e', 'FORWARD_AUTH_PROXIES=127.0.0.1',
+  ], ['tessera', 'gate'])
+  await startAndWait(gateName, `http://127.0.0.1:${gatePort}`)
+  assert.deepEqual(await (await fetch(`http://127.0.0.1:${gatePort}/healthz`)).json(), { status: 'ok' })
+  const check = await exec('podman', ['healthcheck', 'run', gateName])
+  assert.equal(check.code, 0, `${gateName}: HEALTHCHECK ${check.stdout}${check.stderr}`)
+  const asked = { 'x-forwarded-proto': 'http', 'x-forwarded-host': new URL(appUrl).host, 'x-forwarded-uri': '/private', 'x-forwarded-method': 'GET' }
+  const nav = await fetch(`http://127.0.0.1:${gatePort}/api/authz/forward-auth`, { headers: { ...asked, accept: 'text/html' }, redirect: 'manual' })
+  assert.equal(nav.status, 302, 'a navigation without a session goes to the IdP')
+  assert.ok(nav.headers.get('location')?.startsWith(`${idpUrl}/login?callback=`))
+  assert.match(await podman(['exec', gateName, 'cat', '/proc/1/status']), /^Uid:\s+1000\s/m, 'the gate runs as uid 1000')
+  await stopWithinDeadline(gateName)
 })
 
 test('with Redis up, SIGTERM stops both containers cleanly within the deadline', { skip }, async () => {
