@@ -71,7 +71,7 @@ export async function setUpTotp(o: {
   const secrets = Array.from({ length: TOTP_USERS }, () => newTotpSecret())
   for (let i = 0; i < TOTP_USERS; i += 200) {
     await Promise.all(secrets.slice(i, i + 200).map((secret, j) =>
-      store.enrolTotp(totpUser(i + j), { sealed: sealTotpSecret(keyring, totpUser(i + j), secret), enrolledAt: Date.now() }, 0, [])))
+      store.enrolTotp(totpUser(i + j), { sealed: sealTotpSecret(keyring, totpUser(i + j), secret), enrolledAt: Date.now() }, 0, [], { secret, ttlMs: 60_000 })))
   }
   let nextUser = 0
   let nextFloor = 0

@@ -23,6 +23,9 @@
  *                                        data): totp sealed secret, totp:step last accepted step,
  *                                        rc:<hash> one per unused recovery code, pk:<id> passkeys;
  *                                        every per-user factor key shares this tag (factorKeys)
+ *   tessera:{f:<sha256(username)>}:enrol:<sha256(secret)>  a TOTP enrolment form already confirmed
+ *                                        (TTL: the form's remaining life): under the user's factor tag,
+ *                                        so the enrolment script marks it and enrols in one step
  *   tessera:{<sid>}:fresh                the password was typed again for this session (TTL 5 min)
  *   tessera:{p:<sha256(id)>}:pending     a sign-in between password and second factor (TTL 5 min)
  *   tessera:{p:<sha256(id)>}:claim       held while one answer to it is checked (TTL 10 s, deleted after)
@@ -57,6 +60,8 @@ export const keys = {
   factors: (username: string): string => `${factorTag(username)}:factors`,
   /** Any other per-user factor key (passkeys' own), under the same tag so `factors reset` finds it. */
   userFactor: (username: string, name: string): string => `${factorTag(username)}:${name}`,
+  /** Set once when a TOTP enrolment form is confirmed, so the same form cannot confirm again. */
+  enrolmentUsed: (username: string, secret: string): string => `${factorTag(username)}:enrol:${sha256(secret)}`,
   freshAuth: (sid: string): string => `${KEY_PREFIX}{${sid}}:fresh`,
   pendingSignIn: (id: string): string => `${KEY_PREFIX}{p:${sha256(id)}}:pending`,
   /** Held while one answer to that pending sign-in's second step is checked (beside it: one slot). */

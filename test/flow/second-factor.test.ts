@@ -17,7 +17,7 @@ import { keys } from '../../src/shared/keys.js'
 import { claimedSid } from '../../src/shared/handle-cookie.js'
 
 // One user per test: every stack here shares the one Redis, so factors enrolled in one test stay.
-const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [], olga: [] }
+const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [], olga: [], quinn: [], rita: [] }
 const IDP_COOKIE = 'tessera_idp'
 const host = (url: string): string => new URL(url).hostname
 
@@ -71,6 +71,62 @@ test('the security page needs a session, a CSRF token and the password typed aga
   assert.equal(Object.keys(stored).filter((k) => k.startsWith('rc:')).length, 10)
   for (const code of shownCodes(ok)) assert.ok(!JSON.stringify(stored).includes(code), 'recovery codes are stored hashed')
   assert.match((await b.get(`${stack.idpUrl}/security`)).body, /On since/)
+})
+
+test('an enrolment form confirms once: replayed or raced, it enrols nothing more and cannot put back a changed secret', async () => {
+  const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'quinn')
+  const csrf = await confirmPassword(b, stack.idpUrl)
+  const first = await b.post(`${stack.idpUrl}/security/totp/start`, { csrf })
+  const firstSecret = shownSecret(first)
+  const confirm = { ...formFields(first.body), code: codeAt(firstSecret) }
+  const ok = await b.post(`${stack.idpUrl}/security/totp/confirm`, confirm)
+  assert.equal(ok.status, 200)
+  const stored = await redis.client().hgetall(keys.factors('quinn'))
+  const wrong = await b.post(`${stack.idpUrl}/security/totp/confirm`, { ...confirm, code: codeAt(firstSecret, 5) })
+  for (const code of [codeAt(firstSecret), codeAt(firstSecret, 1)]) {
+    const replay = await b.post(`${stack.idpUrl}/security/totp/confirm`, { ...confirm, code })
+    assert.equal(replay.status, wrong.status, 'a replay is answered as a wrong code')
+    assert.doesNotMatch(replay.body, /Your recovery codes/)
+    assert.equal(shownCodes(replay).length, 0)
+  }
+  assert.deepEqual(await redis.client().hgetall(keys.factors('quinn')), stored, 'the first recovery codes stand')
+
+  // The user changes the secret; the first form, still within its 10 minutes, cannot put it back.
+  const second = await b.post(`${stack.idpUrl}/security/totp/start`, { csrf })
+  assert.equal((await b.post(`${stack.idpUrl}/security/totp/confirm`, { ...formFields(second.body), code: codeAt(shownSecret(second)) })).status, 200)
+  const changed = await redis.client().hget(keys.factors('quinn'), 'totp')
+  assert.notEqual((await b.post(`${stack.idpUrl}/security/totp/confirm`, { ...confirm, code: codeAt(firstSecret, 1) })).status, 200)
+  assert.equal(await redis.client().hget(keys.factors('quinn'), 'totp'), changed, 'the changed secret stays')
+
+  // Three posts of one fresh form at once: one enrols.
+  const third = await b.post(`${stack.idpUrl}/security/totp/start`, { csrf })
+  const race = { ...formFields(third.body), code: codeAt(shownSecret(third)) }
+  const answers = await Promise.all([1, 2, 3].map(() => b.post(`${stack.idpUrl}/security/totp/confirm`, race)))
+  assert.deepEqual(answers.map((a) => a.status).sort(), [200, wrong.status, wrong.status])
+})
+
+test('the enrolment at sign-in confirms once too: posted three times at once, or again after the factor is removed', async () => {
+  const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'rita')
+  b.clear(host(stack.appAUrl))
+  const first = await b.get(`${stack.appAUrl}/private`)
+  assert.equal((await b.get(`${first.location() as string}&mfa=1`)).status, 303)
+  const enrol = await b.get(`${stack.idpUrl}/login/second-factor`)
+  const form = { ...formFields(enrol.body), code: codeAt(shownSecret(enrol)) }
+  const answers = await Promise.all([1, 2, 3].map(() => b.post(`${stack.idpUrl}/login/second-factor/enrol`, form)))
+  const shown = answers.filter((a) => a.status === 200)
+  assert.equal(shown.length, 1, `one enrols: ${answers.map((a) => a.status).join(', ')}`)
+  assert.equal((await redis.client().hkeys(keys.factors('rita'))).filter((k) => k.startsWith('rc:')).length, 10)
+  const codesPage = shown[0] as { body: string }
+
+  // The factor removed on the security page while the sign-in still waits: the spent form cannot enrol again.
+  const csrf = await confirmPassword(b, stack.idpUrl)
+  assert.equal((await b.post(`${stack.idpUrl}/security/totp/remove`, { csrf })).status, 303)
+  const replay = await b.post(`${stack.idpUrl}/login/second-factor/enrol`, form)
+  const wrong = await b.post(`${stack.idpUrl}/login/second-factor/enrol`, { ...form, code: codeAt(shownSecret(enrol), 5) })
+  assert.equal(replay.status, wrong.status, 'a replay is answered as a wrong code')
+  assert.equal(shownCodes(replay).length, 0)
+  assert.equal(await redis.client().hget(keys.factors('rita'), 'totp'), null, 'nothing enrolled again')
+  await assertHandedOver(b, await b.post(`${stack.idpUrl}/login/second-factor/continue`, formFields(codesPage.body)), stack.appAUrl, 'rita')
 })
 
 test('with TOTP enrolled, sign-in asks for a code: no session or token before it; a code is good once, an earlier step never', async () => {

@@ -22,7 +22,7 @@ const codeAt = (secret: string, at: number): string => TOTP.generate({ secret: S
 
 async function enrol(user: string, secret: string, at: number): Promise<string[]> {
   const codes = newRecoveryCodes()
-  await store.enrolTotp(user, { sealed: sealTotpSecret(keyring, user, secret), enrolledAt: at }, stepOf(secret, codeAt(secret, at), at) as number, hashAll(user, codes))
+  await store.enrolTotp(user, { sealed: sealTotpSecret(keyring, user, secret), enrolledAt: at }, stepOf(secret, codeAt(secret, at), at) as number, hashAll(user, codes), { secret, ttlMs: 60_000 })
   return codes
 }
 
@@ -93,4 +93,20 @@ test('removing TOTP takes the recovery codes with it unless a passkey remains; r
   await store.removeTotp('u5')
   assert.equal(await client.exists(keys.factors('u5')), 0, 'no factor left: nothing left')
   assert.equal(await store.acceptStep('u5', 1e9), false, 'no step accepted without a secret')
+})
+
+test('one enrolment enrols once, even when four confirmations race; its marker lives as long as the form and shares the factors slot', async () => {
+  const secret = newTotpSecret()
+  const at = Date.now()
+  const step = stepOf(secret, codeAt(secret, at), at) as number
+  const once = { secret, ttlMs: 660_000 }
+  const race = await Promise.all([1, 2, 3, 4].map(() =>
+    store.enrolTotp('u5', { sealed: sealTotpSecret(keyring, 'u5', secret), enrolledAt: at }, step, hashAll('u5', newRecoveryCodes()), once)))
+  assert.deepEqual(race.filter(Boolean).length, 1)
+  assert.equal((await client.hkeys(keys.factors('u5'))).filter((f) => f.startsWith('rc:')).length, 10, 'one set of recovery codes')
+  const ttl = await client.pttl(keys.enrolmentUsed('u5', secret))
+  assert.ok(ttl > 600_000 && ttl <= 660_000, `marker TTL ${ttl}`)
+  const tag = (key: string): string => /\{[^}]*\}/.exec(key)?.[0] ?? ''
+  assert.equal(tag(keys.enrolmentUsed('u5', secret)), tag(keys.factors('u5')))
+  assert.ok(!keys.enrolmentUsed('u5', secret).includes(secret), 'the secret is not in the key')
 })

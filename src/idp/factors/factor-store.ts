@@ -32,12 +32,16 @@ redis.call('HSET', KEYS[1], 'totp:step', ARGV[1])
 return 1`
 
 // Enrols TOTP (replacing any earlier secret) with the step its first code used, and replaces the
-// recovery codes. KEYS: factors. ARGV: totp JSON, step, recovery hashes...
-const ENROL_TOTP = `redis.call('HSET', KEYS[1], 'totp', ARGV[1], 'totp:step', ARGV[2])
+// recovery codes; but only once per enrolment form: its marker is set (NX) in the same script, so a
+// replayed or concurrent confirmation of one form enrols nothing, and cannot put back a secret the
+// user has since changed. KEYS: factors, enrolment marker. ARGV: totp JSON, step, marker TTL ms,
+// recovery hashes... Returns 1 enrolled, 0 when the form was already used.
+const ENROL_TOTP = `if not redis.call('SET', KEYS[2], '1', 'PX', ARGV[3], 'NX') then return 0 end
+redis.call('HSET', KEYS[1], 'totp', ARGV[1], 'totp:step', ARGV[2])
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(f, 1, 3) == 'rc:' then redis.call('HDEL', KEYS[1], f) end
 end
-for i = 3, #ARGV do redis.call('HSET', KEYS[1], 'rc:' .. ARGV[i], '1') end
+for i = 4, #ARGV do redis.call('HSET', KEYS[1], 'rc:' .. ARGV[i], '1') end
 return 1`
 
 // Replaces the recovery codes, only while a factor is enrolled. KEYS: factors. ARGV: hashes...
@@ -110,10 +114,16 @@ export class FactorStore {
     return (await inStore(() => this.#redis.tesseraAcceptStep(keys.factors(username), step))) === 1
   }
 
-  /** Enrols (or replaces) TOTP, its first code's step already used, with fresh recovery codes. */
-  async enrolTotp(username: string, totp: StoredTotp, step: number, recoveryHashes: readonly string[]): Promise<void> {
+  /**
+   * Enrols (or replaces) TOTP, its first code's step already used, with fresh recovery codes; false
+   * (nothing written) when this enrolment (`enrolment.secret`) was confirmed before. The marker lives
+   * `enrolment.ttlMs`: as long as the form could still be opened.
+   */
+  async enrolTotp(username: string, totp: StoredTotp, step: number, recoveryHashes: readonly string[], enrolment: { secret: string; ttlMs: number }): Promise<boolean> {
     const value = JSON.stringify({ s: totp.sealed, c: totp.enrolledAt })
-    await inStore(() => this.#redis.tesseraEnrolTotp(1, keys.factors(username), value, step, ...recoveryHashes))
+    const marker = keys.enrolmentUsed(username, enrolment.secret)
+    const ttl = Math.max(1, Math.ceil(enrolment.ttlMs))
+    return (await inStore(() => this.#redis.tesseraEnrolTotp(2, keys.factors(username), marker, value, step, ttl, ...recoveryHashes))) === 1
   }
 
   async removeTotp(username: string): Promise<boolean> {

@@ -2,7 +2,8 @@
  * Enrolling TOTP, shared by the security page and the sign-in that must enrol first: a new secret is
  * shown (QR code and text) and travels in the form sealed under FACTOR_KEYS, bound to the user and
  * to the session or pending sign-in that asked (so Redis holds nothing until the first code proves
- * the app has it). The first right code enrols it, its step already spent, with 10 new recovery codes.
+ * the app has it). The first right code enrols it, its step already spent, with 10 new recovery codes;
+ * and spends the form: the same form cannot confirm again (factor-store.ts marks it in Redis).
  */
 import type { FastifyReply } from 'fastify'
 import type { Keyring } from '../../shared/keyring.js'
@@ -14,11 +15,18 @@ import { newTotpSecret, otpauthUri, qrSvg, sealTotpSecret, stepOf } from './totp
 
 /** How long an enrolment form stays good: time to find the phone and scan. */
 const ENROLMENT_MAX_AGE_MS = 10 * 60_000
+/**
+ * The used-form marker outlives the form by this much: another IdP replica whose clock is behind
+ * this one's would still open the form a little longer.
+ */
+const CLOCK_SKEW_MS = 60_000
 
 export interface Enrolment {
   readonly secret: string
   /** The secret sealed for the form's hidden field. */
   readonly sealed: string
+  /** When the form was made (epoch ms): it opens until ENROLMENT_MAX_AGE_MS after. */
+  readonly issuedAt: number
 }
 
 /** The FACTOR_KEYS keyring when TOTP may be enrolled; FactorUnavailableError when it may not (fail closed). */
@@ -31,7 +39,7 @@ export function enrolmentKeyring(ctx: IdpContext): Keyring {
 export function startEnrolment(keyring: Keyring, username: string, binding: string, now = Date.now()): Enrolment {
   const secret = newTotpSecret()
   const sealed = sealFactor(keyring, 'totp-enrol', `${binding}|${username}`, Buffer.from(JSON.stringify({ s: secret, t: now })))
-  return { secret, sealed }
+  return { secret, sealed, issuedAt: now }
 }
 
 /** The secret of an enrolment form sealed for this user and binding, not older than 10 minutes. */
@@ -40,16 +48,21 @@ export function openEnrolment(keyring: Keyring, username: string, binding: strin
   const plain = openFactor(keyring, 'totp-enrol', `${binding}|${username}`, sealed)
   if (plain === undefined) return undefined
   const v = JSON.parse(plain.toString()) as { s: string; t: number }
-  return now - v.t <= ENROLMENT_MAX_AGE_MS ? { secret: v.s, sealed } : undefined
+  return now - v.t <= ENROLMENT_MAX_AGE_MS ? { secret: v.s, sealed, issuedAt: v.t } : undefined
 }
 
-/** Enrols the secret when `code` is its code now; resolves to the new recovery codes, or undefined for a wrong code. */
-export async function confirmEnrolment(ctx: IdpContext, keyring: Keyring, username: string, secret: string, code: string | undefined): Promise<string[] | undefined> {
-  const step = code === undefined ? undefined : stepOf(secret, code)
+/**
+ * Enrols the enrolment's secret when `code` is its code now; resolves to the new recovery codes, or
+ * undefined for a wrong code or a form already confirmed (the same answer: a replay learns nothing).
+ */
+export async function confirmEnrolment(ctx: IdpContext, keyring: Keyring, username: string, enrolment: Enrolment, code: string | undefined, now = Date.now()): Promise<string[] | undefined> {
+  const { secret } = enrolment
+  const step = code === undefined ? undefined : stepOf(secret, code, now)
   if (step === undefined) return undefined
   const codes = newRecoveryCodes()
-  await ctx.factors.enrolTotp(username, { sealed: sealTotpSecret(keyring, username, secret), enrolledAt: Date.now() }, step, hashAll(username, codes))
-  return codes
+  const once = { secret, ttlMs: enrolment.issuedAt + ENROLMENT_MAX_AGE_MS + CLOCK_SKEW_MS - now }
+  const enrolled = await ctx.factors.enrolTotp(username, { sealed: sealTotpSecret(keyring, username, secret), enrolledAt: now }, step, hashAll(username, codes), once)
+  return enrolled ? codes : undefined
 }
 
 export interface EnrolView {

@@ -82,7 +82,7 @@ export const secondFactorRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async
     if (factorCount(await ctx.factors.enrolled(username)) > 0) return reply.redirect(PATH, 303)
     const enrolment = openEnrolment(keyring, username, id, req.body?.enrolment)
     if (enrolment === undefined) throw new SignInExpiredError('enrolment form expired or not sealed for this sign-in')
-    const codes = await confirmEnrolment(ctx, keyring, username, enrolment.secret, normaliseCode(req.body?.code))
+    const codes = await confirmEnrolment(ctx, keyring, username, enrolment, normaliseCode(req.body?.code))
     if (codes === undefined) {
       return renderEnrolment(ctx, reply, {
         status: new BadSecondFactorError().statusCode, username, enrolment, action: `${PATH}/enrol`, csrf: pendingCsrf(ctx, id),

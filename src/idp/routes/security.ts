@@ -63,7 +63,7 @@ export const securityRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
     const { username } = current.session.user
     const enrolment = openEnrolment(keyring, username, current.session.sid, req.body?.enrolment)
     if (enrolment === undefined) throw new SignInExpiredError('enrolment form expired or not sealed for this session')
-    const codes = await confirmEnrolment(ctx, keyring, username, enrolment.secret, normaliseCode(req.body?.code))
+    const codes = await confirmEnrolment(ctx, keyring, username, enrolment, normaliseCode(req.body?.code))
     if (codes === undefined) {
       const err = new BadSecondFactorError('wrong first code at enrolment')
       return renderEnrolment(ctx, reply, {
