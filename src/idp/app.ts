@@ -21,7 +21,7 @@ import type { IdpConfig } from './config.js'
 import type { IdpContext } from './context.js'
 import { idpCookies } from './cookies.js'
 import { installCrossSiteCheck } from './cross-site.js'
-import { installErrorHandlers, refuseNonPathTargets } from './error-handler.js'
+import { frameworkErrorHandler, installErrorHandlers, refuseNonPathTargets } from './error-handler.js'
 import { STYLESHEET, VIEWS_DIR } from './paths.js'
 import { installSecurityHeaders, securityHeaders } from './security-headers.js'
 import { homeRoutes } from './routes/home.js'
@@ -37,26 +37,39 @@ import { passkeyScriptRoutes } from './routes/passkey-scripts.js'
 import { relyingParty } from './factors/webauthn.js'
 import { PasskeyStore } from './factors/passkey-store.js'
 import { WebAuthnChallenges } from './factors/webauthn-challenges.js'
-import { clientErrorHandler } from '../shared/client-error.js'
+import { clientErrorHandlerWith } from '../shared/client-error.js'
+import { requestTimeoutOptions } from '../shared/request-timeout.js'
 
 export interface BuildIdpOptions {
   /** An ioredis client to use instead of connecting to `config.redis`; the caller closes it. */
   readonly redis?: RedisClient
   /** Fastify's `logger` option; defaults to pino at `config.logLevel` with Tessera's redaction. */
   readonly logger?: unknown
+  /**
+   * How long a request (headers and body) may take to arrive, ms, before it gets 408 and its socket
+   * is closed; REQUEST_TIMEOUT_MS (30 s, shared/request-timeout.ts) unless a test needs it short.
+   */
+  readonly requestTimeoutMs?: number
 }
 
 /**
  * Registers everything and returns at once; plugins load on `await app.ready()` (or `listen`).
  */
 export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): FastifyInstance {
-  const app = Fastify({
+  const https = config.publicUrl.startsWith('https:')
+  // One set of browser headers for every answer: routes' (the hook), Fastify's refusals before
+  // routing (frameworkErrors) and Node's parser's (clientErrorHandler).
+  const headers = securityHeaders(config.knownRemoteHosts, https)
+  // frameworkErrors reads `app` only when a request comes, after it is assigned.
+  const app: FastifyInstance = Fastify({
     logger: (opts.logger ?? loggerOptions(config.logLevel)) as boolean,
     // boolean | number | string[] are all valid here; Fastify's overloads only reject the union type.
     trustProxy: config.trustProxy as boolean,
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
-    clientErrorHandler,
+    ...requestTimeoutOptions(opts.requestTimeoutMs),
+    clientErrorHandler: clientErrorHandlerWith(headers),
+    frameworkErrors: frameworkErrorHandler(() => app, headers),
   })
   const redis = opts.redis ?? createRedis(config.redis)
   if (opts.redis === undefined) app.addHook('onClose', async () => { redis.disconnect() })
@@ -65,7 +78,6 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   readyWhenRedisIs(app, redis)
   for (const warning of config.warnings) app.log.warn(`configuration: ${warning}`)
 
-  const https = config.publicUrl.startsWith('https:')
   const { signer, publicKeyFor } = identityKeysOf(config.keyring)
   const identity = new IdentityVerifier(publicKeyFor, (reason) => app.log.warn({ reason }, 'session record refused: its identity does not verify'))
   const ctx: IdpContext = {
@@ -87,7 +99,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
 
   app.register(cookie)
   app.register(formbody)
-  installSecurityHeaders(app, securityHeaders(config.knownRemoteHosts, https))
+  installSecurityHeaders(app, headers)
   installCrossSiteCheck(app, config.publicUrl)
   app.register(view, {
     engine: { eta: new Eta({ cache: true }) },

@@ -37,6 +37,29 @@ export function refuseNonPathTargets(app: FastifyInstance): void {
   })
 }
 
+/**
+ * Fastify's `frameworkErrors`: a request Fastify refuses before routing it (a malformed percent-escape
+ * in the path, `/%zz`) gets 400 TESSERA_ERR_BAD_REQUEST like any other bad request, logged, and never
+ * Fastify's own body, which echoes the request-target. No hook runs for it and its reply has no
+ * decorators, so the headers are set here and the page is rendered through the instance (`app()`:
+ * the option is given before the instance exists).
+ */
+export function frameworkErrorHandler(app: () => FastifyInstance, headers: Readonly<Record<string, string>>): (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void {
+  return (err, req, reply) => {
+    req.log.info({ code: err.code, status: 400 }, 'request rejected')
+    const status = 400
+    const code = 'TESSERA_ERR_BAD_REQUEST'
+    const message = 'The request was not understood.'
+    reply.code(status).headers(headers).header('cache-control', 'no-store')
+    const json = (): void => { reply.type('application/json; charset=utf-8').send(JSON.stringify({ code, message })) }
+    if (!wantsHtml(req)) { json(); return }
+    app().view('error.eta', { title: 'Error', status, code, message }).then(
+      (html: string) => { reply.type('text/html; charset=utf-8').send(html) },
+      (renderErr: unknown) => { req.log.error({ err: renderErr }, 'error page not rendered'); json() },
+    )
+  }
+}
+
 function answer(req: FastifyRequest, reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   reply.code(status).header('cache-control', 'no-store')
   if (wantsHtml(req)) return reply.view('error.eta', { title: 'Error', status, code, message })

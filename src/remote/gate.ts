@@ -18,6 +18,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 import cookie from '@fastify/cookie'
 import { BadRequestError, ForwardAuthError, NotFoundError, OptionsError, TesseraError } from '../shared/errors.js'
 import { clientErrorHandler } from '../shared/client-error.js'
+import { requestTimeoutOptions } from '../shared/request-timeout.js'
 import { loggerOptions } from '../shared/logger.js'
 import type { RedisClient, RedisConnection } from '../shared/redis.js'
 import { readyWhenRedisIs } from '../shared/redis-ready.js'
@@ -203,7 +204,7 @@ function headerText(value: string): string {
 /** A Fastify app that is only the gate, with Tessera's logger options; listen on it yourself. */
 export function buildGate(opts: TesseraGateOptions, server: { logger?: FastifyServerOptions['logger'] } = {}): FastifyInstance {
   const logger = server.logger === undefined || server.logger === false ? false : { ...loggerOptions('info'), ...(server.logger as object) }
-  const app = Fastify({ logger, clientErrorHandler })
+  const app = Fastify({ logger, clientErrorHandler, ...requestTimeoutOptions() })
   // Liveness, as the IdP's: the process answers, Redis or not (a Redis outage must not restart every
   // gate). Here rather than in tesseraGate, so an app that registers the plugin keeps its own route.
   app.get('/healthz', async () => ({ status: 'ok' }))

@@ -47,6 +47,8 @@ export interface StackOptions {
   /** Keys the apps use, when they differ from the IdP's (rotation tests). */
   appSyncKeys?: string
   idpLogger?: unknown
+  /** The IdP's request timeout (buildIdp's `requestTimeoutMs`), short for the tests of a stalled request. */
+  idpRequestTimeoutMs?: number
   appLogger?: FastifyServerOptions['logger']
   /** Origins added to KNOWN_REMOTE_HOSTS after the apps' own (ignored when env.KNOWN_REMOTE_HOSTS is given). */
   extraRemoteHosts?: readonly string[]
@@ -92,9 +94,8 @@ export async function startStack(redis: Pick<TestRedis, 'url'>, options: StackOp
   })
   const clients: Redis[] = []
   const client = (): Redis => { const c = new Redis(redis.url, REDIS_OPTIONS); c.on('error', () => {}); clients.push(c); return c }
-  const idp = options.ownRedis === true
-    ? buildIdp(config, { logger: options.idpLogger ?? false })
-    : buildIdp(config, { redis: client(), logger: options.idpLogger ?? false })
+  const idpOpts = { logger: options.idpLogger ?? false, ...(options.idpRequestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.idpRequestTimeoutMs }) }
+  const idp = options.ownRedis === true ? buildIdp(config, idpOpts) : buildIdp(config, { redis: client(), ...idpOpts })
   // Each app holds only its own keys, as `npx tessera app-key` prints them (or, for the upgrade and
   // rotation tests, the IdP's own SYNC_KEYS).
   const keysFor = (origin: string): { appKeys: string } | { syncKeys: string } =>
