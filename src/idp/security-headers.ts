@@ -41,11 +41,17 @@ export function securityHeaders(knownRemoteHosts: readonly string[], https: bool
   return headers
 }
 
-/** Adds the headers to every answer of `app`, errors and 404s included. */
+/**
+ * Adds the headers to every answer of `app`, errors, redirects and 404s included, with
+ * `Cache-Control: no-store`: nearly every IdP answer is personal (a page for one session, a redirect
+ * after a sign-in or logout), so none is cached unless its route says so (the static files set
+ * their own `Cache-Control`, which replaces this one).
+ */
 export function installSecurityHeaders(app: FastifyInstance, headers: Record<string, string>): void {
+  const all = { ...headers, 'cache-control': 'no-store' }
   // Callback style: an async hook costs a promise on every request, for no await.
   app.addHook('onRequest', (req, reply, done) => {
-    reply.headers(headers)
+    reply.headers(all)
     done()
   })
 }

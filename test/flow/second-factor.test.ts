@@ -8,7 +8,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { TestRedis } from '../helpers/redis-server.js'
 import { Browser } from '../helpers/browser.js'
-import { formFields, newKey, startStack, useStack, type Stack } from '../helpers/stack.js'
+import { formFields, newKey, PASSWORD, startStack, useStack, type Stack } from '../helpers/stack.js'
 import {
   assertHandedOver, codeAt, confirmPassword, enrolOnSecurityPage, passwordOnly, postFactor, postPassword,
   shownCodes, shownSecret, writeFactorUsers,
@@ -17,7 +17,7 @@ import { keys } from '../../src/shared/keys.js'
 import { claimedSid } from '../../src/shared/handle-cookie.js'
 
 // One user per test: every stack here shares the one Redis, so factors enrolled in one test stay.
-const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [], olga: [], quinn: [], rita: [] }
+const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [], olga: [], quinn: [], rita: [], sam: [], tina: [] }
 const IDP_COOKIE = 'tessera_idp'
 const host = (url: string): string => new URL(url).hostname
 
@@ -342,4 +342,34 @@ test('after a factor change the user is offered to sign out their other sessions
   assert.equal(ended.status, 303)
   assert.equal((await other.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401, 'the other session ended')
   assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 200, 'this one lives on')
+})
+
+test('every IdP redirect is Cache-Control: no-store; only the static files are cacheable', async () => {
+  const noStore = (page: { status: number; headers: Headers }, what: string): void => {
+    assert.equal(page.status, 303, what)
+    assert.equal(page.headers.get('cache-control'), 'no-store', what)
+  }
+  // POST /login with no callback: to `/`.
+  const b = new Browser()
+  const form = await b.get(`${stack.idpUrl}/login`)
+  noStore(await b.post(`${stack.idpUrl}/login`, { ...formFields(form.body), username: 'sam', password: PASSWORD }), 'POST /login to /')
+  // POST /security/totp/remove with no TOTP: back to /security.
+  const csrf = await confirmPassword(b, stack.idpUrl)
+  noStore(await b.post(`${stack.idpUrl}/security/totp/remove`, { csrf }), 'POST /security/totp/remove with none')
+  // POST /logout to an allowed callback.
+  const home = await b.get(`${stack.idpUrl}/`)
+  noStore(await b.post(`${stack.idpUrl}/logout`, { csrf: formFields(home.body).csrf as string, callback: Buffer.from(`${stack.appAUrl}/`).toString('base64url') }), 'POST /logout to a callback')
+
+  // The enrolment's routes outside an enrolment: a user with a factor, at the code form.
+  const { secret } = await enrolOnSecurityPage(await passwordOnly(stack.idpUrl, stack.appAUrl, 'tina'), stack.idpUrl)
+  assert.ok(secret)
+  const c = new Browser()
+  assert.equal((await postPassword(c, stack.idpUrl, stack.appAUrl, 'tina')).location(), `${stack.idpUrl}/login/second-factor`)
+  const codeForm = await c.get(`${stack.idpUrl}/login/second-factor`)
+  const pendingCsrf = formFields(codeForm.body).csrf as string
+  noStore(await c.post(`${stack.idpUrl}/login/second-factor/enrol`, { csrf: pendingCsrf }), 'POST /login/second-factor/enrol with a factor')
+  noStore(await c.post(`${stack.idpUrl}/login/second-factor/continue`, { csrf: pendingCsrf }), 'POST /login/second-factor/continue before the factor')
+
+  const css = await new Browser().get(`${stack.idpUrl}/static/tessera.css`)
+  assert.equal(css.headers.get('cache-control'), 'public, max-age=3600', 'the stylesheet is cacheable')
 })
