@@ -373,3 +373,15 @@ test('every IdP redirect is Cache-Control: no-store; only the static files are c
   const css = await new Browser().get(`${stack.idpUrl}/static/tessera.css`)
   assert.equal(css.headers.get('cache-control'), 'public, max-age=3600', 'the stylesheet is cacheable')
 })
+
+test('POST /security/confirm with no session: 401 TESSERA_ERR_UNAUTHENTICATED as JSON, as the other /security posts; a browser signs in and comes back', async () => {
+  const json = await new Browser().post(`${stack.idpUrl}/security/confirm`, { csrf: 'x', password: 'x' }, 'application/json')
+  assert.equal(json.status, 401)
+  assert.equal(json.json().code, 'TESSERA_ERR_UNAUTHENTICATED')
+  const other = await new Browser().post(`${stack.idpUrl}/security/totp/start`, { csrf: 'x' }, 'application/json')
+  assert.deepEqual([other.status, other.json().code], [json.status, json.json().code], 'as /security/totp/start answers')
+  const page = await new Browser().post(`${stack.idpUrl}/security/confirm`, { csrf: 'x', password: 'x' })
+  assert.equal(page.status, 303)
+  assert.equal(page.location(), `${stack.idpUrl}/login?next=%2Fsecurity`, 'back to /security after signing in, as /sessions/confirm goes back to /sessions')
+  assert.equal(page.headers.get('cache-control'), 'no-store')
+})

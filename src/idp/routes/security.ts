@@ -4,8 +4,8 @@
  * (fresh-auth.ts); removing the last factor of a user whom policy requires one is refused.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
-import { BadRequestError, BadSecondFactorError, CsrfError, FactorRequiredError, SignInExpiredError } from '../../shared/errors.js'
-import { currentSession, type CurrentSession, type IdpContext } from '../context.js'
+import { BadRequestError, BadSecondFactorError, CsrfError, FactorRequiredError, SignInExpiredError, UnauthenticatedError } from '../../shared/errors.js'
+import { currentSession, wantsHtml, type CurrentSession, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { confirmPassword, hasFreshAuth, requireFreshAuth } from '../fresh-auth.js'
 import { isRequiredFor, mayRemoveFactor } from '../second-factor-policy.js'
@@ -40,7 +40,12 @@ export const securityRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
   /** The password typed again: opens changes for 5 minutes. Regulated as the login form is. */
   app.post<{ Body: ConfirmBody }>('/security/confirm', opts, async (req, reply) => {
     const current = await currentSession(ctx, req)
-    if (current === undefined) return reply.header('cache-control', 'no-store').redirect('/login', 303)
+    if (current === undefined) {
+      // A browser whose session ended meanwhile signs in and comes back here, as from /sessions/confirm;
+      // a script gets the 401 every other /security post answers.
+      if (!wantsHtml(req)) throw new UnauthenticatedError()
+      return reply.redirect(loginReturningTo('/security'), 303)
+    }
     if (!isValidCsrf(ctx.config.sessionSecret, 'security', current.cookieValue, req.body?.csrf)) throw new CsrfError('security confirm without a valid CSRF token')
     const refused = await confirmPassword(ctx, req, current, req.body?.password ?? '')
     if (refused !== undefined) return renderSecurity(ctx, reply, current, { status: refused.statusCode, error: 'Incorrect password.' })
