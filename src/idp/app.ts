@@ -99,6 +99,9 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
 
   app.register(cookie)
   app.register(formbody)
+  // Forms (urlencoded) and JSON objects of the same fields are the IdP's bodies; Fastify would also
+  // parse text/plain into a string that no route's schema takes (400): refuse it as 415 like any other type.
+  app.removeContentTypeParser('text/plain')
   installSecurityHeaders(app, headers)
   installCrossSiteCheck(app, config.publicUrl)
   app.register(view, {

@@ -9,7 +9,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
-import { Browser } from '../helpers/browser.js'
+import { Browser, type Page } from '../helpers/browser.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import { formFields, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
 
@@ -112,4 +112,24 @@ test('the answers Node\'s parser gets (400, 431) carry the IdP\'s security heade
   const large = await rawRequest(stack.idpUrl, `GET /login HTTP/1.1\r\nHost: ${host()}\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
   assert.equal(large.status, 431)
   assertIdpHeaders(large.headers, '431')
+})
+
+test('a form route takes its fields as a JSON object too, CSRF-checked as a form; text/plain gets 415 like any other non-form type', async () => {
+  const b = new Browser()
+  const form = await b.get(`${stack.idpUrl}/login`)
+  const fields = { ...formFields(form.body), username: 'alice', password: PASSWORD }
+  const post = (type: string, body: string): Promise<Page> => b.request(`${stack.idpUrl}/login`, { method: 'POST', headers: { accept: 'application/json', 'content-type': type }, body })
+  for (const type of ['text/plain', 'text/plain; charset=utf-8', 'multipart/form-data; boundary=x', 'application/xml']) {
+    const refused = await post(type, new URLSearchParams(fields).toString())
+    assert.equal(refused.status, 415, type)
+    assert.equal(refused.json().code, 'TESSERA_ERR_BAD_REQUEST', type)
+  }
+  const forged = await post('application/json', JSON.stringify({ ...fields, csrf: 'forged' }))
+  assert.equal(forged.status, 403, 'a JSON body is CSRF-checked as a form is (the login form shown again)')
+  const notObject = await post('application/json', JSON.stringify(['alice']))
+  assert.equal(notObject.status, 400)
+  // The refused post showed a fresh form (a new pre-login cookie): its CSRF field is the one to send.
+  const fresh = await b.get(`${stack.idpUrl}/login`)
+  const signedIn = await post('application/json', JSON.stringify({ ...formFields(fresh.body), username: 'alice', password: PASSWORD }))
+  assert.equal(signedIn.status, 303, 'the same fields as JSON sign in')
 })
