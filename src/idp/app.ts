@@ -8,6 +8,7 @@ import { Eta } from 'eta'
 import { loggerOptions } from '../shared/logger.js'
 import { createRedis, type RedisClient } from '../shared/redis.js'
 import { readyWhenRedisIs } from '../shared/redis-ready.js'
+import { logRedisErrors } from '../shared/redis-errors.js'
 import { Sessions } from '../shared/sessions.js'
 import { identityKeysOf } from '../shared/app-keys.js'
 import { IdentityVerifier } from '../shared/identity.js'
@@ -74,7 +75,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   const redis = opts.redis ?? createRedis(config.redis)
   if (opts.redis === undefined) app.addHook('onClose', async () => { redis.disconnect() })
   // ioredis reports connection errors as events; without a listener they would be printed as unhandled.
-  redis.on('error', (err: Error) => app.log.warn({ err: { message: err.message } }, 'redis connection error'))
+  logRedisErrors(redis, (obj, msg) => { app.log.warn(obj, msg) }, 'redis connection error')
   readyWhenRedisIs(app, redis)
   for (const warning of config.warnings) app.log.warn(`configuration: ${warning}`)
 

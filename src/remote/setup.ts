@@ -5,6 +5,7 @@
  */
 import { IdentityVerifier } from '../shared/identity.js'
 import { createRedis, type RedisClient, type RedisConnection } from '../shared/redis.js'
+import { logRedisErrors } from '../shared/redis-errors.js'
 import { Sessions } from '../shared/sessions.js'
 import { Tokens } from '../shared/tokens.js'
 import { RemoteCore } from './core.js'
@@ -25,7 +26,7 @@ export function connectRedis(opts: ResolvedOptions, log: RemoteLog): { readonly 
   const owned = typeof (opts.redis as Partial<RedisClient>).defineCommand !== 'function'
   if (!owned) return { redis: opts.redis as RedisClient, close: () => {} }
   const redis = createRedis(opts.redis as string | RedisConnection)
-  redis.on('error', (err: Error) => log.warn({ err: { message: err.message } }, 'tessera: redis connection error'))
+  logRedisErrors(redis, (obj, msg) => { log.warn(obj, msg) }, 'tessera: redis connection error')
   return { redis, close: () => { redis.disconnect() } }
 }
 
