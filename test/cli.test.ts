@@ -168,6 +168,14 @@ test('check-config lists every problem at once and exits 1', async () => {
   assert.match(res.stdout, /KNOWN_REMOTE_HOSTS\[0\]/)
 })
 
+test('check-config refuses a Redis database that is not a number, with no stack trace', async () => {
+  // Before: "Configuration is valid", then ioredis's SELECT NaN rejected and crashed the command.
+  const res = await cli(['check-config'], { env: { ...goodEnv(), REDIS_URL: `${redis.url}/abc` } })
+  assert.equal(res.status, 1)
+  assert.equal(res.stderr, '')
+  assert.match(res.stdout, /Configuration is invalid \(1 problem\):\n {2}- REDIS_URL: the path is the database number/)
+})
+
 test('check-config exits 3 when the configuration is valid but Redis does not answer', async () => {
   const res = await cli(['check-config'], { env: { ...goodEnv(), REDIS_URL: 'redis://:hunter2hunter2@127.0.0.1:1' } })
   assert.equal(res.status, 3)

@@ -4,7 +4,7 @@
  * side, not the IdP, so it reads its own few variables and none of the IdP's secrets.
  */
 import { OptionsError } from '../shared/errors.js'
-import { isRedisUrl } from '../shared/redis.js'
+import { redisUrlProblem } from '../shared/redis.js'
 import { stopOnSignals } from '../shared/shutdown.js'
 import { buildGate, resolveGateOptions, type TesseraGateHost, type TesseraGateOptions } from '../remote/gate.js'
 import { LOG_LEVELS, loggerOptions } from '../shared/logger.js'
@@ -46,7 +46,8 @@ export function gateEnv(env: Readonly<Record<string, string | undefined>>): Gate
     return [{ origin: entry.slice(0, eq), appKeys: entry.slice(eq + 1), ...(secondFactor === undefined ? {} : { secondFactor }) }]
   })
   const redis = env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-  if (!isRedisUrl(redis)) problems.push('REDIS_URL: must be a redis:// or rediss:// URL')
+  const redisProblem = redisUrlProblem(redis)
+  if (redisProblem !== undefined) problems.push(`REDIS_URL: ${redisProblem}`)
   // Digits only: Number() would read '1e3' as 1000, '0x10' as 16 and '' as 0 (any free port).
   const portText = env.GATE_PORT ?? '9091'
   const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN

@@ -11,7 +11,7 @@ import { parseOrigin } from '../shared/origin.js'
 import { ConfigError } from '../shared/errors.js'
 import { parseSyncKeys, type Keyring } from '../shared/keyring.js'
 import type { RegulationConfig } from './regulation.js'
-import { isRedisUrl, parseHostList, type RedisConnection } from '../shared/redis.js'
+import { parseHostList, redisUrlProblem, type RedisConnection } from '../shared/redis.js'
 import { loadUsers, type UserDirectory } from './users.js'
 import { parseGroups, type SecondFactorPolicy } from './second-factor-policy.js'
 import { listEntries } from '../shared/list-entries.js'
@@ -184,7 +184,8 @@ function isProxyAddress(entry: string): boolean {
 export function parseRedisConnection(env: Partial<Record<keyof Env, unknown>>, problems: string[]): RedisConnection {
   const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
   const url = str(env.REDIS_URL) ?? 'redis://127.0.0.1:6379'
-  if (!isRedisUrl(url)) problems.push('REDIS_URL: must be a redis:// or rediss:// URL')
+  const urlProblem = redisUrlProblem(url)
+  if (urlProblem !== undefined) problems.push(`REDIS_URL: ${urlProblem}`)
   const sentinels = parseHostList(str(env.REDIS_SENTINELS) ?? '', 'REDIS_SENTINELS', problems)
   const clusterNodes = parseHostList(str(env.REDIS_CLUSTER_NODES) ?? '', 'REDIS_CLUSTER_NODES', problems)
   if (sentinels.length > 0 && clusterNodes.length > 0) problems.push('REDIS_SENTINELS and REDIS_CLUSTER_NODES: set one or the other, not both')

@@ -1,5 +1,5 @@
 /** The remote plugin's options, checked at registration so a bad value stops `app.ready()`. */
-import { isRedisUrl, type RedisClient, type RedisConnection } from '../shared/redis.js'
+import { NOT_A_REDIS_URL, redisUrlProblem, type RedisClient, type RedisConnection } from '../shared/redis.js'
 import { OptionsError } from '../shared/errors.js'
 import { parseSyncKeys } from '../shared/keyring.js'
 import { parseOrigin } from '../shared/origin.js'
@@ -199,14 +199,19 @@ const CONNECTION_KEYS = new Set(['url', 'sentinels', 'sentinelName', 'sentinelPa
  */
 function checkRedis(value: unknown, problems: string[]): void {
   const expected = 'must be a redis:// or rediss:// URL, a { url, sentinels, sentinelName, clusterNodes, password } object or an ioredis instance'
-  if (typeof value === 'string') { if (!isRedisUrl(value)) problems.push(`redis: ${expected}`); return }
+  if (typeof value === 'string') {
+    const problem = redisUrlProblem(value)
+    if (problem !== undefined) problems.push(`redis: ${problem === NOT_A_REDIS_URL ? expected : problem}`)
+    return
+  }
   if (value === null || typeof value !== 'object') { problems.push(`redis: ${expected}`); return }
   // Duck-typed, as the plugin does: the app's ioredis may be another copy than ours.
   if (typeof (value as Partial<RedisClient>).defineCommand === 'function') return
   const conn = value as Record<string, unknown>
   const unknown = Object.keys(conn).find((k) => !CONNECTION_KEYS.has(k))
   if (unknown !== undefined) { problems.push(`redis: unknown key "${unknown}"; ${expected}`); return }
-  if (conn.url !== undefined && !isRedisUrl(conn.url)) problems.push('redis.url: must be a redis:// or rediss:// URL')
+  const urlProblem = conn.url === undefined ? undefined : redisUrlProblem(conn.url)
+  if (urlProblem !== undefined) problems.push(`redis.url: ${urlProblem}`)
   for (const key of ['sentinels', 'clusterNodes'] as const) {
     if (conn[key] !== undefined && !isHostList(conn[key])) problems.push(`redis.${key}: must be a list of { host, port } (port 1-65535)`)
   }

@@ -211,14 +211,47 @@ function urlOptions(url: string | undefined): RedisOptions {
   }
 }
 
-/** Whether `url` parses as a redis:// or rediss:// URL: what both the IdP and the plugin accept. */
+/** Whether `url` is a Redis URL both the IdP and the plugin accept (redisUrlProblem finds none). */
 export function isRedisUrl(url: unknown): boolean {
-  if (typeof url !== 'string') return false
+  return redisUrlProblem(url) === undefined
+}
+
+/** redisUrlProblem's answer for anything that is not a redis:// or rediss:// URL at all. */
+export const NOT_A_REDIS_URL = 'must be a redis:// or rediss:// URL'
+
+/** Database numbers: Redis has 16 by default, a server may be given more; five digits is plenty. */
+const DB_PATH = /^\/\d{1,5}$/
+
+/**
+ * Why `url` is no Redis URL that ioredis can use as it reads it, or undefined when it is. ioredis
+ * reads the path as the database with parseInt (`/abc` sends SELECT NaN, and the rejected SELECT then
+ * crashes the process), every query parameter as a client option (`?db=abc` the same; `?keyPrefix=`
+ * would move every key; `?Connector=x` throws in the constructor), and percent-decodes the user and
+ * password (`%zz` throws). Each such mistake is refused here, before any connection. The sentence
+ * never echoes the URL: it may hold a password.
+ */
+export function redisUrlProblem(url: unknown): string | undefined {
+  const expected = NOT_A_REDIS_URL
+  if (typeof url !== 'string') return expected
+  let u: URL
   try {
-    return /^rediss?:$/.test(new URL(url).protocol)
+    u = new URL(url)
   } catch {
-    return false
+    return expected
   }
+  if (!/^rediss?:$/.test(u.protocol)) return expected
+  if (u.pathname !== '' && u.pathname !== '/' && !DB_PATH.test(u.pathname)) {
+    return 'the path is the database number and must be digits only, 0 to 99999 (e.g. redis://host:6379/0)'
+  }
+  if (u.search !== '' || url.includes('?')) return 'must have no query (?…): the Redis client would read each parameter as a client option'
+  if (u.hash !== '' || url.includes('#')) return 'must have no fragment (#…); write a # in a password as %23'
+  try {
+    decodeURIComponent(u.username)
+    decodeURIComponent(u.password)
+  } catch {
+    return 'the user name or password has a bad %-escape (write % as %25)'
+  }
+  return undefined
 }
 
 /** Parses `host:port,host:port`; pushes one problem per bad entry, naming `name[i]`. */

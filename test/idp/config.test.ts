@@ -61,6 +61,16 @@ const bad: [string, Record<string, string | undefined>, RegExp][] = [
   // Fastify 5.12 trusts no hop for a number: every client would share the proxy's address.
   ['TRUST_PROXY as a hop count', { TRUST_PROXY: '1' }, /TRUST_PROXY: a hop count \("1"\) is not supported; give the proxy's addresses/],
   ['weak argon2 costs in production', { NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'https://a.example.com', PUBLIC_URL: 'https://sso.example.com' }, /USERS_FILE \(.*\): users.alice.password: argon2id costs below OWASP's minimum/],
+  // ioredis reads the path as the database with parseInt: /abc sent SELECT NaN and crashed the IdP.
+  ['a Redis database that is not a number', { REDIS_URL: 'redis://127.0.0.1:6379/abc' }, /REDIS_URL: the path is the database number and must be digits only/],
+  ['a Redis database with trailing letters', { REDIS_URL: 'redis://127.0.0.1:6379/1abc' }, /REDIS_URL: the path is the database number/],
+  ['a negative Redis database', { REDIS_URL: 'redis://127.0.0.1:6379/-1' }, /REDIS_URL: the path is the database number/],
+  ['a Redis database of six digits', { REDIS_URL: 'redis://127.0.0.1:6379/123456' }, /REDIS_URL: the path is the database number/],
+  // ...and every query parameter as a client option: ?db=abc crashed the same way, ?keyPrefix= moves every key.
+  ['a Redis URL with a query', { REDIS_URL: 'redis://127.0.0.1:6379/0?db=abc' }, /REDIS_URL: must have no query/],
+  ['a Redis URL with a keyPrefix query', { REDIS_URL: 'redis://127.0.0.1:6379?keyPrefix=x' }, /REDIS_URL: must have no query/],
+  ['a Redis URL with a fragment', { REDIS_URL: 'redis://127.0.0.1:6379#x' }, /REDIS_URL: must have no fragment/],
+  ['a Redis password with a bad %-escape', { REDIS_URL: 'redis://:%zz@127.0.0.1:6379' }, /REDIS_URL: the user name or password has a bad %-escape/],
   ['http in production', { NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'http://app.example.com' }, /KNOWN_REMOTE_HOSTS\[0\]: "http:\/\/app.example.com" uses http: in production/],
 ]
 
@@ -81,6 +91,12 @@ test('every problem is reported at once', () => {
     assert.equal(err.problems.length, 3)
     return true
   })
+})
+
+test('a Redis URL may name a database in digits, or none', () => {
+  for (const url of ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379/', 'redis://127.0.0.1:6379/0', 'rediss://:p%23w@redis.example.com:6380/15']) {
+    assert.equal(loadConfig({ ...good(), REDIS_URL: url }).redis.url, url)
+  }
 })
 
 test('TRUST_PROXY takes false, true or proxy addresses', () => {

@@ -49,6 +49,15 @@ test('a redis option that is not Redis is refused at ready() with TESSERA_ERR_OP
   await assertRefused({ redis: { clusterNodes: [{ host: '127.0.0.1', port: 70000 }] } }, /redis\.clusterNodes: must be a list of \{ host, port \}/)
 })
 
+test('a redis URL ioredis would crash on or misread is refused at ready() with TESSERA_ERR_OPTIONS', async () => {
+  // /abc sent SELECT NaN, and the rejected SELECT crashed the app's process.
+  await assertRefused({ redis: `${redis.url}/abc` }, /redis: the path is the database number and must be digits only/)
+  await assertRefused({ redis: { url: `${redis.url}/abc` } }, /redis\.url: the path is the database number/)
+  await assertRefused({ redis: `${redis.url}?db=abc` }, /redis: must have no query/)
+  await assertRefused({ redis: 'redis://:%zz@127.0.0.1:6379' }, /redis: the user name or password has a bad %-escape/)
+  assert.equal(await readyError({ ...good(), redis: `${redis.url}/3` }), undefined)
+})
+
 test('a refused redis URL is not echoed: it may hold a password', async () => {
   const err = await readyError({ ...good(), redis: 'http://:hunter2hunter2@127.0.0.1:6379' })
   assert.ok(err instanceof TesseraError)
