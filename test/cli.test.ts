@@ -168,6 +168,13 @@ test('check-config lists every problem at once and exits 1', async () => {
   assert.match(res.stdout, /KNOWN_REMOTE_HOSTS\[0\]/)
 })
 
+test('check-config lists a type error and the other variables\' problems in one run', async () => {
+  const res = await cli(['check-config'], { env: { ...goodEnv(), PORT: 'x', TRUST_PROXY: '1', SESSION_IDLE_SECONDS: '99999', SESSION_TTL_SECONDS: '3600', SECOND_FACTOR: 'off', SECOND_FACTOR_GROUPS: 'admins' } })
+  assert.equal(res.status, 1)
+  assert.match(res.stdout, /5 problems/)
+  for (const name of ['PORT', 'TRUST_PROXY', 'SESSION_IDLE_SECONDS', 'SECOND_FACTOR_GROUPS', 'FACTOR_KEYS']) assert.match(res.stdout, new RegExp(`\\n {2}- ${name}: `))
+})
+
 test('check-config refuses a Redis database that is not a number, with no stack trace', async () => {
   // Before: "Configuration is valid", then ioredis's SELECT NaN rejected and crashed the command.
   const res = await cli(['check-config'], { env: { ...goodEnv(), REDIS_URL: `${redis.url}/abc` } })

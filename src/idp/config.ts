@@ -49,35 +49,22 @@ export interface IdpConfig {
 /** Loads the configuration from `source` (default process.env; `.env` is read when `dotenv` is true). */
 export function loadConfig(source: Record<string, string | undefined> = process.env, opts: { dotenv?: boolean } = {}): IdpConfig {
   const merged = { ...readDotenv(opts.dotenv), ...source }
-  const spelling = integerSpellingProblems(merged)
-  let env: Env
-  try {
-    env = envSchema<Env>({
-      schema: ENV_SCHEMA, data: merged, env: false,
-      // allErrors: report every bad variable at once, not the first. env-schema accepts an options
-      // object here (it builds its default Ajv with them); its typings only name the function form.
-      ajv: { customOptions: { allErrors: true } } as never,
-    })
-  } catch (err) {
-    // Still check the meaning of what is there, so one run lists every problem.
-    const flagged = new Set(spelling.map((p) => p.slice(0, p.indexOf(':'))))
-    const problems = [...spelling, ...describeSchemaErrors(err).filter((p) => !flagged.has(p.slice(0, p.indexOf(':'))))]
-    checkMeaning(merged as Partial<Env>, problems)
-    parseRedisConnection(merged as Partial<Env>, problems)
-    throw new ConfigError(problems)
-  }
-  const problems: string[] = [...spelling]
-  const { keyring, knownRemoteHosts, publicUrl, users } = checkMeaning(env, problems)
-  const redis = parseRedisConnection(env, problems)
-  if (env.NODE_ENV === 'production') refuseDemoSecrets(env, problems)
-  const trustProxy = parseTrustProxy(env.TRUST_PROXY, problems)
-  if (env.SESSION_IDLE_SECONDS > env.SESSION_TTL_SECONDS) {
+  // Pass one gives the valid variables typed and defaulted, and leaves the invalid ones out; pass
+  // two checks the meaning of every value that is there, so one run lists every problem.
+  const { env: valid, problems } = checkTypes(merged)
+  const { keyring, knownRemoteHosts, publicUrl, users } = checkMeaning(valid, problems)
+  const redis = parseRedisConnection(valid, problems)
+  if (valid.NODE_ENV === 'production') refuseDemoSecrets(valid, problems)
+  const trustProxy = valid.TRUST_PROXY === undefined ? false : parseTrustProxy(valid.TRUST_PROXY, problems)
+  if (valid.SESSION_IDLE_SECONDS !== undefined && valid.SESSION_TTL_SECONDS !== undefined && valid.SESSION_IDLE_SECONDS > valid.SESSION_TTL_SECONDS) {
     problems.push('SESSION_IDLE_SECONDS: must not exceed SESSION_TTL_SECONDS')
   }
-  const { secondFactor, factorKeyring } = parseSecondFactor(env, problems)
-  if (problems.length > 0 || keyring === undefined || users === undefined || publicUrl === undefined) {
+  const { secondFactor, factorKeyring } = parseSecondFactor(valid, problems)
+  if (problems.length > 0 || keyring === undefined || users === undefined || publicUrl === undefined || secondFactor === undefined) {
     throw new ConfigError(problems)
   }
+  // No problem: pass one left nothing out, so every variable is there.
+  const env = valid as Env
   return Object.freeze({
     redis,
     redisWaitReplicas: env.REDIS_WAIT_REPLICAS,
@@ -117,27 +104,31 @@ export function loadConfig(source: Record<string, string | undefined> = process.
  * factor with no key to seal TOTP secrets would lock every such user out (or tempt one to store
  * secrets in clear), so it stops start-up instead.
  */
-function parseSecondFactor(env: Env, problems: string[]): { secondFactor: SecondFactorPolicy; factorKeyring: Keyring | undefined } {
-  const groups = parseGroups(env.SECOND_FACTOR_GROUPS)
-  const secondFactor = Object.freeze({ mode: env.SECOND_FACTOR, groups: Object.freeze(groups) })
-  if (env.SECOND_FACTOR === 'off' && groups.length > 0) problems.push('SECOND_FACTOR_GROUPS: is set while SECOND_FACTOR is off; set SECOND_FACTOR=optional (or required) or empty the groups')
-  const factorKeyring = env.FACTOR_KEYS.trim() === '' ? undefined : parseSyncKeys(env.FACTOR_KEYS, 'FACTOR_KEYS', problems)
-  if (env.FACTOR_KEYS.trim() === '' && (env.SECOND_FACTOR === 'required' || groups.length > 0)) {
+function parseSecondFactor(env: Partial<Env>, problems: string[]): { secondFactor?: SecondFactorPolicy; factorKeyring?: Keyring } {
+  const { SECOND_FACTOR: mode, FACTOR_KEYS: keys } = env
+  const groups = env.SECOND_FACTOR_GROUPS === undefined ? undefined : parseGroups(env.SECOND_FACTOR_GROUPS)
+  // Each rule runs when the variables it reads are valid: an invalid one is already reported.
+  if (mode === 'off' && groups !== undefined && groups.length > 0) problems.push('SECOND_FACTOR_GROUPS: is set while SECOND_FACTOR is off; set SECOND_FACTOR=optional (or required) or empty the groups')
+  const noKeys = keys !== undefined && keys.trim() === ''
+  const factorKeyring = keys === undefined || noKeys ? undefined : parseSyncKeys(keys, 'FACTOR_KEYS', problems)
+  if (noKeys && (mode === 'required' || (groups !== undefined && groups.length > 0))) {
     problems.push('FACTOR_KEYS: is required when SECOND_FACTOR is required or SECOND_FACTOR_GROUPS is set (npx tessera gen-key)')
   }
-  if (env.NODE_ENV === 'production' && DEMO_SECRETS.some((d) => env.FACTOR_KEYS.includes(d))) {
+  if (env.NODE_ENV === 'production' && keys !== undefined && DEMO_SECRETS.some((d) => keys.includes(d))) {
     problems.push('FACTOR_KEYS: holds a published demo key; generate your own (npx tessera gen-key)')
   }
-  return { secondFactor, factorKeyring }
+  const secondFactor = mode === undefined || groups === undefined ? undefined : Object.freeze({ mode, groups: Object.freeze(groups) })
+  return { ...(secondFactor === undefined ? {} : { secondFactor }), ...(factorKeyring === undefined ? {} : { factorKeyring }) }
 }
 
 // The secrets published in .env.example and docker-compose.yml: fine for a demo, never in production.
 const DEMO_SECRETS = ['demo-only-session-secret-change-me-0123456789', 'ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q',
   'ZGVtby1vbmx5LWZhY3Rvci1rZXktbm90LWluLXByb2Q']
 
-function refuseDemoSecrets(env: Env, problems: string[]): void {
-  if (DEMO_SECRETS.some((d) => env.SESSION_SECRET.includes(d))) problems.push('SESSION_SECRET: is the published demo value; generate your own (openssl rand -base64 48)')
-  if (DEMO_SECRETS.some((d) => env.SYNC_KEYS.includes(d))) problems.push('SYNC_KEYS: holds the published demo key; generate your own (npx tessera gen-key)')
+function refuseDemoSecrets(env: Partial<Env>, problems: string[]): void {
+  const { SESSION_SECRET: secret, SYNC_KEYS: keys } = env
+  if (secret !== undefined && DEMO_SECRETS.some((d) => secret.includes(d))) problems.push('SESSION_SECRET: is the published demo value; generate your own (openssl rand -base64 48)')
+  if (keys !== undefined && DEMO_SECRETS.some((d) => keys.includes(d))) problems.push('SYNC_KEYS: holds the published demo key; generate your own (npx tessera gen-key)')
 }
 
 /** Settings that the IdP accepts but that weaken it; each names its variable. */
@@ -236,6 +227,40 @@ export function readDotenv(enabled: boolean | undefined): Record<string, string>
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
     throw new ConfigError([`.env: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'invalid'})`])
   }
+}
+
+/**
+ * Pass one: presence, type, default and range of every variable, every problem at once (env-schema's
+ * Ajv runs allErrors). Returns the valid variables typed and with their defaults, without the
+ * invalid ones, so that pass two checks what it can and skips only what reads an invalid value.
+ */
+function checkTypes(merged: Readonly<Record<string, string | undefined>>): { env: Partial<Env>; problems: string[] } {
+  const problems = integerSpellingProblems(merged)
+  const invalid = new Set(problems.map(variableOf))
+  try {
+    const env = envSchema<Env>({ schema: ENV_SCHEMA, data: { ...merged }, env: false })
+    if (invalid.size === 0) return { env, problems }
+  } catch (err) {
+    for (const p of describeSchemaErrors(err)) {
+      if (invalid.has(variableOf(p))) continue // a spelling problem already names it
+      problems.push(p)
+      invalid.add(variableOf(p))
+    }
+  }
+  // Again without the invalid variables: the rest pass, coerced and defaulted as on a clean run.
+  const properties = Object.fromEntries(Object.entries(ENV_SCHEMA.properties).filter(([name]) => !invalid.has(name)))
+  const schema = { ...ENV_SCHEMA, properties, required: ENV_SCHEMA.required.filter((name) => !invalid.has(name)) }
+  const data = Object.fromEntries(Object.entries(merged).filter(([name]) => !invalid.has(name)))
+  try {
+    return { env: envSchema<Partial<Env>>({ schema, data, env: false }), problems }
+  } catch {
+    return { env: {}, problems } // cannot happen (allErrors named every failing variable); checks nothing more
+  }
+}
+
+/** The variable a problem line names: the text before its first `:` or `[`. */
+function variableOf(problem: string): string {
+  return /^[A-Z0-9_]*/.exec(problem)?.[0] ?? ''
 }
 
 /**

@@ -99,6 +99,39 @@ test('a Redis URL may name a database in digits, or none', () => {
   }
 })
 
+test('a type error hides no other problem: every variable\'s own checks run in the same pass', () => {
+  // Before: only "PORT: must be integer"; the other four came after PORT was fixed.
+  const change = { PORT: 'x', TRUST_PROXY: '1', SESSION_IDLE_SECONDS: '99999', SESSION_TTL_SECONDS: '3600', SECOND_FACTOR: 'off', SECOND_FACTOR_GROUPS: 'admins' }
+  assert.throws(() => loadConfig({ ...good(), ...change }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    assert.deepEqual(err.problems.map((p) => p.slice(0, p.indexOf(':'))),
+      ['PORT', 'TRUST_PROXY', 'SESSION_IDLE_SECONDS', 'SECOND_FACTOR_GROUPS', 'FACTOR_KEYS'])
+    return true
+  })
+})
+
+test('production refuses the demo secrets even when another variable has a type error', () => {
+  const env = { ...good(), NODE_ENV: 'production', PUBLIC_URL: 'https://sso.example.com', KNOWN_REMOTE_HOSTS: '',
+    SESSION_SECRET: 'demo-only-session-secret-change-me-0123456789', LOG_LEVEL: 'loud' }
+  assert.throws(() => loadConfig(env), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    assert.ok(err.problems.some((p) => p.startsWith('LOG_LEVEL: must be equal to one of the allowed values')), err.message)
+    assert.ok(err.problems.some((p) => p.startsWith('SESSION_SECRET: is the published demo value')), err.message)
+    return true
+  })
+})
+
+test('a check that reads an invalid variable is skipped, not run on a guess', () => {
+  // SESSION_TTL_SECONDS is refused, so "idle must not exceed absolute" has nothing to compare with;
+  // SECOND_FACTOR is refused, and SECOND_FACTOR_GROUPS alone still needs FACTOR_KEYS.
+  const change = { SESSION_TTL_SECONDS: '1e3', SESSION_IDLE_SECONDS: '5000', SECOND_FACTOR: 'bogus', SECOND_FACTOR_GROUPS: 'admins' }
+  assert.throws(() => loadConfig({ ...good(), ...change }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    assert.deepEqual(err.problems.map((p) => p.slice(0, p.indexOf(':'))), ['SESSION_TTL_SECONDS', 'SECOND_FACTOR', 'FACTOR_KEYS'])
+    return true
+  })
+})
+
 test('TRUST_PROXY takes false, true or proxy addresses', () => {
   assert.equal(loadConfig(good()).trustProxy, false)
   assert.equal(loadConfig({ ...good(), TRUST_PROXY: 'true' }).trustProxy, true)
