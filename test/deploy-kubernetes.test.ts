@@ -12,6 +12,7 @@ import { parseAllDocuments } from 'yaml'
 import { loadConfig } from '../src/idp/config.js'
 import { ENV_NAMES, REQUIRED_ENV } from '../src/idp/config-schema.js'
 import { STOP_GRACE_MS } from '../src/shared/shutdown.js'
+import { writeProductionUsersFile } from './helpers/users.js'
 
 const DIR = 'deploy/kubernetes'
 
@@ -86,9 +87,9 @@ test('every variable the manifests set is in the IdP configuration schema, and t
 
 test('with real secrets the ConfigMap\'s values are a production configuration the IdP accepts; the placeholders are refused', () => {
   const env = Object.fromEntries(containerEnv())
-  // The users file at its mount path comes from the users Secret; here, the repository's demo file.
+  // The users file at its mount path comes from the users Secret; here, one production accepts.
   const real = {
-    ...env, USERS_FILE: 'examples/users.yml',
+    ...env, USERS_FILE: writeProductionUsersFile(),
     SYNC_KEYS: `k1:${randomBytes(32).toString('base64url')}`, SESSION_SECRET: randomBytes(48).toString('base64'),
   }
   const config = loadConfig(real)

@@ -53,6 +53,8 @@ test('the compose file gives the IdP a configuration it accepts', () => {
 test('production refuses the demo secrets the compose file and .env.example publish', () => {
   const env = { ...(compose.services.idp?.environment as Record<string, string>), NODE_ENV: 'production' }
   assert.throws(() => loadConfig(env), /SESSION_SECRET: is the published demo value.*SYNC_KEYS: holds the published demo key/)
+  // ...and the demo users file the image ships, whose alice has her password in a comment.
+  assert.throws(() => loadConfig(env), /USERS_FILE \(examples\/users\.yml\): users\.alice\.password: is a published demo hash/)
 })
 
 test('the compose Redis keeps an append-only file', () => {

@@ -15,6 +15,7 @@ import { parseHostList, redisUrlProblem, type RedisConnection } from '../shared/
 import { loadUsers, type UserDirectory } from './users.js'
 import { parseGroups, type SecondFactorPolicy } from './second-factor-policy.js'
 import { listEntries } from '../shared/list-entries.js'
+import { DEMO_SECRETS } from './demo-secrets.js'
 
 export interface IdpConfig {
   /** Where Redis is: REDIS_URL alone, or with REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
@@ -120,10 +121,6 @@ function parseSecondFactor(env: Partial<Env>, problems: string[]): { secondFacto
   const secondFactor = mode === undefined || groups === undefined ? undefined : Object.freeze({ mode, groups: Object.freeze(groups) })
   return { ...(secondFactor === undefined ? {} : { secondFactor }), ...(factorKeyring === undefined ? {} : { factorKeyring }) }
 }
-
-// The secrets published in .env.example and docker-compose.yml: fine for a demo, never in production.
-const DEMO_SECRETS = ['demo-only-session-secret-change-me-0123456789', 'ZGVtby1vbmx5LWtleS1kby1ub3QtdXNlLWluLXByb2Q',
-  'ZGVtby1vbmx5LWZhY3Rvci1rZXktbm90LWluLXByb2Q']
 
 function refuseDemoSecrets(env: Partial<Env>, problems: string[]): void {
   const { SESSION_SECRET: secret, SYNC_KEYS: keys } = env

@@ -7,6 +7,7 @@
 import { verify } from '@node-rs/argon2'
 import type { SessionUser } from '../shared/session.js'
 import { readYamlFile } from './yaml-file.js'
+import { isDemoPasswordHash } from './demo-secrets.js'
 import { DEFAULT_COSTS, makeDummyHash, meetsOwaspCosts, parseArgon2id, type Argon2Costs } from './argon2-phc.js'
 
 interface UserEntry {
@@ -106,6 +107,10 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
     if (typeof costs === 'string') own.push(`${at}.password: ${costs}`)
     else if (opts.production === true && !meetsOwaspCosts(costs)) {
       own.push(`${at}.password: argon2id costs below OWASP's minimum (e.g. m=19456,t=2,p=1); re-hash with npx tessera hash-password`)
+    } else if (opts.production === true && isDemoPasswordHash(u.password as string)) {
+      // The image ships examples/users.yml: pointing USERS_FILE at it (or copying its alice) would
+      // let anyone sign in as an admin with the password printed in that file.
+      own.push(`${at}.password: is a published demo hash (examples/users.yml), whose password anyone can read; set the user's own with npx tessera hash-password`)
     }
     const groups = u.groups ?? []
     if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string')) own.push(`${at}.groups: must be a list of strings`)

@@ -3,18 +3,20 @@ import assert from 'node:assert/strict'
 import { Browser, type Page } from '../helpers/browser.js'
 import { formFields } from '../helpers/stack.js'
 
-/** The image's demo user (examples/users.yml), whose hash is strong enough for production. */
+/** The image's demo user (examples/users.yml): docker-compose.yml's; production refuses its published hash. */
 export const DEMO_USER = { username: 'alice', password: 'tessera-demo' } as const
+
+export interface Credentials { readonly username: string; readonly password: string }
 
 /**
  * Opens the app's private page, signs in at the IdP it is sent to, and follows the hand-over back:
  * the page then greets Alice. Returns the IdP login page's URL.
  */
-export async function signInThrough(b: Browser, appUrl: string): Promise<string> {
+export async function signInThrough(b: Browser, appUrl: string, user: Credentials = DEMO_USER): Promise<string> {
   const toForm = await b.navigate(`${appUrl}/private`)
   assert.deepEqual(toForm.map((p) => p.status), [302, 200], 'the app sends the browser to the IdP form')
   const form = toForm.at(-1) as Page
-  const posted = await b.post(new URL('/login', form.url).href, { ...formFields(form.body), ...DEMO_USER })
+  const posted = await b.post(new URL('/login', form.url).href, { ...formFields(form.body), ...user })
   assert.equal(posted.status, 303, `POST /login answered ${posted.status}`)
   const back = await b.navigate(posted.location() as string)
   assert.deepEqual(back.map((p) => p.status), [302, 200], 'token redeemed, then the clean private page')

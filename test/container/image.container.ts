@@ -10,6 +10,11 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { hashSync } from '@node-rs/argon2'
+import { DEFAULT_COSTS } from '../../src/idp/argon2-phc.js'
 import { Browser } from '../helpers/browser.js'
 import { freePort } from '../helpers/net.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
@@ -27,6 +32,9 @@ let redis: TestRedis
 let idpUrl: string
 let appUrl: string
 let gatePort: number
+// The image runs with NODE_ENV=production, which refuses examples/users.yml's published hash: alice
+// gets a password of this run's own, in a users file mounted read-only as deploy/kubernetes mounts it.
+const user = { username: 'alice', password: randomBytes(12).toString('base64url') }
 
 before(async () => {
   if (skip !== undefined) return
@@ -43,7 +51,8 @@ before(async () => {
   await create(idpName, [
     '-e', `REDIS_URL=${redis.url}`, '-e', `PORT=${idpPort}`, '-e', `PUBLIC_URL=${idpUrl}`,
     '-e', `KNOWN_REMOTE_HOSTS=${appUrl}`, '-e', `SYNC_KEYS=${syncKeys}`,
-    '-e', `SESSION_SECRET=${randomBytes(32).toString('base64url')}`, '-e', 'USERS_FILE=examples/users.yml',
+    '-e', `SESSION_SECRET=${randomBytes(32).toString('base64url')}`, '-e', 'USERS_FILE=/etc/tessera/users.yml',
+    '-v', `${usersFile()}:/etc/tessera/users.yml:ro,z`,
   ], [])
   await create(appName, [
     '-e', `REDIS_URL=${redis.url}`, '-e', `PORT=${appPort}`, '-e', `APP_ORIGIN=${appUrl}`,
@@ -60,6 +69,15 @@ after(async () => {
   }
   await redis?.stop()
 })
+
+/** `user` in a users file the container's unprivileged user can read. */
+function usersFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-image-users-'))
+  chmodSync(dir, 0o755)
+  const file = join(dir, 'users.yml')
+  writeFileSync(file, `users:\n  ${user.username}:\n    displayname: Alice Example\n    password: "${hashSync(user.password, DEFAULT_COSTS)}"\n`, { mode: 0o644 })
+  return file
+}
 
 /** A container of the image, not started. Read-only root, no tmpfs: as readOnlyRootFilesystem. */
 async function create(name: string, env: string[], cmd: string[]): Promise<void> {
@@ -91,7 +109,7 @@ test('the IdP and the app start from the image, healthy by their HEALTHCHECK, an
     assert.equal(check.code, 0, `${name}: HEALTHCHECK ${check.stdout}${check.stderr}`)
   }
   const b = new Browser()
-  const form = await signInThrough(b, appUrl)
+  const form = await signInThrough(b, appUrl, user)
   assert.equal(new URL(form).origin, idpUrl, 'the sign-in form came from the IdP container')
   assert.equal(await whoAmI(b, appUrl), 'alice')
 })

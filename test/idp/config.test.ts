@@ -2,9 +2,16 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseEnv } from 'node:util'
+import { parse as parseYaml } from 'yaml'
 import { loadConfig } from '../../src/idp/config.js'
+import { DEMO_PASSWORD_HASHES, DEMO_SECRETS } from '../../src/idp/demo-secrets.js'
 import { ConfigError } from '../../src/shared/errors.js'
 import { newKey, writeUsersFile } from '../helpers/stack.js'
+import { writeProductionUsersFile } from '../helpers/users.js'
 
 const good = (): Record<string, string> => ({
   SYNC_KEYS: `${newKey('new')},${newKey('old')}`,
@@ -140,8 +147,58 @@ test('TRUST_PROXY takes false, true or proxy addresses', () => {
 })
 
 test('production allows http only for loopback and *.localhost', () => {
-  const c = loadConfig({ ...good(), USERS_FILE: 'examples/users.yml', NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'http://app.localhost:3001,http://127.0.0.2:8080' })
+  const c = loadConfig({ ...good(), USERS_FILE: writeProductionUsersFile(), NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'http://app.localhost:3001,http://127.0.0.2:8080' })
   assert.equal(c.knownRemoteHosts.length, 2)
+})
+
+const production = (): Record<string, string> => ({ ...good(), NODE_ENV: 'production', PUBLIC_URL: 'https://sso.example.com', KNOWN_REMOTE_HOSTS: 'https://app.example.com', USERS_FILE: writeProductionUsersFile() })
+
+test('production accepts a users file with no published hash', () => {
+  assert.equal(loadConfig(production()).users.size, 1)
+})
+
+test('production refuses the demo users file the image ships, naming USERS_FILE, the file and the user', () => {
+  // Before: alice / tessera-demo (group admins) signed in to a production IdP.
+  assert.throws(() => loadConfig({ ...production(), USERS_FILE: 'examples/users.yml' }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    assert.deepEqual(err.problems, ['USERS_FILE (examples/users.yml): users.alice.password: is a published demo hash (examples/users.yml), whose password anyone can read; set the user\'s own with npx tessera hash-password'])
+    return true
+  })
+  // Outside production the demo (docker-compose.yml, .env.example) still runs on it.
+  assert.equal(loadConfig({ ...good(), USERS_FILE: 'examples/users.yml' }).users.size, 1)
+})
+
+test('production refuses a published hash copied under another name, however its digest is spelt', () => {
+  const [hash] = DEMO_PASSWORD_HASHES as [string]
+  // base64's last character carries spare bits: M and N decode to the same digest.
+  const respelt = hash.replace(/M$/, 'N')
+  assert.notEqual(respelt, hash)
+  const file = join(mkdtempSync(join(tmpdir(), 'tessera-users-')), 'users.yml')
+  writeFileSync(file, `users:\n  carol:\n    password: "${hash}"\n  dave:\n    password: "${respelt}"\n`)
+  assert.throws(() => loadConfig({ ...production(), USERS_FILE: file }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError)
+    assert.deepEqual(err.problems.map((p) => p.slice(0, p.indexOf('.password'))), [`USERS_FILE (${file}): users.carol`, `USERS_FILE (${file}): users.dave`])
+    return true
+  })
+})
+
+test('every hash examples/users.yml publishes is in DEMO_PASSWORD_HASHES', () => {
+  // Fails when the demo file's hash changes and the list that production refuses does not.
+  const { users } = parseYaml(readFileSync('examples/users.yml', 'utf8')) as { users: Record<string, { password: string }> }
+  const hashes = Object.values(users).map((u) => u.password)
+  assert.ok(hashes.length > 0)
+  for (const h of hashes) assert.ok(DEMO_PASSWORD_HASHES.includes(h), `${h} is in src/idp/demo-secrets.ts`)
+})
+
+test('every secret .env.example and docker-compose.yml publish for the IdP is in DEMO_SECRETS', () => {
+  const dotenv = parseEnv(readFileSync('.env.example', 'utf8'))
+  const compose = parseYaml(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: { idp: { environment: Record<string, string> } } }
+  for (const env of [dotenv, compose.services.idp.environment]) {
+    assert.ok(DEMO_SECRETS.includes(env.SESSION_SECRET ?? ''), 'SESSION_SECRET')
+    for (const name of ['SYNC_KEYS', 'FACTOR_KEYS']) {
+      for (const pair of (env[name] ?? '').split(',')) assert.ok(DEMO_SECRETS.includes(pair.slice(pair.indexOf(':') + 1)), name)
+    }
+  }
 })
 
 test('the server exits non-zero with one line naming the variable, and no secret', () => {

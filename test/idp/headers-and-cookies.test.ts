@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/idp/config.js'
 import { buildExampleApp } from '../../examples/remote-app.js'
 import { startRedis, type TestRedis } from '../helpers/redis-server.js'
 import { newKey } from '../helpers/stack.js'
+import { writeProductionUsersFile } from '../helpers/users.js'
 
 let redis: TestRedis
 let idp: FastifyInstance
@@ -16,7 +17,7 @@ before(async () => {
   redis = await startRedis()
   idp = buildIdp(loadConfig({
     REDIS_URL: redis.url, KNOWN_REMOTE_HOSTS: 'https://shop.example.com', SYNC_KEYS: keys, NODE_ENV: 'production',
-    SESSION_SECRET: randomBytes(32).toString('base64url'), USERS_FILE: 'examples/users.yml', PUBLIC_URL: 'https://sso.example.com',
+    SESSION_SECRET: randomBytes(32).toString('base64url'), USERS_FILE: writeProductionUsersFile(), PUBLIC_URL: 'https://sso.example.com',
   }), { logger: false })
   app = buildExampleApp({ name: 'Shop', origin: 'https://shop.example.com', idpUrl: 'https://sso.example.com', syncKeys: keys, redis: redis.url, sessionSecret: randomBytes(32).toString('base64url') })
   await Promise.all([idp.ready(), app.ready()])

@@ -8,6 +8,7 @@ import { buildIdp } from '../../src/idp/app.js'
 import { loggerOptions } from '../../src/shared/logger.js'
 import { type TestRedis } from '../helpers/redis-server.js'
 import { formFields, newKey, PASSWORD, useStack, type Stack } from '../helpers/stack.js'
+import { writeProductionUsersFile } from '../helpers/users.js'
 
 // Behind one proxy on this host (TRUST_PROXY=127.0.0.1, its address), as deploy.md recommends. The proxy appends the address it saw,
 // so whatever a client forges stands to the left of its real address.
@@ -43,7 +44,7 @@ const production = (trustProxy: string): Record<string, string> => ({
   NODE_ENV: 'production',
   SYNC_KEYS: newKey('k1'),
   SESSION_SECRET: randomBytes(32).toString('base64url'),
-  USERS_FILE: 'examples/users.yml',
+  USERS_FILE: writeProductionUsersFile(),
   PUBLIC_URL: 'https://sso.example.com',
   KNOWN_REMOTE_HOSTS: 'https://app.example.com',
   TRUST_PROXY: trustProxy,
