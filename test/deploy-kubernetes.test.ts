@@ -6,8 +6,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ConfigError } from '../src/shared/errors.js'
 import { parseAllDocuments } from 'yaml'
 import { loadConfig } from '../src/idp/config.js'
 import { ENV_NAMES, REQUIRED_ENV } from '../src/idp/config-schema.js'
@@ -89,16 +91,34 @@ test('with real secrets the ConfigMap\'s values are a production configuration t
   const env = Object.fromEntries(containerEnv())
   // The users file at its mount path comes from the users Secret; here, one production accepts.
   const real = {
-    ...env, USERS_FILE: writeProductionUsersFile(),
+    ...env, USERS_FILE: writeProductionUsersFile(), REDIS_PASSWORD: randomBytes(24).toString('base64url'),
     SYNC_KEYS: `k1:${randomBytes(32).toString('base64url')}`, SESSION_SECRET: randomBytes(48).toString('base64'),
   }
   const config = loadConfig(real)
   assert.equal(env.NODE_ENV, 'production', 'the production checks run')
   assert.equal(config.publicUrl, env.PUBLIC_URL)
   assert.equal(config.port, Number(idp.ports[0]?.containerPort))
-  assert.equal(config.redis.password, env.REDIS_PASSWORD)
+  assert.equal(config.redis.password, real.REDIS_PASSWORD)
   assert.ok(config.redis.url?.startsWith('rediss:'), 'a managed Redis over TLS')
-  assert.throws(() => loadConfig({ ...env, USERS_FILE: 'examples/users.yml' }), /SYNC_KEYS/, 'the placeholder sync key stops start-up')
+})
+
+test('every placeholder of secret.example.yaml is refused, naming its variable, in production and outside it', () => {
+  // The users Secret's file, written where USERS_FILE points in the test.
+  const usersSecret = find('Secret', pod.volumes?.find((v) => v.secret !== undefined)?.secret?.secretName) as Manifest & { stringData: Record<string, string> }
+  const usersFile = join(mkdtempSync(join(tmpdir(), 'tessera-users-')), 'users.yml')
+  writeFileSync(usersFile, Object.values(usersSecret.stringData)[0] ?? '')
+  const placeholders = { ...envSecret.stringData }
+  // Before: REDIS_PASSWORD=replace-me and `users: {}` were accepted.
+  const expected = [...Object.keys(placeholders), 'USERS_FILE'].sort()
+  for (const nodeEnv of ['production', 'development']) {
+    const env = { ...Object.fromEntries(containerEnv()), ...placeholders, USERS_FILE: usersFile, NODE_ENV: nodeEnv }
+    assert.throws(() => loadConfig(env), (err: unknown) => {
+      assert.ok(err instanceof ConfigError)
+      const named = new Set(err.problems.map((p) => /^[A-Z_]+/.exec(p)?.[0]))
+      assert.deepEqual([...named].sort(), expected, `${nodeEnv}: ${err.message}`)
+      return true
+    })
+  }
 })
 
 test('the users file is mounted read-only from its Secret where USERS_FILE points', () => {

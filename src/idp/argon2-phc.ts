@@ -22,7 +22,7 @@ const MAX_TIME = 32
 const MAX_LANES = 64
 const PHC = /^\$argon2id\$v=19\$m=(\d{1,10}),t=(\d{1,10}),p=(\d{1,10})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/
 
-/** OWASP's minimum, what `tessera hash-password` writes: the dummy hash's costs when the file has no user. */
+/** OWASP's minimum, what `tessera hash-password` writes (and the dummy hash's costs should no user's be known). */
 export const DEFAULT_COSTS: Argon2Costs = Object.freeze({ memoryCost: 19456, timeCost: 2, parallelism: 1 })
 
 /** The costs of an argon2id (v=19) PHC string, or a sentence saying why argon2 cannot or should not use it. */

@@ -15,7 +15,7 @@ import { parseHostList, redisUrlProblem, type RedisConnection } from '../shared/
 import { loadUsers, type UserDirectory } from './users.js'
 import { parseGroups, type SecondFactorPolicy } from './second-factor-policy.js'
 import { listEntries } from '../shared/list-entries.js'
-import { DEMO_SECRETS } from './demo-secrets.js'
+import { DEMO_SECRETS, isPlaceholder } from './demo-secrets.js'
 
 export interface IdpConfig {
   /** Where Redis is: REDIS_URL alone, or with REDIS_SENTINELS or REDIS_CLUSTER_NODES. */
@@ -55,6 +55,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const { env: valid, problems } = checkTypes(merged)
   const { keyring, knownRemoteHosts, publicUrl, users } = checkMeaning(valid, problems)
   const redis = parseRedisConnection(valid, problems)
+  refusePlaceholders(valid, problems)
   if (valid.NODE_ENV === 'production') refuseDemoSecrets(valid, problems)
   const trustProxy = valid.TRUST_PROXY === undefined ? false : parseTrustProxy(valid.TRUST_PROXY, problems)
   if (valid.SESSION_IDLE_SECONDS !== undefined && valid.SESSION_TTL_SECONDS !== undefined && valid.SESSION_IDLE_SECONDS > valid.SESSION_TTL_SECONDS) {
@@ -122,6 +123,11 @@ function parseSecondFactor(env: Partial<Env>, problems: string[]): { secondFacto
   return { ...(secondFactor === undefined ? {} : { secondFactor }), ...(factorKeyring === undefined ? {} : { factorKeyring }) }
 }
 
+/** SESSION_SECRET still a placeholder, long enough to pass its length check (secret.example.yaml's short one does not). */
+function refusePlaceholders(env: Partial<Env>, problems: string[]): void {
+  if (env.SESSION_SECRET !== undefined && isPlaceholder(env.SESSION_SECRET)) problems.push('SESSION_SECRET: is a placeholder; generate your own (openssl rand -base64 48)')
+}
+
 function refuseDemoSecrets(env: Partial<Env>, problems: string[]): void {
   const { SESSION_SECRET: secret, SYNC_KEYS: keys } = env
   if (secret !== undefined && DEMO_SECRETS.some((d) => secret.includes(d))) problems.push('SESSION_SECRET: is the published demo value; generate your own (openssl rand -base64 48)')
@@ -179,6 +185,9 @@ export function parseRedisConnection(env: Partial<Record<keyof Env, unknown>>, p
   if (sentinels.length > 0 && clusterNodes.length > 0) problems.push('REDIS_SENTINELS and REDIS_CLUSTER_NODES: set one or the other, not both')
   const password = str(env.REDIS_PASSWORD)
   const sentinelPassword = str(env.REDIS_SENTINEL_PASSWORD)
+  // Nothing else checks a password's form: the manifest's placeholder would otherwise be sent to Redis.
+  if (password !== undefined && isPlaceholder(password)) problems.push('REDIS_PASSWORD: is a placeholder (as in deploy/kubernetes/secret.example.yaml); set your Redis password')
+  if (sentinelPassword !== undefined && isPlaceholder(sentinelPassword)) problems.push('REDIS_SENTINEL_PASSWORD: is a placeholder; set the sentinels\' password')
   return Object.freeze({
     url,
     ...(sentinels.length > 0 ? { sentinels, sentinelName: str(env.REDIS_SENTINEL_NAME) ?? 'mymaster' } : {}),

@@ -2,7 +2,8 @@
  * What this repository publishes for demos, in one place: the secrets in .env.example and
  * docker-compose.yml and the password hashes in examples/users.yml (which the image ships). Fine for a
  * demo; production refuses each of them (config.ts, users.ts). test/idp/config.test.ts reads those
- * files and fails when one of them holds a value this list lacks.
+ * files and fails when one of them holds a value this list lacks. Also the placeholders of
+ * deploy/kubernetes/secret.example.yaml and docs/deploy.md, refused everywhere.
  */
 
 /** SESSION_SECRET, SYNC_KEYS' key and FACTOR_KEYS' key of .env.example and docker-compose.yml. */
@@ -33,3 +34,13 @@ function digestOf(phc: string): Buffer {
 }
 
 const DEMO_DIGESTS = DEMO_PASSWORD_HASHES.map(digestOf)
+
+/**
+ * Whether a secret is still the placeholder deploy/kubernetes/secret.example.yaml or docs/deploy.md
+ * shows (`replace-me…`, or the `…` of `--from-literal=REDIS_PASSWORD='…'`). Refused in every
+ * environment: no demo runs on them, and a copied manifest must not start on a guessable password.
+ */
+export function isPlaceholder(value: string): boolean {
+  const v = value.trim()
+  return /^replace-me/i.test(v) || v === '…' || v === '...'
+}

@@ -88,6 +88,11 @@ export function loadUsers(path: string, name: string, problems: string[], opts: 
     problems.push(`${name}: ${path} must have a top-level "users" map`)
     return undefined
   }
+  if (Object.keys(users).length === 0) {
+    // deploy/kubernetes/secret.example.yaml's placeholder: an IdP no one can sign in to is never meant.
+    problems.push(`${name}: ${path} lists no users; add at least one (npx tessera hash-password makes the hash)`)
+    return undefined
+  }
   const before = problems.length
   const entries = new Map<string, UserEntry>()
   let firstCosts: Argon2Costs | undefined

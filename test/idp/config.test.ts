@@ -40,6 +40,13 @@ test('an empty allow-list is valid and allows nothing', () => {
   assert.deepEqual(c.knownRemoteHosts, [])
 })
 
+/** A users file with this content, in a fresh temp dir. */
+function writeUsers(content: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tessera-users-')), 'users.yml')
+  writeFileSync(file, content)
+  return file
+}
+
 const bad: [string, Record<string, string | undefined>, RegExp][] = [
   ['missing SYNC_KEYS', { SYNC_KEYS: undefined }, /SYNC_KEYS: is required/],
   ['a short key', { SYNC_KEYS: 'k1:abc' }, /SYNC_KEYS\[0\] \(id k1\): key must be 32 random bytes/],
@@ -78,12 +85,19 @@ const bad: [string, Record<string, string | undefined>, RegExp][] = [
   ['a Redis URL with a keyPrefix query', { REDIS_URL: 'redis://127.0.0.1:6379?keyPrefix=x' }, /REDIS_URL: must have no query/],
   ['a Redis URL with a fragment', { REDIS_URL: 'redis://127.0.0.1:6379#x' }, /REDIS_URL: must have no fragment/],
   ['a Redis password with a bad %-escape', { REDIS_URL: 'redis://:%zz@127.0.0.1:6379' }, /REDIS_URL: the user name or password has a bad %-escape/],
+  // deploy/kubernetes/secret.example.yaml's placeholders, refused in every environment.
+  ['the placeholder Redis password', { REDIS_PASSWORD: 'replace-me' }, /REDIS_PASSWORD: is a placeholder/],
+  ['docs/deploy.md\'s … as the Redis password', { REDIS_PASSWORD: '…' }, /REDIS_PASSWORD: is a placeholder/],
+  ['a placeholder sentinel password', { REDIS_SENTINEL_PASSWORD: 'Replace-Me' }, /REDIS_SENTINEL_PASSWORD: is a placeholder/],
+  ['a placeholder session secret long enough to pass its length check', { SESSION_SECRET: 'replace-me-with-openssl-rand-base64-48' }, /SESSION_SECRET: is a placeholder/],
+  ['a users file with no users', { USERS_FILE: 'deploy-placeholder' }, /USERS_FILE: .*users\.yml lists no users/],
   ['http in production', { NODE_ENV: 'production', KNOWN_REMOTE_HOSTS: 'http://app.example.com' }, /KNOWN_REMOTE_HOSTS\[0\]: "http:\/\/app.example.com" uses http: in production/],
 ]
 
 for (const [name, change, expected] of bad) {
   test(`start-up refuses ${name}, naming the variable`, () => {
     const env: Record<string, string | undefined> = { ...good(), ...change }
+    if (env.USERS_FILE === 'deploy-placeholder') env.USERS_FILE = writeUsers('users: {}\n')
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k]
     assert.throws(() => loadConfig(env), (err: unknown) => {
       assert.ok(err instanceof ConfigError)
@@ -173,8 +187,7 @@ test('production refuses a published hash copied under another name, however its
   // base64's last character carries spare bits: M and N decode to the same digest.
   const respelt = hash.replace(/M$/, 'N')
   assert.notEqual(respelt, hash)
-  const file = join(mkdtempSync(join(tmpdir(), 'tessera-users-')), 'users.yml')
-  writeFileSync(file, `users:\n  carol:\n    password: "${hash}"\n  dave:\n    password: "${respelt}"\n`)
+  const file = writeUsers(`users:\n  carol:\n    password: "${hash}"\n  dave:\n    password: "${respelt}"\n`)
   assert.throws(() => loadConfig({ ...production(), USERS_FILE: file }), (err: unknown) => {
     assert.ok(err instanceof ConfigError)
     assert.deepEqual(err.problems.map((p) => p.slice(0, p.indexOf('.password'))), [`USERS_FILE (${file}): users.carol`, `USERS_FILE (${file}): users.dave`])
