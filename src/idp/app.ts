@@ -48,7 +48,7 @@ export interface BuildIdpOptions {
   readonly logger?: unknown
   /**
    * How long a request (headers and body) may take to arrive, ms, before it gets 408 and its socket
-   * is closed; REQUEST_TIMEOUT_MS (30 s, shared/request-timeout.ts) unless a test needs it short.
+   * is closed; REQUEST_TIMEOUT_MS (60 s, shared/request-timeout.ts) unless a test needs it short.
    */
   readonly requestTimeoutMs?: number
 }

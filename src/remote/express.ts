@@ -13,7 +13,7 @@ import { loggerOptions } from '../shared/logger.js'
 import { waitForRedis } from '../shared/redis.js'
 import type { CookieChange, Decision, RemoteCore } from './core.js'
 import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
-import { errorAnswer, exposedError } from './pages.js'
+import { describesBody, errorAnswer, exposedError } from './pages.js'
 import { TesseraSession } from './session.js'
 import { connectRedis, coreFor, type RemoteLog } from './setup.js'
 
@@ -142,7 +142,7 @@ function saveByTheEnd(req: Request, res: Response, core: RemoteCore, log: Remote
     core.save(sid, session.takeChanges()).then(() => { end.apply(this, args) }, (err: unknown) => {
       log.warn({ err: { message: (err as Error).message } }, 'tessera: session data not saved')
       if (this.headersSent) { this.destroy(); return } // a streamed answer cannot turn into an error page now
-      for (const name of ['content-type', 'content-length', 'etag', 'last-modified']) this.removeHeader(name)
+      for (const name of this.getHeaderNames()) if (describesBody(name)) this.removeHeader(name)
       const page = errorAnswer(req.headers.accept, exposedError(err))
       setHeaders(this.status(page.status), page.headers)
       const endWith = end as (this: Response, body: string) => Response

@@ -31,6 +31,16 @@ export function errorAnswer(accept: string | undefined, err: TesseraError, extra
   }
 }
 
+/**
+ * Whether a header describes the body a route built (its type, encoding, length, disposition,
+ * validators): dropped when Tessera's error answer replaces that body, so that a `Content-Encoding:
+ * gzip` or a `Content-Disposition: attachment` is not left on a plain page. The app's CSP stays.
+ */
+export function describesBody(name: string): boolean {
+  const n = name.toLowerCase()
+  return (n.startsWith('content-') && !n.startsWith('content-security-policy')) || n === 'etag' || n === 'last-modified' || n === 'transfer-encoding' || n === 'accept-ranges'
+}
+
 const INTERNAL_MESSAGE = 'Something went wrong. Please try again.'
 
 /** `err` if the client may see it (a Redis outage's 503), else a plain 500 that tells nothing. */

@@ -11,7 +11,7 @@ import { type CookieChange, type Decision } from './core.js'
 import { resolveOptions, type ResolvedOptions, type TesseraRemoteOptions } from './options.js'
 import { connectRedis, coreFor } from './setup.js'
 import type { RedisClient } from '../shared/redis.js'
-import { errorAnswer, exposedError, type ErrorAnswer } from './pages.js'
+import { describesBody, errorAnswer, exposedError, type ErrorAnswer } from './pages.js'
 import { TesseraSession } from './session.js'
 
 declare module 'fastify' {
@@ -67,7 +67,7 @@ const tesseraRemote: FastifyPluginAsync<TesseraRemoteOptions> = async (app, rawO
       // answer instead (JSON or a page, as the Express middleware gives), not the app's error handler.
       req.log.warn({ err: { message: (err as Error).message } }, 'tessera: session data not saved')
       if (payload !== null && typeof (payload as { destroy?: unknown }).destroy === 'function') (payload as { destroy: () => void }).destroy()
-      for (const name of ['content-type', 'content-length', 'etag', 'last-modified']) reply.removeHeader(name)
+      for (const name of Object.keys(reply.getHeaders())) if (describesBody(name)) reply.removeHeader(name)
       const page = errorAnswer(req.headers.accept, exposedError(err))
       reply.code(page.status).headers(page.headers)
       done(null, page.body)

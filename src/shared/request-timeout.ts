@@ -7,8 +7,12 @@
  */
 import type { ServerOptions } from 'node:http'
 
-/** Tessera's bodies are small (forms, 64 KiB at most): 30 s is ample even on a slow link. */
-export const REQUEST_TIMEOUT_MS = 30_000
+/**
+ * Tessera's bodies are small (forms, 64 KiB at most): 60 s is ample even on a slow link. Not less:
+ * `headersTimeout` must equal it (below), and a shorter one would answer an unsolicited 408 to a
+ * connection a proxy opened ahead of need and left idle, sooner than Node's own default (60 s).
+ */
+export const REQUEST_TIMEOUT_MS = 60_000
 
 export function requestTimeoutOptions(ms: number = REQUEST_TIMEOUT_MS): { requestTimeout: number; http: ServerOptions } {
   if (!Number.isInteger(ms) || ms < 1) throw new RangeError(`request timeout must be a positive integer of ms, not ${ms}`)
@@ -18,7 +22,7 @@ export function requestTimeoutOptions(ms: number = REQUEST_TIMEOUT_MS): { reques
       // Node looks for requests past their timeout only this often (30 s by default), so a stalled
       // one is answered between `ms` and `ms` + this.
       connectionsCheckingInterval: Math.max(10, Math.min(5_000, Math.floor(ms / 4))),
-      // Node's default (60 s) is longer than a 30 s requestTimeout, and then Node 24 never times out a
+      // Were Node's default (60 s) longer than requestTimeout, Node 24 would never time out a
       // request whose headers have arrived (test/idp/raw-requests.test.ts fails without this);
       // createServer itself refuses headersTimeout > requestTimeout when both are given to it.
       headersTimeout: ms,

@@ -51,18 +51,23 @@ export function openEnrolment(keyring: Keyring, username: string, binding: strin
   return now - v.t <= ENROLMENT_MAX_AGE_MS ? { secret: v.s, sealed, issuedAt: v.t } : undefined
 }
 
+/** A confirmed enrolment's recovery codes; a wrong code; or a form confirmed before (its codes were shown then). */
+export type EnrolmentResult = { readonly codes: string[] } | 'wrong-code' | 'used'
+
 /**
- * Enrols the enrolment's secret when `code` is its code now; resolves to the new recovery codes, or
- * undefined for a wrong code or a form already confirmed (the same answer: a replay learns nothing).
+ * Enrols the enrolment's secret when `code` is its code now. A form is confirmed once: posted again
+ * (a double click, a resubmit, a race) it enrols nothing and replaces no recovery codes, and the
+ * route sends the browser to where the enrolment's outcome shows ('used'), never back to a form that
+ * can no longer succeed.
  */
-export async function confirmEnrolment(ctx: IdpContext, keyring: Keyring, username: string, enrolment: Enrolment, code: string | undefined, now = Date.now()): Promise<string[] | undefined> {
+export async function confirmEnrolment(ctx: IdpContext, keyring: Keyring, username: string, enrolment: Enrolment, code: string | undefined, now = Date.now()): Promise<EnrolmentResult> {
   const { secret } = enrolment
   const step = code === undefined ? undefined : stepOf(secret, code, now)
-  if (step === undefined) return undefined
+  if (step === undefined) return 'wrong-code'
   const codes = newRecoveryCodes()
   const once = { secret, ttlMs: enrolment.issuedAt + ENROLMENT_MAX_AGE_MS + CLOCK_SKEW_MS - now }
   const enrolled = await ctx.factors.enrolTotp(username, { sealed: sealTotpSecret(keyring, username, secret), enrolledAt: now }, step, hashAll(username, codes), once)
-  return enrolled ? codes : undefined
+  return enrolled ? { codes } : 'used'
 }
 
 export interface EnrolView {

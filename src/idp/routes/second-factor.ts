@@ -82,8 +82,10 @@ export const secondFactorRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async
     if (factorCount(await ctx.factors.enrolled(username)) > 0) return reply.redirect(PATH, 303)
     const enrolment = openEnrolment(keyring, username, id, req.body?.enrolment)
     if (enrolment === undefined) throw new SignInExpiredError('enrolment form expired or not sealed for this sign-in')
-    const codes = await confirmEnrolment(ctx, keyring, username, enrolment, normaliseCode(req.body?.code))
-    if (codes === undefined) {
+    const result = await confirmEnrolment(ctx, keyring, username, enrolment, normaliseCode(req.body?.code))
+    // Confirmed before (a double post): the step page, which asks for a code, or enrols afresh if the factor is gone.
+    if (result === 'used') return reply.redirect(PATH, 303)
+    if (result === 'wrong-code') {
       return renderEnrolment(ctx, reply, {
         status: new BadSecondFactorError().statusCode, username, enrolment, action: `${PATH}/enrol`, csrf: pendingCsrf(ctx, id),
         error: 'That code did not match. Check the time on your phone and try the new code.',
@@ -91,7 +93,7 @@ export const secondFactorRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async
     }
     req.log.info({ user: username }, 'totp enrolled at sign-in')
     if (!(await updatePending(ctx, id, { ...pending, verified: 'otp' }))) throw new SignInExpiredError('pending sign-in ended during enrolment')
-    return renderRecoveryCodes(reply, codes, { action: `${PATH}/continue`, csrf: pendingCsrf(ctx, id) })
+    return renderRecoveryCodes(reply, result.codes, { action: `${PATH}/continue`, csrf: pendingCsrf(ctx, id) })
   })
 
   /** After the recovery codes of an enrolment: the sign-in ends here, its factor already checked. */

@@ -68,8 +68,10 @@ export const securityRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
     const { username } = current.session.user
     const enrolment = openEnrolment(keyring, username, current.session.sid, req.body?.enrolment)
     if (enrolment === undefined) throw new SignInExpiredError('enrolment form expired or not sealed for this session')
-    const codes = await confirmEnrolment(ctx, keyring, username, enrolment, normaliseCode(req.body?.code))
-    if (codes === undefined) {
+    const result = await confirmEnrolment(ctx, keyring, username, enrolment, normaliseCode(req.body?.code))
+    // Confirmed before: the security page shows what is set up now, and makes new recovery codes.
+    if (result === 'used') return reply.redirect('/security', 303)
+    if (result === 'wrong-code') {
       const err = new BadSecondFactorError('wrong first code at enrolment')
       return renderEnrolment(ctx, reply, {
         status: err.statusCode, username, enrolment, action: '/security/totp/confirm', csrf: securityCsrf(ctx, current),
@@ -77,7 +79,7 @@ export const securityRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
       })
     }
     req.log.info({ user: username }, 'totp enrolled')
-    return renderRecoveryCodes(reply, codes, { href: '/security' })
+    return renderRecoveryCodes(reply, result.codes, { href: '/security' })
   })
 
   app.post<{ Body: CsrfBody }>('/security/totp/remove', opts, async (req, reply) => {
