@@ -34,6 +34,11 @@ export class TesseraSession {
     return this.#snapshot?.auth
   }
 
+  /** @internal Kept for apps that read it before it left the published types: whether a session opened. */
+  get authenticated(): boolean {
+    return this.#snapshot !== undefined
+  }
+
   /** When the session ends at the latest (absolute timeout), epoch ms. */
   get expiresAt(): number | undefined {
     return this.#snapshot?.expiresAt
