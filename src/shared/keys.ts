@@ -26,6 +26,8 @@
  *   tessera:{f:<sha256(username)>}:enrol:<sha256(secret)>  a TOTP enrolment form already confirmed
  *                                        (TTL: the form's remaining life): under the user's factor tag,
  *                                        so the enrolment script marks it and enrols in one step
+ *   tessera:{f:<sha256(username)>}:rcform:<sha256(once)>  a "make new recovery codes" form already
+ *                                        used (TTL 1 h), so a reload does not replace the codes shown
  *   tessera:{<sid>}:fresh                the password was typed again for this session (TTL 5 min)
  *   tessera:{p:<sha256(id)>}:pending     a sign-in between password and second factor (TTL 5 min)
  *   tessera:{p:<sha256(id)>}:claim       held while one answer to it is checked (TTL 10 s, deleted after)
@@ -62,6 +64,7 @@ export const keys = {
   userFactor: (username: string, name: string): string => `${factorTag(username)}:${name}`,
   /** Set once when a TOTP enrolment form is confirmed, so the same form cannot confirm again. */
   enrolmentUsed: (username: string, secret: string): string => `${factorTag(username)}:enrol:${sha256(secret)}`,
+  recoveryFormUsed: (username: string, once: string): string => `${factorTag(username)}:rcform:${sha256(once)}`,
   freshAuth: (sid: string): string => `${KEY_PREFIX}{${sid}}:fresh`,
   pendingSignIn: (id: string): string => `${KEY_PREFIX}{p:${sha256(id)}}:pending`,
   /** Held while one answer to that pending sign-in's second step is checked (beside it: one slot). */

@@ -17,7 +17,7 @@ import { keys } from '../../src/shared/keys.js'
 import { claimedSid } from '../../src/shared/handle-cookie.js'
 
 // One user per test: every stack here shares the one Redis, so factors enrolled in one test stay.
-const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [], olga: [], quinn: [], rita: [], sam: [], tina: [] }
+const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [], olga: [], quinn: [], rita: [], sam: [], tina: [], uma: [] }
 const IDP_COOKIE = 'tessera_idp'
 const host = (url: string): string => new URL(url).hostname
 
@@ -40,6 +40,8 @@ test('the security page needs a session, a CSRF token and the password typed aga
   const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'frank')
   const page = await b.get(`${stack.idpUrl}/security`)
   assert.match(page.body, /action="\/security\/confirm"/, 'not fresh: the password form')
+  assert.match(page.body, /You have none yet, so a password is enough to sign in/, 'no factor yet: no second step promised')
+  assert.doesNotMatch(page.body, /a sign-in also asks for one of them/)
   assert.doesNotMatch(page.body, /totp\/start/)
   const { csrf } = formFields(page.body)
   const notFresh = await b.post(`${stack.idpUrl}/security/totp/start`, { csrf: csrf as string }, 'application/json')
@@ -154,6 +156,10 @@ test('with TOTP enrolled, sign-in asks for a code: no session or token before it
     assert.match(refused.body, /Incorrect or already used code/)
     assert.equal(c.cookies(host(stack.idpUrl)).get(IDP_COOKIE), undefined)
   }
+  // Back after the finished sign-in: the signed-in page, not "this sign-in has expired".
+  const back = await b.get(`${stack.idpUrl}/login/second-factor`)
+  assert.equal(back.status, 303)
+  assert.equal(back.location(), `${stack.idpUrl}/`)
   const json = await new Browser().post(`${stack.idpUrl}/login/second-factor`, { code: '123456' }, 'application/json')
   assert.equal(json.status, 400, 'no pending sign-in: expired')
   assert.equal(json.json().code, 'TESSERA_ERR_SIGN_IN_EXPIRED')
@@ -384,4 +390,26 @@ test('POST /security/confirm with no session: 401 TESSERA_ERR_UNAUTHENTICATED as
   assert.equal(page.status, 303)
   assert.equal(page.location(), `${stack.idpUrl}/login?next=%2Fsecurity`, 'back to /security after signing in, as /sessions/confirm goes back to /sessions')
   assert.equal(page.headers.get('cache-control'), 'no-store')
+})
+
+test('"make new recovery codes" replaces them once per form: a reload of the codes page keeps the codes it showed', async () => {
+  const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'uma')
+  const { codes: enrolled } = await enrolOnSecurityPage(b, stack.idpUrl)
+  const form = formFields((await b.get(`${stack.idpUrl}/security`)).body)
+  assert.ok(form.once, 'the form carries a value of its own')
+  const made = await b.post(`${stack.idpUrl}/security/recovery/regenerate`, form)
+  assert.equal(made.status, 200)
+  const codes = shownCodes(made)
+  assert.equal(codes.length, 10)
+  assert.notDeepEqual(codes, enrolled)
+  const stored = (await redis.client().hkeys(keys.factors('uma'))).filter((f) => f.startsWith('rc:')).sort()
+  // The browser resubmits the same form (reload, Back then Forward): nothing new is made.
+  const again = await b.post(`${stack.idpUrl}/security/recovery/regenerate`, form)
+  assert.equal(again.status, 303)
+  assert.equal(again.location(), `${stack.idpUrl}/security`)
+  assert.deepEqual((await redis.client().hkeys(keys.factors('uma'))).filter((f) => f.startsWith('rc:')).sort(), stored, 'the codes shown still stand')
+  // The page shown afresh makes new ones.
+  const fresh = await b.post(`${stack.idpUrl}/security/recovery/regenerate`, formFields((await b.get(`${stack.idpUrl}/security`)).body))
+  assert.equal(fresh.status, 200)
+  assert.notDeepEqual(shownCodes(fresh), codes)
 })

@@ -22,6 +22,9 @@ export interface StoredTotp {
   readonly enrolledAt: number
 }
 
+// How long a used "make new recovery codes" form is remembered: longer than the page stays fresh (5 min).
+const RECOVERY_FORM_TTL_MS = 60 * 60 * 1000
+
 // Accepts a TOTP step once: only when a secret is enrolled and the step is later than the last
 // one accepted (RFC 6238 section 5.2: a verifier must not accept the second attempt of an OTP).
 // KEYS: factors. ARGV: step. Returns 1 accepted, 0 refused.
@@ -128,6 +131,14 @@ export class FactorStore {
 
   async removeTotp(username: string): Promise<boolean> {
     return (await inStore(() => this.#redis.tesseraRemoveTotp(keys.factors(username)))) === 1
+  }
+
+  /**
+   * Marks one rendering of the "make new recovery codes" form used: true the first time, false when
+   * it is posted again (a reload, Back then Forward), which must not replace the codes just shown.
+   */
+  async claimRecoveryForm(username: string, once: string): Promise<boolean> {
+    return (await inStore(() => this.#redis.set(keys.recoveryFormUsed(username, once), '1', 'PX', RECOVERY_FORM_TTL_MS, 'NX'))) === 'OK'
   }
 
   /** Replaces every recovery code; false (nothing written) when the user has no factor for them to back up. */

@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { BadSecondFactorError, CsrfError, FactorUnavailableError, SignInExpiredError } from '../../shared/errors.js'
-import type { IdpContext } from '../context.js'
+import { currentSession, type IdpContext } from '../context.js'
 import { csrfToken, isValidCsrf } from '../csrf.js'
 import { finishPending, readPending, updatePending, whileClaimed, type PendingSignIn } from '../pending-sign-in.js'
 import { factorCount } from '../second-factor-policy.js'
@@ -32,6 +32,9 @@ export const secondFactorRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async
   const opts = { schema: { body: bodySchema } }
 
   app.get(PATH, async (req, reply) => {
+    // Back (or a reload) after a finished sign-in: the pending sign-in is spent and the session is
+    // live, so the signed-in page, not an error that tells a signed-in user to sign in again.
+    if (await readPending(ctx, req) === undefined && await currentSession(ctx, req) !== undefined) return reply.redirect('/', 303)
     const { id, pending } = await mustRead(ctx, req)
     if (pending.verified !== undefined) return renderRecoveryCodes(reply, [], { action: `${PATH}/continue`, csrf: pendingCsrf(ctx, id) })
     const enrolled = await ctx.factors.enrolled(pending.user.username)

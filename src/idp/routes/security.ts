@@ -11,10 +11,12 @@ import { confirmPassword, hasFreshAuth, requireFreshAuth } from '../fresh-auth.j
 import { isRequiredFor, mayRemoveFactor } from '../second-factor-policy.js'
 import { hashAll, newRecoveryCodes } from '../factors/recovery-codes.js'
 import { normaliseCode } from '../factors/totp.js'
+import { randomId } from '../../shared/crypto.js'
 import { confirmEnrolment, enrolmentKeyring, openEnrolment, renderEnrolment, renderRecoveryCodes, startEnrolment } from '../factors/totp-enrolment.js'
 import { loginReturningTo } from '../local-return.js'
 
 interface CsrfBody { csrf?: string }
+interface RegenerateBody extends CsrfBody { once?: string }
 interface ConfirmBody extends CsrfBody { password?: string }
 interface EnrolBody extends CsrfBody { enrolment?: string; code?: string }
 
@@ -25,6 +27,7 @@ const bodySchema = {
     password: { type: 'string', maxLength: 1024 },
     enrolment: { type: 'string', maxLength: 512 },
     code: { type: 'string', maxLength: 32 },
+    once: { type: 'string', maxLength: 64 },
   },
 } as const
 
@@ -91,9 +94,13 @@ export const securityRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async (ap
     return reply.redirect('/security', 303)
   })
 
-  app.post<{ Body: CsrfBody }>('/security/recovery/regenerate', opts, async (req, reply) => {
+  app.post<{ Body: RegenerateBody }>('/security/recovery/regenerate', opts, async (req, reply) => {
     const current = await requireFreshAuth(ctx, req, req.body?.csrf)
     const { username } = current.session.user
+    // The page's form carries a value of its own: posted again (a reload of the codes page, Back then
+    // Forward) it makes no new codes, which would silently kill the ones just shown and saved.
+    const once = req.body?.once
+    if (once !== undefined && !(await ctx.factors.claimRecoveryForm(username, once))) return reply.redirect('/security', 303)
     const codes = newRecoveryCodes()
     if (!(await ctx.factors.replaceRecoveryCodes(username, hashAll(username, codes)))) {
       throw new BadRequestError('Set up a second factor first: recovery codes stand in for one.', 'recovery codes without a factor')
@@ -120,6 +127,7 @@ export async function renderSecurity(ctx: IdpContext, reply: FastifyReply, curre
     error: view.error,
     totp: enrolled.totp ? { since: new Date(totp?.enrolledAt ?? 0).toISOString().slice(0, 10) } : undefined,
     recoveryCodes: enrolled.recoveryCodes,
+    once: randomId(),
     hasFactor: enrolled.totp || enrolled.passkeys > 0,
     totpAvailable: policy.mode !== 'off' && ctx.config.factorKeyring !== undefined,
     required: isRequiredFor(policy, user),
