@@ -2,6 +2,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BadRequestError, NotFoundError, TesseraError } from '../shared/errors.js'
 import { wantsHtml } from './context.js'
+import { localReturn, loginReturningTo } from './local-return.js'
 
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | TesseraError, req, reply) => {
@@ -62,6 +63,10 @@ export function frameworkErrorHandler(app: () => FastifyInstance, headers: Reado
 
 function answer(req: FastifyRequest, reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   reply.code(status).header('cache-control', 'no-store')
-  if (wantsHtml(req)) return reply.view('error.eta', { title: 'Error', status, code, message })
+  // A form of the security or sessions page posted after the session ended elsewhere: a way to sign
+  // in and come back to that page, not only to the start page.
+  const back = localReturn(`/${req.url.split(/[/?]/)[1] ?? ''}`)
+  const signIn = code !== 'TESSERA_ERR_UNAUTHENTICATED' ? undefined : back === undefined ? '/login' : loginReturningTo(back)
+  if (wantsHtml(req)) return reply.view('error.eta', { title: 'Error', status, code, message, signIn })
   return reply.send({ code, message })
 }

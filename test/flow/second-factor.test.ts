@@ -37,6 +37,10 @@ async function idpSession(b: Browser): Promise<{ sid: string; amr: string[] }> {
 
 test('the security page needs a session, a CSRF token and the password typed again', async () => {
   assert.equal((await new Browser().get(`${stack.idpUrl}/security`)).location(), `${stack.idpUrl}/login?next=%2Fsecurity`, 'no session: sent to sign in, and back')
+  // A security form posted after the session ended elsewhere: 401, and a way to sign in and come back.
+  const stale = await new Browser().post(`${stack.idpUrl}/security/recovery/regenerate`, { csrf: 'x' })
+  assert.equal(stale.status, 401)
+  assert.match(stale.body, /<a href="\/login\?next=%2Fsecurity">Sign in<\/a>/)
   const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'frank')
   const page = await b.get(`${stack.idpUrl}/security`)
   assert.match(page.body, /action="\/security\/confirm"/, 'not fresh: the password form')
