@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -279,4 +279,26 @@ test('app-key prints the appKeys for an allowed origin, and refuses any other', 
   assert.equal(other.status, 1)
   assert.match(other.stderr, /not in KNOWN_REMOTE_HOSTS/)
   assert.equal(other.stdout, '')
+})
+
+test('admin commands name the Redis they could not use and why, never fall back to database 0, and note a user name the users file lacks', async () => {
+  // A database the server does not have: ioredis would go on in database 0 after the failed SELECT.
+  const otherDb = await cli(['sessions', 'revoke', 'alice'], { env: { REDIS_URL: `${redis.url}/99` } })
+  assert.equal(otherDb.status, 3)
+  assert.match(otherDb.stderr, /^tessera sessions: Redis at redis:\/\/[^ ]+\/99 refused: ERR DB index is out of range\n$/)
+  assert.equal(otherDb.stdout, '', 'nothing was revoked anywhere')
+  const noted = await cli(['sessions', 'list', 'Alice'], { env: { REDIS_URL: redis.url, USERS_FILE: writeUsersFile() } })
+  assert.match(noted.stderr, /tessera sessions: note: "Alice" is not a user in USERS_FILE \([^)]+\); names are case-sensitive/)
+  const known = await cli(['sessions', 'list', 'alice'], { env: { REDIS_URL: redis.url, USERS_FILE: writeUsersFile() } })
+  assert.doesNotMatch(known.stderr, /note:/)
+})
+
+test('a .env that cannot be read is one line naming it, exit 1, for every command that reads it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-env-'))
+  mkdirSync(join(dir, '.env'))
+  for (const args of [['app-key', 'https://shop.example.com'], ['sessions', 'list', 'alice'], ['factors', 'list', 'alice'], ['check-callback', 'https://shop.example.com/']]) {
+    const res = await cli(args, { cwd: dir })
+    assert.equal(res.status, 1, `${args.join(' ')}: ${res.stderr}`)
+    assert.equal(res.stderr, `tessera ${args[0] as string}: .env: cannot be read (EISDIR)\n`)
+  }
 })

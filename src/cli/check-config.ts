@@ -1,7 +1,7 @@
 /** `tessera check-config`: loads the environment as the IdP would, pings Redis, prints what it found and every problem. */
 import { loadConfig, type IdpConfig } from '../idp/config.js'
 import { ConfigError } from '../shared/errors.js'
-import { createRedis, pingRedis } from '../shared/redis.js'
+import { createRedis, pingRedis, type RedisConnection } from '../shared/redis.js'
 import { environment, EXIT } from './environment.js'
 
 export const HELP = `Usage: tessera check-config
@@ -45,10 +45,15 @@ export async function checkConfig(out: (s: string) => void): Promise<number> {
 }
 
 function describe(config: IdpConfig): string {
-  const { sentinels, sentinelName, clusterNodes } = config.redis
+  return describeRedis(config.redis)
+}
+
+/** Where a connection goes, as an operator names it, without its password. */
+export function describeRedis(conn: RedisConnection): string {
+  const { sentinels, sentinelName, clusterNodes } = conn
   if (clusterNodes !== undefined) return `cluster ${clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`
   if (sentinels !== undefined) return `sentinels ${sentinels.map((n) => `${n.host}:${n.port}`).join(',')} (${sentinelName ?? ''})`
-  return redactUrl(config.redis.url ?? "")
+  return redactUrl(conn.url ?? '')
 }
 
 /** A Redis URL without its password. */

@@ -6,6 +6,7 @@ import { appKey, HELP as APP_KEY_HELP } from './app-key.js'
 import { checkCallback, HELP as CHECK_CALLBACK_HELP } from './check-callback.js'
 import { checkConfig, HELP as CHECK_CONFIG_HELP } from './check-config.js'
 import { environment, EXIT } from './environment.js'
+import { ConfigError } from '../shared/errors.js'
 import { gate, HELP as GATE_HELP } from './gate.js'
 import { hashPassword, HELP as HASH_HELP } from './hash-password.js'
 import { sessions, HELP as SESSIONS_HELP } from './sessions.js'
@@ -30,9 +31,11 @@ Exit codes: 0 success; 1 a problem found or bad input; 2 usage error; 3 Redis do
 
 const GEN_KEY_HELP = `Usage: tessera gen-key
 
-Prints a new random id:key pair (32 random bytes, base64url). Put it FIRST in SYNC_KEYS to rotate:
-it then mints, and the old keys still open tokens until you remove them.
-Exit codes: 0 printed.
+Prints a new random id:key pair (32 random bytes, base64url), for SYNC_KEYS or FACTOR_KEYS.
+To rotate SYNC_KEYS (docs/deploy.md, key rotation): first give every app the appKeys that
+'tessera app-key <origin>' prints with SYNC_KEYS=new,old; only then the IdP SYNC_KEYS=new,old
+(it mints with the first key: an app that does not hold it yet refuses every sign-in).
+Exit codes: 0 printed, 2 usage.
 `
 
 const out = (s: string): void => { process.stdout.write(s) }
@@ -83,4 +86,10 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   process.exit(process.exitCode ?? EXIT.ok)
 })
 
-process.exitCode = await main(process.argv.slice(2))
+// A .env that cannot be read (permissions, a directory) is one line naming it, as every other
+// configuration problem, never a stack trace.
+process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
+  if (!(e instanceof ConfigError)) throw e
+  err(`tessera ${process.argv[2] ?? ''}: ${e.problems.join('; ')}\n`)
+  return EXIT.problem
+})
