@@ -302,3 +302,13 @@ test('a .env that cannot be read is one line naming it, exit 1, for every comman
     assert.equal(res.stderr, `tessera ${args[0] as string}: .env: cannot be read (EISDIR)\n`)
   }
 })
+
+test('check-config refuses a Redis database the server lacks, and REDIS_WAIT_REPLICAS more than the replicas connected', async () => {
+  const noDb = await cli(['check-config'], { env: { ...goodEnv(), REDIS_URL: `${redis.url}/99` } })
+  assert.equal(noDb.status, 3, noDb.stdout)
+  assert.match(noDb.stdout, /Redis +redis:\/\/[^ ]+\/99: refused: ERR DB index is out of range/)
+  const waiting = await cli(['check-config'], { env: { ...goodEnv(), REDIS_WAIT_REPLICAS: '1' } })
+  assert.equal(waiting.status, 1, waiting.stdout)
+  assert.match(waiting.stdout, /REDIS_WAIT_REPLICAS +1, but 0 replicas are connected: every sign-in and logout would answer 503/)
+  assert.equal((await cli(['check-config'], { env: goodEnv() })).status, 0)
+})

@@ -3,11 +3,11 @@
  * factors`): read from the environment or .env, failing fast rather than retrying, closed after,
  * and every Redis failure turned into exit 3 with one line naming what went wrong.
  */
-import { createRedis, type RedisClient, type RedisConnection } from '../shared/redis.js'
+import { createRedis, type RedisClient } from '../shared/redis.js'
 import { StoreUnavailableError } from '../shared/errors.js'
 import { UnacknowledgedWriteError } from '../shared/replication.js'
 import { parseRedisConnection, parseWaitReplicas } from '../idp/config.js'
-import { describeRedis } from './check-config.js'
+import { describeRedis, reasonOf, useDatabase } from './redis-target.js'
 import { readYamlFile } from '../idp/yaml-file.js'
 import { environment, EXIT } from './environment.js'
 
@@ -41,23 +41,6 @@ export async function withAdminRedis(
   }
 }
 
-/**
- * The URL's database, selected here and checked: ioredis reports a failed SELECT (a database the
- * server does not have) as a connection error and goes on in database 0, where a revoke or a reset
- * would act on someone else's data.
- */
-async function useDatabase(redis: RedisClient, conn: RedisConnection): Promise<void> {
-  if (conn.clusterNodes !== undefined || conn.url === undefined) return
-  const db = Number(new URL(conn.url).pathname.slice(1) || '0')
-  if (db !== 0) await redis.select(db)
-}
-
-/** Why Redis failed, in Redis's own words where it gave some (WRONGPASS, NOPERM, a bad database): never a secret. */
-function reasonOf(e: unknown): string {
-  const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e
-  const message = cause instanceof Error ? cause.message : ''
-  return /^(WRONGPASS|NOPERM|NOAUTH|ERR)\b/.test(message) ? `refused: ${message.split('\n')[0]}` : 'does not answer'
-}
 
 /** Whether the writes were made but too few replicas acknowledged them (Replication.confirm). */
 function unacknowledged(e: unknown): boolean {

@@ -1,7 +1,8 @@
 /** `tessera check-config`: loads the environment as the IdP would, pings Redis, prints what it found and every problem. */
 import { loadConfig, type IdpConfig } from '../idp/config.js'
 import { ConfigError } from '../shared/errors.js'
-import { createRedis, pingRedis, type RedisConnection } from '../shared/redis.js'
+import { createRedis, pingRedis, type RedisClient } from '../shared/redis.js'
+import { describeRedis, reasonOf, useDatabase } from './redis-target.js'
 import { environment, EXIT } from './environment.js'
 
 export const HELP = `Usage: tessera check-config
@@ -33,11 +34,12 @@ export async function checkConfig(out: (s: string) => void): Promise<number> {
   const redis = createRedis(config.redis, { enableOfflineQueue: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   redis.on('error', () => {}) // reported below, once
   try {
+    await useDatabase(redis, config.redis)
     await pingRedis(redis)
     out(`  Redis                 ${describe(config)}: answers\n`)
-    return EXIT.ok
-  } catch {
-    out(`  Redis                 ${describe(config)}: does NOT answer\n`)
+    return await replicasEnough(redis, config, out)
+  } catch (err) {
+    out(`  Redis                 ${describe(config)}: ${reasonOf(err) === 'does not answer' ? 'does NOT answer' : reasonOf(err)}\n`)
     return EXIT.redis
   } finally {
     redis.disconnect()
@@ -48,21 +50,17 @@ function describe(config: IdpConfig): string {
   return describeRedis(config.redis)
 }
 
-/** Where a connection goes, as an operator names it, without its password. */
-export function describeRedis(conn: RedisConnection): string {
-  const { sentinels, sentinelName, clusterNodes } = conn
-  if (clusterNodes !== undefined) return `cluster ${clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`
-  if (sentinels !== undefined) return `sentinels ${sentinels.map((n) => `${n.host}:${n.port}`).join(',')} (${sentinelName ?? ''})`
-  return redactUrl(conn.url ?? '')
-}
 
-/** A Redis URL without its password. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password !== '') u.password = '***'
-    return u.href
-  } catch {
-    return '(not a URL)'
-  }
+/**
+ * REDIS_WAIT_REPLICAS against the replicas the primary has now: with fewer, every sign-in, hand-over
+ * and logout would answer 503 while /readyz says ready.
+ */
+async function replicasEnough(redis: RedisClient, config: IdpConfig, out: (s: string) => void): Promise<number> {
+  const wanted = config.redisWaitReplicas
+  if (wanted === 0 || config.redis.clusterNodes !== undefined) return EXIT.ok
+  const info = await redis.info('replication')
+  const connected = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0)
+  if (connected >= wanted) { out(`  REDIS_WAIT_REPLICAS   ${wanted} (${connected} connected)\n`); return EXIT.ok }
+  out(`  REDIS_WAIT_REPLICAS   ${wanted}, but ${connected} replica${connected === 1 ? ' is' : 's are'} connected: every sign-in and logout would answer 503\n`)
+  return EXIT.problem
 }

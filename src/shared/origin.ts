@@ -9,12 +9,12 @@ export function parseOrigin(entry: string, name: string, production: boolean, pr
   try {
     url = new URL(entry)
   } catch {
-    problems.push(`${name}: "${entry}" is not a URL; expected an origin like https://app.example.com`)
+    problems.push(`${name}: "${withoutUserInfo(entry)}" is not a URL; expected an origin like https://app.example.com`)
     return undefined
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' ||
       url.pathname !== '/' || url.search !== '' || url.hash !== '' || /^https?:\/\/[^/]*\/./i.test(entry)) {
-    problems.push(`${name}: "${entry}" must be an origin: http(s)://host[:port], no path, query or user-info`)
+    problems.push(`${name}: "${withoutUserInfo(entry)}" must be an origin: http(s)://host[:port], no path, query or user-info`)
     return undefined
   }
   if (production && url.protocol === 'http:' && !isLoopback(url.hostname)) {
@@ -22,6 +22,11 @@ export function parseOrigin(entry: string, name: string, production: boolean, pr
     return undefined
   }
   return url.origin
+}
+
+/** `entry` as written, but a user name or password in it shown as `***`: a problem line is never a secret's way out. */
+function withoutUserInfo(entry: string): string {
+  return entry.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/?#]*@/, '$1***@')
 }
 
 /** localhost, *.localhost, 127.0.0.0/8 and [::1]: the only hosts http: is allowed for in production. */

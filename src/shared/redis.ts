@@ -261,7 +261,8 @@ export function parseHostList(raw: string, name: string, problems: string[]): Ho
     const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry)
     const port = Number(m?.[2])
     if (m === null || port < 1 || port > 65535) {
-      problems.push(`${name}[${i}]: "${entry}" must be host:port`)
+      // Never echoed with a user-info part (`user:secret@host:port`): that would print a password.
+      problems.push(`${name}[${i}]: "${entry.includes('@') ? `***${entry.slice(entry.lastIndexOf('@'))}` : entry}" must be host:port`)
       continue
     }
     list.push({ host: (m[1] as string).replace(/^\[|\]$/g, ''), port })

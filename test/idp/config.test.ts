@@ -228,3 +228,16 @@ test('the server exits non-zero with one line naming the variable, and no secret
   assert.ok(!res.stderr.includes(secret) && !res.stderr.includes('notakey'))
   assert.equal(res.stdout, '')
 })
+
+test('a problem line never echoes a password written into a URL or a host list', () => {
+  const secret = 'S3cretPassw0rd'
+  for (const [name, value] of [['KNOWN_REMOTE_HOSTS', `http://u:${secret}@127.0.0.2:3001`], ['PUBLIC_URL', `https://admin:${secret}@sso.example.com`],
+    ['KNOWN_REMOTE_HOSTS', `http://u:${secret}@bad host`], ['REDIS_SENTINELS', `u:${secret}@10.0.0.1:26379`]] as const) {
+    assert.throws(() => loadConfig({ ...good(), [name]: value }), (err: unknown) => {
+      const message = (err as Error).message
+      assert.match(message, new RegExp(`${name}(\\[0\\])?: `), message)
+      assert.doesNotMatch(message, new RegExp(secret), `${name} echoed its password: ${message}`)
+      return true
+    })
+  }
+})
