@@ -382,6 +382,10 @@ test('every IdP redirect is Cache-Control: no-store; only the static files are c
 
   const css = await new Browser().get(`${stack.idpUrl}/static/tessera.css`)
   assert.equal(css.headers.get('cache-control'), 'public, max-age=3600', 'the stylesheet is cacheable')
+  // Every browser asks for it: an empty answer, kept a day, rather than a 404 in every page's console.
+  const icon = await new Browser().get(`${stack.idpUrl}/favicon.ico`)
+  assert.equal(icon.status, 204)
+  assert.equal(icon.headers.get('cache-control'), 'public, max-age=86400')
 })
 
 test('POST /security/confirm with no session: 401 TESSERA_ERR_UNAUTHENTICATED as JSON, as the other /security posts; a browser signs in and comes back', async () => {
