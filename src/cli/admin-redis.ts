@@ -11,13 +11,14 @@ import { describeRedis, reasonOf, useDatabase } from './redis-target.js'
 import { readYamlFile } from '../idp/yaml-file.js'
 import { environment, EXIT } from './environment.js'
 
-/** Runs `action` with a client and REDIS_WAIT_REPLICAS; resolves to the exit code. */
+/** Runs `action` on `user` with a client and REDIS_WAIT_REPLICAS; resolves to the exit code. */
 export async function withAdminRedis(
-  command: string, err: (s: string) => void,
+  command: string, user: string, err: (s: string) => void,
   action: (redis: RedisClient, waitReplicas: number) => Promise<number>,
 ): Promise<number> {
   const problems: string[] = []
   const env = environment()
+  noteUnknownUser(command, user, env.USERS_FILE, err)
   const conn = parseRedisConnection(env, problems)
   const waitReplicas = parseWaitReplicas(env, problems)
   if (problems.length > 0) { err(`tessera ${command}: ${problems.join('; ')}\n`); return EXIT.usage }
@@ -52,8 +53,7 @@ function unacknowledged(e: unknown): boolean {
  * and `revoke Alice` would end none of alice's sessions while reporting success. Only a note: the
  * user may have been removed from the file on purpose, and their sessions still need ending.
  */
-export function noteUnknownUser(command: string, user: string, err: (s: string) => void): void {
-  const path = environment().USERS_FILE
+function noteUnknownUser(command: string, user: string, path: string | undefined, err: (s: string) => void): void {
   if (path === undefined || path === '') return
   const read = readYamlFile(path)
   if (!('doc' in read)) return // the IdP reports an unreadable file; this command does not need it

@@ -1,7 +1,7 @@
 /** `tessera factors list|reset <user>`: a user's second factors, for an admin helping someone who lost theirs. */
 import { UserIndex } from '../shared/user-index.js'
 import { FactorStore } from '../idp/factors/factor-store.js'
-import { noteUnknownUser, withAdminRedis } from './admin-redis.js'
+import { withAdminRedis } from './admin-redis.js'
 import { EXIT } from './environment.js'
 
 export const HELP = `Usage: tessera factors list <user>
@@ -20,8 +20,7 @@ Exit codes: 0 done; 1 nothing enrolled (list); 2 usage error; 3 Redis does not a
 export async function factors(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const [action, user] = args
   if ((action !== 'list' && action !== 'reset') || user === undefined || args.length !== 2) { err(HELP); return EXIT.usage }
-  noteUnknownUser('factors', user, err)
-  return withAdminRedis('factors', err, async (redis, waitReplicas) => {
+  return withAdminRedis('factors', user, err, async (redis, waitReplicas) => {
     const store = new FactorStore(redis)
     if (action === 'reset') {
       const had = await store.reset(user)

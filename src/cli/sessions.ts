@@ -1,6 +1,6 @@
 /** `tessera sessions list|revoke <user>`: every session of a user, for an admin who must cut one off now. */
 import { UserIndex } from '../shared/user-index.js'
-import { noteUnknownUser, withAdminRedis } from './admin-redis.js'
+import { withAdminRedis } from './admin-redis.js'
 import { EXIT } from './environment.js'
 import { deviceName } from '../idp/device-name.js'
 
@@ -19,8 +19,7 @@ Exit codes: 0 done; 1 nothing found (list); 2 usage error; 3 Redis does not answ
 export async function sessions(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const [action, user] = args
   if ((action !== 'list' && action !== 'revoke') || user === undefined || args.length !== 2) { err(HELP); return EXIT.usage }
-  noteUnknownUser('sessions', user, err)
-  return withAdminRedis('sessions', err, async (redis, waitReplicas) => {
+  return withAdminRedis('sessions', user, err, async (redis, waitReplicas) => {
     const store = new UserIndex(redis, { waitReplicas })
     if (action === 'revoke') {
       const ended = await store.revokeAll(user)

@@ -61,12 +61,16 @@ export function frameworkErrorHandler(app: () => FastifyInstance, headers: Reado
   }
 }
 
+/** Sign in, then back to the IdP page the request came from when it is one a sign-in may return to. */
+function signInLink(url: string): string {
+  const back = localReturn(`/${url.split(/[/?]/)[1] ?? ''}`)
+  return back === undefined ? '/login' : loginReturningTo(back)
+}
+
 function answer(req: FastifyRequest, reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   reply.code(status).header('cache-control', 'no-store')
   // A form of the security or sessions page posted after the session ended elsewhere: a way to sign
   // in and come back to that page, not only to the start page.
-  const back = localReturn(`/${req.url.split(/[/?]/)[1] ?? ''}`)
-  const signIn = code !== 'TESSERA_ERR_UNAUTHENTICATED' ? undefined : back === undefined ? '/login' : loginReturningTo(back)
-  if (wantsHtml(req)) return reply.view('error.eta', { title: 'Error', status, code, message, signIn })
+  if (wantsHtml(req)) return reply.view('error.eta', { title: 'Error', status, code, message, signIn: code === 'TESSERA_ERR_UNAUTHENTICATED' ? signInLink(req.url) : undefined })
   return reply.send({ code, message })
 }
