@@ -39,7 +39,7 @@ import { keyringOf, newKey } from '../test/helpers/sync-keys.js'
 import { encodeHandle } from '../src/shared/handle-cookie.js'
 import { resolveOptions } from '../src/remote/options.js'
 import { formatAppKeys } from '../src/shared/app-keys.js'
-import { USERNAME, DISPLAY_NAME } from '../test/helpers/users.js'
+import { USERNAME, DISPLAY_NAME, PASSWORD } from '../test/helpers/users.js'
 import { freePort } from '../test/helpers/net.js'
 import { Agent, Pool } from 'undici'
 import { benchBrowser, expect, redirectHandover, tesseraSignIn, withRetry } from './lib/handovers.js'
@@ -91,6 +91,26 @@ const targets: Target[] = [
         const sid = randomBytes(16).toString('base64url')
         await redis.set(`bare:s:${sid}`, JSON.stringify({ user: { username: USERNAME } }), 'PX', 3_600_000)
         out.push(`s=${sid}`)
+      }
+      return out
+    },
+  },
+  {
+    // The baseline the issue compares the page view with (rolling: false, logging at the app's level).
+    name: 'fastify-session',
+    script: 'fastify-session.js',
+    config: { rolling: false, sessionSecret, logLevel: 'warn' },
+    cookies: async (_redis, origin) => {
+      const out: string[] = []
+      for (let i = 0; i < CONNECTIONS; i++) {
+        const res = await fetch(`${origin}/login`, {
+          method: 'POST', redirect: 'manual',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ username: USERNAME, password: PASSWORD }).toString(),
+        })
+        const sid = /^(sid=[^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1]
+        if (res.status !== 303 || sid === undefined) throw new Error(`fastify-session sign-in answered ${res.status}`)
+        out.push(sid)
       }
       return out
     },

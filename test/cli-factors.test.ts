@@ -21,7 +21,10 @@ test('factors list shows what a user has; reset removes every factor and ends ev
 
   const b = await passwordOnly(stack.idpUrl, stack.appAUrl, 'olga')
   const { secret, codes } = await enrolOnSecurityPage(b, stack.idpUrl)
-  await redis.client().hset(keys.factors('olga'), 'pk:cred', '{}')
+  // A passkey as the IdP registers one: its fields, and its owner key (no TTL).
+  await redis.client().hset(keys.factors('olga'), 'pk:cred', JSON.stringify({ publicKey: 'AA', transports: [], createdAt: 1 }), 'pkm:cred', 'Laptop', 'pkn:cred', '0')
+  await redis.client().set(keys.passkeyOwner('cred'), 'olga')
+  await redis.client().set(keys.passkeyOwner('someone-elses'), 'mallory')
   const list = await runCli(['factors', 'list', 'olga'], { cwd, env })
   assert.equal(list.status, 0, list.stderr)
   assert.match(list.stdout, /authenticator app\s+on since \d{4}-/)
@@ -33,6 +36,8 @@ test('factors list shows what a user has; reset removes every factor and ends ev
   assert.equal(reset.status, 0, reset.stderr)
   assert.match(reset.stdout, /removed every second factor of olga; ended 1 session/)
   assert.equal(await redis.client().exists(keys.factors('olga')), 0)
+  assert.equal(await redis.client().exists(keys.passkeyOwner('cred')), 0, 'the passkey\'s owner key goes with it')
+  assert.equal(await redis.client().get(keys.passkeyOwner('someone-elses')), 'mallory', 'no one else\'s')
   assert.equal((await b.get(`${stack.appAUrl}/api/me`, 'application/json')).status, 401, 'the session ended at the app')
   const again = await postPassword(new Browser(), stack.idpUrl, stack.appAUrl, 'olga')
   assert.equal(new URL(again.location() as string).origin, stack.appAUrl, 'with no factor left, the password alone signs in (policy optional)')

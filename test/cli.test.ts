@@ -108,6 +108,20 @@ test('hash-password refuses a password under 8 characters with exit 1', async ()
     assert.equal(res.status, 1)
     assert.match(res.stderr, /8 to 1024 characters/)
   }
+  // Characters, not UTF-16 units: seven emoji are seven characters (fourteen units), eight are enough.
+  const seven = await cli(['hash-password'], { input: '🔑'.repeat(7) })
+  assert.equal(seven.status, 1, 'seven characters are too few')
+  const eight = await cli(['hash-password'], { input: '🔑'.repeat(8) })
+  assert.equal(eight.status, 0, eight.stderr)
+  assert.ok(await verify(eight.stdout.trim(), '🔑'.repeat(8)))
+})
+
+test('hash-password refuses a password given as an argument (exit 2), printing no hash', async () => {
+  const res = await cli(['hash-password', 'Correct-Horse-42'], { input: 'Correct-Horse-42' })
+  assert.equal(res.status, 2)
+  assert.equal(res.stdout, '')
+  assert.match(res.stderr, /takes no argument/)
+  assert.doesNotMatch(res.stderr, /Correct-Horse-42/, 'the password is not echoed')
 })
 
 test('gen-key prints an id:key pair that SYNC_KEYS accepts', async () => {
@@ -219,6 +233,20 @@ test('check-callback says allowed, or refused and why', async () => {
     assert.match(res.stdout, reason, url)
   }
   assert.equal((await cli(['check-callback'], { env })).status, 2)
+  // Standard base64 with a '+': a query string reads it as a space, so the IdP refuses it; so does check-callback.
+  const plus = Buffer.from('https://shop.example.com/~~~').toString('base64')
+  assert.ok(plus.includes('+'))
+  const refused = await cli(['check-callback', plus], { env })
+  assert.equal(refused.status, 1)
+  assert.match(refused.stdout, /reads as a space/)
+  const appAPlus = Buffer.from(`${stack.appAUrl}/~~~`).toString('base64')
+  assert.ok(appAPlus.includes('+'), appAPlus)
+  const notAllowed = /not on this sign-in service's list of allowed sites/
+  const atIdp = await new Browser().get(`${stack.idpUrl}/login?callback=${appAPlus}&state=${'s'.repeat(22)}`)
+  assert.match(atIdp.body.replace(/&#39;/g, "'"), notAllowed, 'the IdP refuses it too')
+  const escaped = await new Browser().get(`${stack.idpUrl}/login?callback=${appAPlus.replace(/\+/g, '%2B')}&state=${'s'.repeat(22)}`)
+  assert.equal(escaped.status, 200)
+  assert.doesNotMatch(escaped.body.replace(/&#39;/g, "'"), notAllowed, 'percent-encoded, it passes')
 })
 
 test('sessions list shows a user\'s live sessions and revoke ends them in every app', async () => {

@@ -25,6 +25,11 @@ export function checkCallback(args: string[], out: (s: string) => void, err: (s:
   }
   const allow = new AllowList(origins.filter((o): o is string => o !== undefined))
   const looksLikeUrl = /^[a-z][a-z0-9+.-]*:/i.test(target)
+  // Standard base64's '+' reaches the IdP as a space (a query string's form encoding): the IdP refuses it.
+  if (!looksLikeUrl && target.includes('+')) {
+    out('refused: a "+" in the callback parameter reads as a space in a query string; encode the callback as base64url ("-" and "_" instead of "+" and "/"), or percent-encode "+" as %2B in the link\n')
+    return EXIT.problem
+  }
   const asParameter = looksLikeUrl ? undefined : allow.check(target)
   // Not base64 either (`//host/path`, a path): checked as the URL it was meant to be, for its reason.
   const result = asParameter === undefined || (asParameter.kind === 'refused' && asParameter.reason === NOT_BASE64) ? allow.checkUrl(target) : asParameter

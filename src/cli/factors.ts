@@ -1,6 +1,7 @@
 /** `tessera factors list|reset <user>`: a user's second factors, for an admin helping someone who lost theirs. */
 import { UserIndex } from '../shared/user-index.js'
 import { FactorStore } from '../idp/factors/factor-store.js'
+import { PasskeyStore } from '../idp/factors/passkey-store.js'
 import { withAdminRedis } from './admin-redis.js'
 import { EXIT } from './environment.js'
 
@@ -23,7 +24,10 @@ export async function factors(args: string[], out: (s: string) => void, err: (s:
   return withAdminRedis('factors', user, err, async (redis, waitReplicas) => {
     const store = new FactorStore(redis)
     if (action === 'reset') {
+      const passkeys = new PasskeyStore(redis)
+      const ids = (await passkeys.list(user)).map((p) => p.id)
       const had = await store.reset(user)
+      await passkeys.releaseOwners(user, ids)
       const ended = await new UserIndex(redis, { waitReplicas }).revokeAll(user)
       out(`${had ? `removed every second factor of ${user}` : `${user} had no second factor enrolled`}; ended ${ended} session${ended === 1 ? '' : 's'}\n`)
       return EXIT.ok

@@ -13,8 +13,9 @@ export const HELP = `Usage: tessera hash-password
 In a terminal, asks for the password twice without showing it. Otherwise reads it from standard
 input (one trailing newline is dropped). Prints its argon2id PHC string (m=19456 KiB, t=2, p=1:
 OWASP's recommended minimum) for the users file.
+It takes no argument: a password on the command line would stay in the shell's history.
 Exit codes: 0 printed; 1 shorter than 8 or longer than 1024 characters, or the two entries differ;
-130 cancelled (Ctrl-C or end of input at the prompt).
+2 an argument given; 130 cancelled (Ctrl-C or end of input at the prompt).
 `
 
 const CANCELLED = 130
@@ -30,8 +31,10 @@ export async function hashPassword(out: (s: string) => void, err: (s: string) =>
   } else {
     password = await readStdin()
   }
-  // ASVS 5.0 V6.2.1: at least 8 characters; over 1024 the IdP refuses before hashing anyway.
-  if (password.length < 8 || password.length > 1024) {
+  // ASVS 5.0 V6.2.1: at least 8 characters (code points, so an emoji is one, as the login form's
+  // limit counts them); over 1024 the IdP refuses before hashing anyway.
+  const characters = [...password].length
+  if (characters < 8 || characters > 1024) {
     err('tessera hash-password: the password must be 8 to 1024 characters\n')
     return EXIT.problem
   }

@@ -56,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
   if (rest.includes('--help') || rest.includes('-h')) { out(help); return EXIT.ok }
   switch (command) {
     case 'hash-password':
+      // A password given as an argument would stay in the shell's history and in `ps`: refused, not ignored.
+      if (rest.length > 0) { err(`tessera hash-password takes no argument: type the password at the prompt or pipe it in\n\n${HASH_HELP}`); return EXIT.usage }
       return hashPassword(out, err)
     case 'gen-key':
       if (rest.length > 0) { err(GEN_KEY_HELP); return EXIT.usage }

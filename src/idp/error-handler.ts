@@ -67,10 +67,21 @@ function signInLink(url: string): string {
   return back === undefined ? '/login' : loginReturningTo(back)
 }
 
+/**
+ * A link on from an error page, where there is a better one than the start page: sign in and back
+ * (a 401), or the sign-in's current second step (a second-step form of an earlier sign-in, posted
+ * after another tab signed in again: its CSRF token names the sign-in it was made for).
+ */
+function wayOn(url: string, code: string): { signIn?: string; step?: string } {
+  if (code === 'TESSERA_ERR_UNAUTHENTICATED') return { signIn: signInLink(url) }
+  if (code === 'TESSERA_ERR_CSRF' && url.startsWith('/login/second-factor')) return { step: '/login/second-factor' }
+  return {}
+}
+
 function answer(req: FastifyRequest, reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   reply.code(status).header('cache-control', 'no-store')
   // A form of the security or sessions page posted after the session ended elsewhere: a way to sign
   // in and come back to that page, not only to the start page.
-  if (wantsHtml(req)) return reply.view('error.eta', { title: 'Error', status, code, message, signIn: code === 'TESSERA_ERR_UNAUTHENTICATED' ? signInLink(req.url) : undefined })
+  if (wantsHtml(req)) return reply.view('error.eta', { title: 'Error', status, code, message, ...wayOn(req.url, code) })
   return reply.send({ code, message })
 }

@@ -17,7 +17,7 @@ import { keys } from '../../src/shared/keys.js'
 import { claimedSid } from '../../src/shared/handle-cookie.js'
 
 // One user per test: every stack here shares the one Redis, so factors enrolled in one test stay.
-const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [], olga: [], quinn: [], rita: [], sam: [], tina: [], uma: [] }
+const USERS = { paul: [], alice: [], carol: [], dave: [], erin: [], frank: [], grace: [], judy: [], kim: [], leo: [], nina: [], olga: [], quinn: [], rita: [], sam: [], tina: [], uma: [], vera: [] }
 const IDP_COOKIE = 'tessera_idp'
 const host = (url: string): string => new URL(url).hostname
 
@@ -186,6 +186,23 @@ test('a recovery code signs in once; the pending sign-in is used once', async ()
   assert.equal((await postFactor(c, stack.idpUrl, { recovery: codes[0] as string })).status, 401, 'a used recovery code is refused')
   await assertHandedOver(c, await postFactor(c, stack.idpUrl, { recovery: codes[1] as string }), stack.appAUrl, 'carol')
   assert.equal((await redis.client().hkeys(keys.factors('carol'))).filter((k) => k.startsWith('rc:')).length, 8)
+})
+
+test('a second-step form of an earlier sign-in (another tab signed in again): 403, with a link to the current step, which signs in', async () => {
+  const { codes } = await enrolOnSecurityPage(await passwordOnly(stack.idpUrl, stack.appAUrl, 'vera'), stack.idpUrl)
+  const b = new Browser()
+  await postPassword(b, stack.idpUrl, stack.appAUrl, 'vera')
+  const tab1 = formFields((await b.get(`${stack.idpUrl}/login/second-factor`)).body)
+  await postPassword(b, stack.idpUrl, stack.appAUrl, 'vera') // tab 2: the password again, a new pending sign-in
+  const stale = await b.post(`${stack.idpUrl}/login/second-factor`, { ...tab1, recovery: codes[0] as string })
+  assert.equal(stale.status, 403)
+  assert.match(stale.body, /TESSERA_ERR_CSRF/)
+  const link = /<a href="([^"]+)">Go to the current sign-in step<\/a>/.exec(stale.body)?.[1]
+  assert.equal(link, '/login/second-factor', 'a way on, not only the start page')
+  assert.equal((await redis.client().hkeys(keys.factors('vera'))).filter((k) => k.startsWith('rc:')).length, 10, 'the stale form spent no code')
+  await assertHandedOver(b, await postFactor(b, stack.idpUrl, { recovery: codes[0] as string }), stack.appAUrl, 'vera')
+  const json = await new Browser().post(`${stack.idpUrl}/security/confirm`, { csrf: 'x', password: 'y' })
+  assert.doesNotMatch(json.body, /current sign-in step/, 'only the second step\'s forms get that link')
 })
 
 test('two answers posted at once for one sign-in: one signs in, the other spends nothing', async () => {

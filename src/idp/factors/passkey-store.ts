@@ -116,8 +116,8 @@ export class PasskeyStore {
   /** Keeps a newly registered passkey. Resolves to false when its credential id is already registered (to anyone). */
   async add(username: string, credential: PasskeyCredential, name: string, now = Date.now()): Promise<boolean> {
     const claimed = await inStore(() => this.#redis.set(keys.passkeyOwner(credential.id), username, 'NX'))
-    // An owner key left behind by `tessera factors reset` (which deletes the factor hash only) is
-    // this user's to claim again; anyone else's is not.
+    // An owner key left behind (a registration racing `tessera factors reset`) is this user's to
+    // claim again; anyone else's is not.
     if (claimed !== 'OK' && !((await this.ownerOf(credential.id)) === username && (await this.get(username, credential.id)) === undefined)) return false
     const registered: Registered = {
       publicKey: Buffer.from(credential.publicKey).toString('base64url'),
@@ -142,6 +142,15 @@ export class PasskeyStore {
     const removed = await inStore(() => this.#redis.tesseraPasskeyRemove(keys.factors(username), ...fieldsOf(id)))
     await inStore(() => this.#redis.tesseraPasskeyRelease(keys.passkeyOwner(id), username))
     return removed > 0
+  }
+
+  /**
+   * Lets go of the owner keys of `ids` that still name `username` (after `tessera factors reset`
+   * deleted the factor hash): they have no TTL, so left behind they would stay for ever.
+   */
+  async releaseOwners(username: string, ids: readonly string[]): Promise<void> {
+    // One key each, in slots of their own (a Cluster): one call per key, not one script.
+    for (const id of ids) await inStore(() => this.#redis.tesseraPasskeyRelease(keys.passkeyOwner(id), username))
   }
 
   /**
