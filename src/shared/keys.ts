@@ -6,12 +6,13 @@
  *   tessera:{<sid>}:s                    the shared session, a hash: u the identity the IdP signed
  *                                        (identity.ts: user, methods, times), x absolute expiry
  *                                        (epoch ms, Redis clock), i idle ms, c created at,
- *                                        d:<key> one JSON value per session-data key,
+ *                                        d the session data, a line per key (session-data.ts;
+ *                                        a session an earlier Tessera created has d:<key> fields),
  *                                        a User-Agent at sign-in, o apps' origins (one per line),
  *                                        h:<sha256(aud|secret)> one handle per app (and the IdP):
  *                                        only a hash of the cookie's secret, bound to the app's
  *                                        origin; it lives as long as the session, so a page view
- *                                        is one plain HGETALL that sees the handle and the record;
+ *                                        is one plain HMGET of u, c, d and the handle's field;
  *                                        hs:<origin> the app's handle fields, oldest first (bounded)
  *   tessera:{<sid>}:h:<sha256(aud|secret)>  a handle as an earlier Tessera kept it, its
  *                                        own key (TTL: the session's absolute expiry); read only,

@@ -8,9 +8,10 @@ import type { RedisClient } from './redis.js'
 import { hgetallParts, inStore, pingRedis } from './redis.js'
 import { randomId } from './crypto.js'
 import { BoundedMemo } from './bounded-memo.js'
-import { handlePlaceOf, keys } from './keys.js'
+import { handlePlaceOf, keys, type HandlePlace } from './keys.js'
 import { Replication } from './replication.js'
 import { ID_BYTES, type Handle, type SessionLimits, type SessionSnapshot, type SessionUser } from './session.js'
+import { DATA_FIELD, LEGACY_DATA_PREFIX, LUA_MERGE_DATA, dataEntryPrefix, parseData } from './session-data.js'
 import { signIdentity, type AuthMethod, type IdentityVerifier } from './identity.js'
 import type { IdentitySigningKey } from './app-keys.js'
 
@@ -22,15 +23,27 @@ export const LUA_NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) 
 
 /**
  * Lua: `session_reply(key)`, the session's fields a reader uses (`toSnapshot` and the idle timeout:
- * u, c, i and the d: data), without its handles, origins and User-Agent. A session a user has taken
+ * u, c, i and the data), without its handles, origins and User-Agent. A session a user has taken
  * to a few apps holds a dozen fields, most of them handles; every element a script returns costs
  * Redis a conversion out of Lua and the client a Buffer and a string (bench/README.md, issue 17).
+ * Four HGETs, not HMGET (an app's Redis user may predate +hmget); a session an earlier Tessera
+ * created (data as d:<key> fields, no d) is picked over whole.
  */
 export const LUA_SESSION_REPLY = `local function session_reply(key)
-  local all = redis.call('HGETALL', key) local out = {}
+  local out = {}
+  local d = redis.call('HGET', key, '${DATA_FIELD}')
+  if d then
+    out[1] = '${DATA_FIELD}' out[2] = d
+    for _, f in ipairs({'u', 'c', 'i'}) do
+      local v = redis.call('HGET', key, f)
+      if v then out[#out + 1] = f out[#out + 1] = v end
+    end
+    return out
+  end
+  local all = redis.call('HGETALL', key)
   for j = 1, #all, 2 do
     local f = all[j]
-    if f == 'u' or f == 'c' or f == 'i' or string.sub(f, 1, 2) == 'd:' then out[#out + 1] = f out[#out + 1] = all[j + 1] end
+    if f == 'u' or f == 'c' or f == 'i' or string.sub(f, 1, 2) == '${LEGACY_DATA_PREFIX}' then out[#out + 1] = f out[#out + 1] = all[j + 1] end
   end
   return out
 end`
@@ -38,7 +51,7 @@ end`
 // KEYS: session. ARGV: user JSON, idle ms, absolute ms, User-Agent ('' = none), the handle's field.
 const CREATE = `${LUA_NOW}
 local idle = tonumber(ARGV[2]) local abs = tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'u', ARGV[1], 'x', now + abs, 'i', idle, 'c', now, ARGV[5], '1')
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 'x', now + abs, 'i', idle, 'c', now, '${DATA_FIELD}', '', ARGV[5], '1')
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'a', ARGV[4]) end
 redis.call('PEXPIRE', KEYS[1], math.min(idle, abs))
 return 1`
@@ -69,11 +82,19 @@ const REFRESH_MAX_MS = 60_000
 const REFRESHED_MAX = 10_000
 
 // Writes session data only while the session exists: a write racing a logout must not resurrect it
-// (HSET on a missing key would create one with no TTL). KEYS: session. ARGV: key, JSON (''=delete)...
-const SAVE = `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 1, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], 'd:' .. ARGV[i])
-  else redis.call('HSET', KEYS[1], 'd:' .. ARGV[i], ARGV[i + 1]) end
+// (HSET on a missing key would create one with no TTL). Each key is replaced on its own, so two apps
+// saving different keys at once both keep theirs (session-data.ts). A session an earlier Tessera
+// created keeps its d:<key> fields. KEYS: session. ARGV: key, its line prefix, JSON (''=delete)...
+const SAVE = `${LUA_MERGE_DATA}
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local blob = redis.call('HGET', KEYS[1], '${DATA_FIELD}')
+if blob then
+  redis.call('HSET', KEYS[1], '${DATA_FIELD}', merge_data(blob, ARGV, 1))
+  return 1
+end
+for i = 1, #ARGV, 3 do
+  if ARGV[i + 2] == '' then redis.call('HDEL', KEYS[1], '${LEGACY_DATA_PREFIX}' .. ARGV[i])
+  else redis.call('HSET', KEYS[1], '${LEGACY_DATA_PREFIX}' .. ARGV[i], ARGV[i + 2]) end
 end
 return 1`
 
@@ -95,6 +116,8 @@ export interface StoreOptions {
   readonly identity: IdentityVerifier
   /** Replicas that must acknowledge each write that must survive a failover (Redis WAIT). */
   readonly waitReplicas?: number
+  /** Told once when the store falls back to a slower way for good (a Redis user without +hmget). */
+  readonly notice?: (message: string) => void
 }
 
 export class Sessions {
@@ -103,6 +126,9 @@ export class Sessions {
   readonly #identity: IdentityVerifier
   /** When this process last set each session's idle TTL, and how long that counts as fresh. */
   readonly #refreshed = new BoundedMemo<string, { readonly at: number; readonly forMs: number }>(REFRESHED_MAX)
+  /** Whether the plain read may use HMGET: false once Redis refused it (NOPERM). */
+  #hmget = true
+  readonly #notice: ((message: string) => void) | undefined
 
   constructor(redis: RedisClient, opts: StoreOptions) {
     if (typeof (redis as Partial<SessionCommands>).tesseraCreate !== 'function') {
@@ -114,6 +140,7 @@ export class Sessions {
     this.#redis = redis as RedisClient & SessionCommands
     this.#replication = new Replication(redis, opts.waitReplicas ?? 0)
     this.#identity = opts.identity
+    this.#notice = opts.notice
   }
 
   /**
@@ -146,12 +173,10 @@ export class Sessions {
     const now = Date.now()
     const last = token === undefined ? this.#refreshed.get(handle.sid) : undefined
     if (last !== undefined && now - last.at < last.forMs) {
-      // One plain HGETALL: the session gone (logout, expiry) reads empty; the handle is a field.
-      const parts = await inStore(() => hgetallParts(this.#redis, sessionKey))
-      const read = readerParts(parts, place.fieldBytes)
-      if (read.hasHandle) return toSnapshot(handle.sid, read.flat, this.#identity)
-      // No such field: no session, or a handle an earlier Tessera kept as its own key, which RESOLVE reads.
-      if (parts.length === 0) return undefined
+      const read = await this.#plainRead(sessionKey, place)
+      if (read === 'gone') return undefined
+      // No such field: a handle an earlier Tessera kept as its own key, which RESOLVE reads (or none).
+      if (read !== 'no-field') return toSnapshot(handle.sid, read, this.#identity)
     }
     const args: (string | number)[] = token === undefined
       ? [2, sessionKey, place.legacyKey, place.field]
@@ -166,6 +191,42 @@ export class Sessions {
   }
 
   /**
+   * The read of a page view whose session this process refreshed lately: one HMGET of the fields a
+   * reader uses and the handle's (a fixed few, however many apps and keys the session has), or, for
+   * a session an earlier Tessera created or a Redis user without +hmget, one HGETALL. The flat
+   * fields for `toSnapshot`; 'gone' when the session is (logout, expiry); 'no-field' when the
+   * handle is not one of its fields.
+   */
+  async #plainRead(sessionKey: string, place: HandlePlace): Promise<string[] | 'gone' | 'no-field'> {
+    if (this.#hmget) {
+      const view = await inStore(() => this.#view(sessionKey, place.field))
+      if (view !== undefined) {
+        const [u, c, d, h] = view
+        if (u === null || u === undefined) return 'gone'
+        if (h === null || h === undefined) return 'no-field'
+        if (d !== null && d !== undefined) return c === null || c === undefined ? ['u', u, DATA_FIELD, d] : ['u', u, 'c', c, DATA_FIELD, d]
+        // No d field: data kept as d:<key> fields, which only the whole hash shows.
+      }
+    }
+    const parts = await inStore(() => hgetallParts(this.#redis, sessionKey))
+    const read = readerParts(parts, place.fieldBytes)
+    if (read.hasHandle) return read.flat
+    return parts.length === 0 ? 'gone' : 'no-field'
+  }
+
+  /** HMGET u c d <handle>, or undefined from the first NOPERM on: the app's Redis user predates +hmget (deploy.md). */
+  async #view(sessionKey: string, field: string): Promise<(string | null)[] | undefined> {
+    try {
+      return await this.#redis.hmget(sessionKey, 'u', 'c', DATA_FIELD, field)
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOPERM')) throw err
+      this.#hmget = false
+      this.#notice?.('tessera: this Redis user may not run HMGET, so every page view reads the whole session (HGETALL); add +hmget to its ACL (docs/deploy.md)')
+      return undefined
+    }
+  }
+
+  /**
    * Notes that `sid`'s idle TTL was set just now (a redemption sets it too: `Redemption.idleMs`), so
    * this process's reads of it skip the refresh for the next idle/60.
    */
@@ -177,7 +238,7 @@ export class Sessions {
   async save(sid: string, changes: ReadonlyMap<string, unknown>): Promise<boolean> {
     if (changes.size === 0) return true
     const args: string[] = []
-    for (const [key, value] of changes) args.push(key, value === undefined ? '' : JSON.stringify(value))
+    for (const [key, value] of changes) args.push(key, dataEntryPrefix(key), value === undefined ? '' : JSON.stringify(value))
     return (await inStore(() => this.#redis.tesseraSave(1, keys.session(sid), ...args))) === 1
   }
 
@@ -221,8 +282,9 @@ export function fieldOf(flat: readonly string[], field: string): string | undefi
 const [U, C, I, D, COLON] = [0x75, 0x63, 0x69, 0x64, 0x3a] // 'u' 'c' 'i' 'd' ':'
 
 /**
- * Of a session hash's HGETALL parts, the fields a reader uses (u, c, i and the d: data, as
- * `session_reply` picks them in Lua), decoded, and whether the handle's field is among the rest. The
+ * Of a session hash's HGETALL parts, the fields a reader uses (u, c, i and the data: d, or the d:
+ * fields of an earlier Tessera's session, as `session_reply` picks them in Lua), decoded, and
+ * whether the handle's field is among the rest. The
  * handles, app list and User-Agent, most of a session's parts, are compared as bytes or skipped,
  * never decoded.
  */
@@ -232,7 +294,7 @@ export function readerParts(parts: readonly Buffer[], handleField: Buffer): { re
   for (let j = 0; j + 1 < parts.length; j += 2) {
     const name = parts[j] as Buffer
     const first = name[0]
-    if (name.length === 1 ? first === U || first === C || first === I : first === D && name[1] === COLON) {
+    if (name.length === 1 ? first === U || first === C || first === I || first === D : first === D && name[1] === COLON) {
       flat.push(name.toString(), (parts[j + 1] as Buffer).toString())
     } else if (!hasHandle && name.length === handleField.length && name.equals(handleField)) {
       hasHandle = true
@@ -249,18 +311,22 @@ export function readerParts(parts: readonly Buffer[], handleField: Buffer): { re
 export function toSnapshot(sid: string, flat: readonly string[], verifier: IdentityVerifier): SessionSnapshot | undefined {
   let signed: string | undefined
   let createdAt = 0
-  const data = new Map<string, unknown>()
+  let data: Map<string, unknown> | undefined
+  // An earlier Tessera's d:<key> fields count only in a session without a d field (session-data.ts).
+  let legacy: Map<string, unknown> | undefined
   try {
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const field = flat[i] as string
       const value = flat[i + 1] as string
       if (field === 'u') signed = value
       else if (field === 'c') createdAt = Number(value)
-      else if (field.startsWith('d:')) data.set(field.slice(2), JSON.parse(value))
+      else if (field === DATA_FIELD) data = parseData(value)
+      else if (field.startsWith(LEGACY_DATA_PREFIX)) (legacy ??= new Map()).set(field.slice(LEGACY_DATA_PREFIX.length), JSON.parse(value))
     }
   } catch {
     return undefined
   }
+  data ??= legacy ?? new Map()
   const identity = signed === undefined ? undefined : verifier.verify(signed, sid)
   if (identity === undefined) return undefined
   return {

@@ -12,7 +12,7 @@ import { readerParts, type Sessions } from '../../src/shared/sessions.js'
 import type { Handle } from '../../src/shared/session.js'
 import { randomId } from '../../src/shared/crypto.js'
 import { StoreUnavailableError } from '../../src/shared/errors.js'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 
 const USER = { username: 'alice', displayName: 'Alice', email: 'alice@example.com', groups: ['staff'] }
 const IDP = 'http://127.0.0.1:3000'
@@ -220,13 +220,80 @@ test('the plain read gives the session the refreshing read gives, data included,
   assert.equal(await reader.resolve(r.handle, OTHER), undefined, "the handle's field is bound to its app")
 })
 
-test('readerParts decodes u, c, i and d: fields only, and finds the handle field by its exact bytes', () => {
-  const parts = ['u', '{"id":1}', 'x', '99', 'i', '60000', 'c', '12', 'a', 'UA', 'd', 'no', 'uu', 'no', 'd:k', '"v"', 'h:abc', '1', 'h:abd', '1', 'hs:x', 'h:abc']
+test('readerParts decodes u, c, i, d and d: fields only, and finds the handle field by its exact bytes', () => {
+  const parts = ['u', '{"id":1}', 'x', '99', 'i', '60000', 'c', '12', 'a', 'UA', 'd', '"k2":1', 'uu', 'no', 'dd', 'no', 'd:k', '"v"', 'h:abc', '1', 'h:abd', '1', 'hs:x', 'h:abc']
     .map((s) => Buffer.from(s))
   const { flat, hasHandle } = readerParts(parts, Buffer.from('h:abd'))
-  assert.deepEqual(flat, ['u', '{"id":1}', 'i', '60000', 'c', '12', 'd:k', '"v"'])
+  assert.deepEqual(flat, ['u', '{"id":1}', 'i', '60000', 'c', '12', 'd', '"k2":1', 'd:k', '"v"'])
   assert.equal(hasHandle, true)
   assert.equal(readerParts(parts, Buffer.from('h:abe')).hasHandle, false)
   assert.equal(readerParts(parts, Buffer.from('h:ab')).hasHandle, false)
   assert.deepEqual(readerParts([], Buffer.from('h:abd')), { flat: [], hasHandle: false })
+})
+
+/** A session with an app's handle, and a reader that has refreshed it already, so its next reads are the plain read. */
+async function signedInAtApp(): Promise<{ handle: Handle; sid: string }> {
+  const idpHandle = await stores.sessions.create(USER, PWD, { idleMs: 60_000, absoluteMs: 600_000 }, IDP, signer)
+  const tokenId = randomId(16)
+  await stores.tokens.record(idpHandle.sid, tokenId, 10_000)
+  const r = await stores.tokens.redeem(idpHandle.sid, tokenId, APP)
+  assert.ok(typeof r !== 'string')
+  return { handle: r.handle, sid: idpHandle.sid }
+}
+
+test('session data: each key saved on its own, whatever its characters; two apps saving different keys at once both keep theirs', async () => {
+  const { handle, sid } = await signedInAtApp()
+  const odd = ['a', 'ab', 'a":"b', 'line\nbreak', 'tab\there', 'quote"', 'back\\slash', 'ünïcødé 🔑', '__proto__', 'constructor', ':', '"a"']
+  const values: unknown[] = [1, { nested: { deep: [1, 'two', null] } }, 'a":"b', 'x\ny', 0.1 + 0.2, '🔑', true, null, { isAdmin: true }, [], '', 12345678901234567890]
+  assert.ok(await stores.sessions.save(sid, new Map(odd.map((k, i) => [k, values[i]]))))
+  // Two apps (two processes) saving at once, each its own keys, one of them deleting one.
+  const appA = storesFor(client, { keyring: stores.keyring }).sessions
+  const appB = storesFor(client, { keyring: stores.keyring }).sessions
+  await Promise.all([
+    appA.save(sid, new Map<string, unknown>([['cart', [1, 2]], ['a', undefined]])),
+    appB.save(sid, new Map<string, unknown>([['theme', 'dark'], ['ab', 'changed']])),
+  ])
+  const expected = new Map<string, unknown>(odd.map((k, i) => [k, values[i]]))
+  expected.delete('a')
+  expected.set('ab', 'changed').set('cart', [1, 2]).set('theme', 'dark')
+  const reader = storesFor(client, { keyring: stores.keyring }).sessions
+  for (const read of ['refreshing', 'plain']) {
+    const snapshot = await reader.resolve(handle, APP)
+    assert.ok(snapshot, read)
+    assert.deepEqual(snapshot.data, expected, read)
+  }
+  assert.equal(await client.hlen(keys.session(sid)) < 12, true, 'one field for all the data, not one per key')
+})
+
+test('a session an earlier Tessera created (data as d:<key> fields) opens with its data, and saves go on as d: fields', async () => {
+  const { handle, sid } = await signedInAtApp()
+  const key = keys.session(sid)
+  await client.hdel(key, 'd')
+  await client.hset(key, 'd:cart', '[1,2]', 'd:who', '"me"')
+  const reader = storesFor(client, { keyring: stores.keyring }).sessions
+  for (const read of ['refreshing', 'plain']) {
+    const snapshot = await reader.resolve(handle, APP)
+    assert.ok(snapshot, read)
+    assert.deepEqual(snapshot.data, new Map<string, unknown>([['cart', [1, 2]], ['who', 'me']]), read)
+  }
+  assert.ok(await reader.save(sid, new Map<string, unknown>([['cart', [3]], ['who', undefined], ['new', 1]])))
+  assert.equal(await client.hexists(key, 'd'), 0, 'no second layout in one session')
+  assert.deepEqual(await client.hmget(key, 'd:cart', 'd:who', 'd:new'), ['[3]', null, '1'])
+  assert.deepEqual((await reader.resolve(handle, APP))?.data, new Map<string, unknown>([['cart', [3]], ['new', 1]]))
+})
+
+test('a Redis user without +hmget: page views go on (the whole session read), with one notice', async () => {
+  const { handle } = await signedInAtApp()
+  await client.call('ACL', 'SETUSER', 'no-hmget', 'on', '>pw-no-hmget', '~*', '+@all', '-hmget')
+  const limited = new Redis(redis.url.replace('redis://', 'redis://no-hmget:pw-no-hmget@'))
+  try {
+    const notices: string[] = []
+    const reader = storesFor(limited, { keyring: stores.keyring, notice: (m) => notices.push(m) }).sessions
+    for (let i = 0; i < 3; i++) assert.equal((await reader.resolve(handle, APP))?.user.username, 'alice', `read ${i + 1}`)
+    assert.equal(notices.length, 1)
+    assert.match(notices[0] as string, /\+hmget/)
+  } finally {
+    limited.disconnect()
+    await client.call('ACL', 'DELUSER', 'no-hmget')
+  }
 })
