@@ -1,8 +1,11 @@
 /**
- * What the driver and every bench server agree on: the page, the child-process protocol. The user
+ * What the driver and every bench server agree on: the page, the child-process protocol, the
+ * baselines' Redis options. The user
  * (alice, her password, the users file) is the tests' own, from test/helpers/users.ts.
  */
+import type { RedisOptions } from 'ioredis'
 import { USERNAME } from '../../test/helpers/users.js'
+import { COMMAND_TIMEOUT_MS, REDIS_OPTIONS } from '../../src/shared/redis.js'
 
 /** The protected page every system serves: the same bytes, naming the user. */
 export const page = (username: string): string =>
@@ -30,3 +33,10 @@ export type FromChild =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
   | { type: 'stats'; id: number; cpuUs: number; rss: number; heapTotal: number; heapUsed: number; external: number; rssFile: number }
+
+/**
+ * The baselines' ioredis options: Tessera's client options with ioredis's own 2-s command timeout,
+ * which is how a user of those libraries bounds a hung Redis (Tessera bounds it in `inStore`, one
+ * timer per process; the baselines have no such wrapper), so each still gives up after 2 s.
+ */
+export const BASELINE_REDIS_OPTIONS: RedisOptions = { ...REDIS_OPTIONS, commandTimeout: COMMAND_TIMEOUT_MS }

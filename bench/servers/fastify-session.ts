@@ -3,9 +3,9 @@ import Fastify from 'fastify'
 import cookie from '@fastify/cookie'
 import formbody from '@fastify/formbody'
 import { Redis } from 'ioredis'
-import { REDIS_OPTIONS, waitForRedis } from '../../src/shared/redis.js'
+import { waitForRedis } from '../../src/shared/redis.js'
 import { childConfig, runChild } from '../lib/child.js'
-import { page, type ChildConfig } from '../lib/common.js'
+import { page, type ChildConfig, BASELINE_REDIS_OPTIONS } from '../lib/common.js'
 import { DISPLAY_NAME, PASSWORD, USERNAME } from '../../test/helpers/users.js'
 import { RedisSessionStore, fastifySession, sessionOf } from './redis-session-store.js'
 
@@ -17,7 +17,7 @@ interface SessionChildConfig extends ChildConfig {
 
 runChild(async () => {
   const c = childConfig<SessionChildConfig>()
-  const redis = new Redis(c.redisUrl, REDIS_OPTIONS)
+  const redis = new Redis(c.redisUrl, BASELINE_REDIS_OPTIONS)
   redis.on('error', () => {})
   if (!(await waitForRedis(redis))) throw new Error('redis not ready')
   const app = Fastify({ logger: { level: c.logLevel } })

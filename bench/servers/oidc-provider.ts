@@ -7,9 +7,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { Redis } from 'ioredis'
 import Provider, { type Configuration } from 'oidc-provider'
-import { REDIS_OPTIONS, waitForRedis } from '../../src/shared/redis.js'
+import { waitForRedis } from '../../src/shared/redis.js'
 import { childConfig, runChild } from '../lib/child.js'
-import { escapeHtml, type ChildConfig } from '../lib/common.js'
+import { escapeHtml, type ChildConfig, BASELINE_REDIS_OPTIONS } from '../lib/common.js'
 import { DISPLAY_NAME, PASSWORD, USERNAME } from '../../test/helpers/users.js'
 import { RedisAdapter } from './oidc-redis-adapter.js'
 
@@ -24,7 +24,7 @@ const SESSION_S = 8 * 3600 // the same absolute session lifetime as Tessera's de
 runChild(async () => {
   const c = childConfig<OpChildConfig>()
   const issuer = `http://${c.host}:${c.port}`
-  const redis = new Redis(c.redisUrl, REDIS_OPTIONS)
+  const redis = new Redis(c.redisUrl, BASELINE_REDIS_OPTIONS)
   redis.on('error', () => {})
   if (!(await waitForRedis(redis))) throw new Error('redis not ready')
 

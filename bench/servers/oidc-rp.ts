@@ -7,9 +7,9 @@ import Fastify from 'fastify'
 import cookie from '@fastify/cookie'
 import { Redis } from 'ioredis'
 import * as client from 'openid-client'
-import { REDIS_OPTIONS, waitForRedis } from '../../src/shared/redis.js'
+import { waitForRedis } from '../../src/shared/redis.js'
 import { childConfig, runChild } from '../lib/child.js'
-import { page, type ChildConfig } from '../lib/common.js'
+import { page, type ChildConfig, BASELINE_REDIS_OPTIONS } from '../lib/common.js'
 import { RedisSessionStore, fastifySession, sessionOf } from './redis-session-store.js'
 
 interface RpChildConfig extends ChildConfig {
@@ -28,7 +28,7 @@ runChild(async () => {
   const c = childConfig<RpChildConfig>()
   const origin = `http://${c.host}:${c.port}`
   const redirectUri = `${origin}/cb`
-  const redis = new Redis(c.redisUrl, REDIS_OPTIONS)
+  const redis = new Redis(c.redisUrl, BASELINE_REDIS_OPTIONS)
   redis.on('error', () => {})
   if (!(await waitForRedis(redis))) throw new Error('redis not ready')
 

@@ -1,7 +1,7 @@
 /** `tessera check-config`: loads the environment as the IdP would, pings Redis, prints what it found and every problem. */
 import { loadConfig, type IdpConfig } from '../idp/config.js'
 import { ConfigError } from '../shared/errors.js'
-import { createRedis, pingRedis, type RedisClient } from '../shared/redis.js'
+import { createRedis, inStore, pingRedis, type RedisClient } from '../shared/redis.js'
 import { describeRedis, reasonOf, useDatabase } from './redis-target.js'
 import { environment, EXIT } from './environment.js'
 
@@ -58,7 +58,7 @@ function describe(config: IdpConfig): string {
 async function replicasEnough(redis: RedisClient, config: IdpConfig, out: (s: string) => void): Promise<number> {
   const wanted = config.redisWaitReplicas
   if (wanted === 0 || config.redis.clusterNodes !== undefined) return EXIT.ok
-  const info = await redis.info('replication')
+  const info = await inStore(() => redis.info('replication'))
   const connected = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0)
   if (connected >= wanted) { out(`  REDIS_WAIT_REPLICAS   ${wanted} (${connected} connected)\n`); return EXIT.ok }
   out(`  REDIS_WAIT_REPLICAS   ${wanted}, but ${connected} replica${connected === 1 ? ' is' : 's are'} connected: every sign-in and logout would answer 503\n`)

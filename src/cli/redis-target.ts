@@ -1,5 +1,5 @@
 /** Which Redis an admin command talks to, named for the operator, and why it failed: one place for `check-config`, `sessions` and `factors`. */
-import type { RedisClient, RedisConnection } from '../shared/redis.js'
+import { inStore, type RedisClient, type RedisConnection } from '../shared/redis.js'
 
 /** Where a connection goes, as an operator names it, without its password. */
 export function describeRedis(conn: RedisConnection): string {
@@ -28,7 +28,7 @@ export function redactUrl(url: string): string {
 export async function useDatabase(redis: RedisClient, conn: RedisConnection): Promise<void> {
   if (conn.clusterNodes !== undefined || conn.url === undefined) return
   const db = Number(new URL(conn.url).pathname.slice(1) || '0')
-  if (db !== 0) await redis.select(db)
+  if (db !== 0) await inStore(() => redis.select(db))
 }
 
 /** Why Redis failed, in Redis's own words where it gave some (WRONGPASS, NOPERM, a bad database): never a secret. */

@@ -82,7 +82,7 @@ export async function whileClaimed<T>(ctx: IdpContext, id: string, check: () => 
     return await check()
   } finally {
     // A release that fails leaves the claim to lapse; the answer already decided stands.
-    await ctx.redis.del(key).catch(() => undefined)
+    await inStore(() => ctx.redis.del(key)).catch(() => undefined)
   }
 }
 

@@ -6,8 +6,8 @@
 import type { FastifyInstance } from 'fastify'
 
 /**
- * Requests in flight get this long to finish. Longer than a Redis command may take (the client's
- * commandTimeout is 2 s), shorter than any supervisor's grace period (compose 10 s, Kubernetes 30 s).
+ * Requests in flight get this long to finish. Longer than a Redis operation may take (inStore's
+ * COMMAND_TIMEOUT_MS, 2 s), shorter than any supervisor's grace period (compose 10 s, Kubernetes 30 s).
  */
 export const STOP_GRACE_MS = 2500
 
