@@ -10,6 +10,7 @@
  *
  *   node dist/bench/instructions.js                   # page views: 4,000 of warm-up, 5,000 counted
  *   INSTR_ONLY=plugin INSTR_WARMUP=4000 INSTR_COUNT=5000 node dist/bench/instructions.js
+ *   INSTR_ONLY=fastify-session node dist/bench/instructions.js   # the @fastify/session baseline's page view
  *   INSTR_ONLY=handover,bare-handover node dist/bench/instructions.js   # hand-overs: 5,000 of warm-up, 2,000 counted
  *
  * For hand-overs each process is counted per thread: the main thread (JavaScript, the event loop)
