@@ -193,6 +193,10 @@ async function pageviewSamples(s: Systems, meter: Meter, add: Add): Promise<stri
   add('pageview_ratio_vs_bare', pv.perSec / bare.perSec)
   add('pageview_cpu_ratio_vs_bare', cpu(bare) / cpu(pv))
   add('pageview_cpu_ratio_vs_fastify_session', cpu(fs) / cpu(pv))
+  // The floor against the same peer: what the page-view target against @fastify/session asks of
+  // Tessera is this ratio's share (the kernel's and Redis's work per request is everyone's).
+  add('bare_pageview_ratio_vs_fastify_session', bare.perSec / fs.perSec)
+  add('bare_pageview_cpu_ratio_vs_fastify_session', cpu(fs) / cpu(bare))
   // Forward-auth: the gate's CPU and Redis's, not nginx's nor the app's behind it (any auth would add those).
   add('forward_auth_pageview_per_s', fa.perSec)
   add('forward_auth_gate_cpu_us', fa.serverCpuUsPerRequest)
