@@ -42,7 +42,6 @@ export async function withAdminRedis(
   }
 }
 
-
 /** Whether the writes were made but too few replicas acknowledged them (Replication.confirm). */
 function unacknowledged(e: unknown): boolean {
   return e instanceof StoreUnavailableError && e.cause instanceof UnacknowledgedWriteError

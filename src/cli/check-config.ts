@@ -36,20 +36,16 @@ export async function checkConfig(out: (s: string) => void): Promise<number> {
   try {
     await useDatabase(redis, config.redis)
     await pingRedis(redis)
-    out(`  Redis                 ${describe(config)}: answers\n`)
+    out(`  Redis                 ${describeRedis(config.redis)}: answers\n`)
     return await replicasEnough(redis, config, out)
   } catch (err) {
-    out(`  Redis                 ${describe(config)}: ${reasonOf(err) === 'does not answer' ? 'does NOT answer' : reasonOf(err)}\n`)
+    const reason = reasonOf(err)
+    out(`  Redis                 ${describeRedis(config.redis)}: ${reason === 'does not answer' ? 'does NOT answer' : reason}\n`)
     return EXIT.redis
   } finally {
     redis.disconnect()
   }
 }
-
-function describe(config: IdpConfig): string {
-  return describeRedis(config.redis)
-}
-
 
 /**
  * REDIS_WAIT_REPLICAS against the replicas the primary has now: with fewer, every sign-in, hand-over

@@ -83,7 +83,7 @@ export function buildIdp(config: IdpConfig, opts: BuildIdpOptions = {}): Fastify
   const identity = new IdentityVerifier(publicKeyFor, (reason) => app.log.warn({ reason }, 'session record refused: its identity does not verify'))
   const ctx: IdpContext = {
     config,
-    sessions: new Sessions(redis, { identity, waitReplicas: config.redisWaitReplicas, notice: (message) => { app.log.warn(message.replace(/^tessera: /, '')) } }),
+    sessions: new Sessions(redis, { identity, waitReplicas: config.redisWaitReplicas, notice: (message) => { app.log.warn(message) } }),
     tokens: new Tokens(redis, { identity, waitReplicas: config.redisWaitReplicas }),
     signer,
     userIndex: new UserIndex(redis, { identity, waitReplicas: config.redisWaitReplicas }),

@@ -40,7 +40,6 @@ export interface PlainRequest {
   readonly cookies: Readonly<Record<string, string | undefined>>
 }
 
-
 interface Common {
   /** The session the request opened (or a redemption created), if any. */
   readonly session?: SessionSnapshot

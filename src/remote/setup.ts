@@ -35,6 +35,6 @@ export function coreFor(opts: ResolvedOptions, redis: RedisClient, log: RemoteLo
   if (opts.holdsSyncKeys) log.warn({}, 'tessera: this app holds the IdP\'s SYNC_KEYS, which can mint tokens for every app; give it appKeys (npx tessera app-key <origin>) instead')
   const identity = new IdentityVerifier((kid) => opts.keys.byId.get(kid)?.identityKey,
     (reason) => log.warn({ reason }, 'tessera: session record refused: its identity does not verify'))
-  const stores = { identity, waitReplicas: opts.waitReplicas, notice: (message: string) => { log.warn({}, message) } }
+  const stores = { identity, waitReplicas: opts.waitReplicas, notice: (message: string) => { log.warn({}, `tessera: ${message}`) } }
   return new RemoteCore(opts, new Sessions(redis, stores), new Tokens(redis, stores))
 }

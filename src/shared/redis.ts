@@ -212,11 +212,6 @@ function urlOptions(url: string | undefined): RedisOptions {
   }
 }
 
-/** Whether `url` is a Redis URL both the IdP and the plugin accept (redisUrlProblem finds none). */
-export function isRedisUrl(url: unknown): boolean {
-  return redisUrlProblem(url) === undefined
-}
-
 /** redisUrlProblem's answer for anything that is not a redis:// or rediss:// URL at all. */
 export const NOT_A_REDIS_URL = 'must be a redis:// or rediss:// URL'
 

@@ -221,7 +221,7 @@ export class Sessions {
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOPERM')) throw err
       this.#hmget = false
-      this.#notice?.('tessera: this Redis user may not run HMGET, so every page view reads the whole session (HGETALL); add +hmget to its ACL (docs/deploy.md)')
+      this.#notice?.('this Redis user may not run HMGET, so every page view reads the whole session (HGETALL); add +hmget to its ACL (docs/deploy.md)')
       return undefined
     }
   }

@@ -32,10 +32,11 @@ export const secondFactorRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async
   const opts = { schema: { body: bodySchema } }
 
   app.get(PATH, async (req, reply) => {
+    const found = await readPending(ctx, req)
     // Back (or a reload) after a finished sign-in: the pending sign-in is spent and the session is
     // live, so the signed-in page, not an error that tells a signed-in user to sign in again.
-    if (await readPending(ctx, req) === undefined && await currentSession(ctx, req) !== undefined) return reply.redirect('/', 303)
-    const { id, pending } = await mustRead(ctx, req)
+    if (found === undefined && await currentSession(ctx, req) !== undefined) return reply.redirect('/', 303)
+    const { id, pending } = checked(ctx, req, found)
     if (pending.verified !== undefined) return renderRecoveryCodes(reply, [], { action: `${PATH}/continue`, csrf: pendingCsrf(ctx, id) })
     const enrolled = await ctx.factors.enrolled(pending.user.username)
     if (factorCount(enrolled) === 0) return renderEnrol(ctx, reply, id, pending, 200)
@@ -109,7 +110,11 @@ export const secondFactorRoutes: FastifyPluginAsync<{ ctx: IdpContext }> = async
 
 /** The browser's pending sign-in (and, for a POST, its form's CSRF token checked), or SignInExpiredError. */
 export async function mustRead(ctx: IdpContext, req: FastifyRequest, csrf?: unknown): Promise<{ id: string; pending: PendingSignIn }> {
-  const found = await readPending(ctx, req)
+  return checked(ctx, req, await readPending(ctx, req), csrf)
+}
+
+/** `found` (readPending's answer), or SignInExpiredError; for a POST, its form's CSRF token checked. */
+function checked(ctx: IdpContext, req: FastifyRequest, found: { id: string; pending: PendingSignIn } | undefined, csrf?: unknown): { id: string; pending: PendingSignIn } {
   if (found === undefined) throw new SignInExpiredError('no pending sign-in for this browser')
   if (req.method === 'POST' && !isValidCsrf(ctx.config.sessionSecret, 'second-factor', found.id, csrf)) throw new CsrfError('second-factor form without a valid CSRF token')
   return found
